@@ -1,0 +1,340 @@
+/// Everything needed to create a cache with ``makeCache(_:logger:)``.
+///
+/// Start from a preset and change what you need:
+///
+/// ```swift
+/// var configuration = CacheConfiguration.production(redisAddress: "redis.internal:6379", password: secret)
+/// configuration.defaultTTL = .seconds(600)
+/// try configuration.validate()
+/// ```
+public struct CacheConfiguration: Sendable, Equatable {
+    /// Where values are stored.
+    public enum Backend: String, Sendable, Equatable, CaseIterable {
+        /// In this process's memory.
+        case memory
+        /// In a Redis server.
+        case redis
+    }
+
+    /// Where values are stored. Default: memory.
+    public var backend: Backend = .memory
+    /// A name for logs and metrics labels. Default: `"default"`.
+    public var name: String = "default"
+
+    // MARK: Redis
+
+    /// The Redis server as `host:port`. Default: `localhost:6379`.
+    public var redisAddress: String = "localhost:6379"
+    /// The ACL user name; `nil` authenticates as the default user.
+    public var redisUsername: String? = nil
+    /// The password; `nil` skips authentication.
+    public var redisPassword: String? = nil
+    /// The database index selected after connecting. Default: 0.
+    public var redisDatabase: Int = 0
+    /// Whether to connect with TLS (`rediss://`). Default: false.
+    public var redisTLS: Bool = false
+    /// A prefix for every key this cache writes to Redis, e.g. `"myapp"` stores `user:1` as `myapp:user:1`.
+    /// `clear()` removes only keys under the namespace.
+    public var namespace: String? = nil
+
+    // MARK: Memory
+
+    /// The most bytes the memory cache (or the fallback memory cache) holds, counted by encoded value size.
+    /// Default: 100 MiB.
+    public var maxMemorySize: Int = 100 * 1024 * 1024
+    /// The time to live used when `set` is called with `ttl: nil`; `nil` means values never expire.
+    /// Default: one hour.
+    public var defaultTTL: Duration? = .seconds(3600)
+    /// How often the memory cache removes expired entries in the background. Default: one minute.
+    public var sweepInterval: Duration = .seconds(60)
+    /// Which entries the memory cache drops first when it is full.
+    public var evictionStrategy: EvictionStrategy = .default
+
+    // MARK: Connections
+
+    /// How many times a failed connection attempt or safe command is retried. Default: 3.
+    public var maxRetries: Int = 3
+    /// Time allowed to establish a connection. Default: 5 s.
+    public var connectTimeout: Duration = .seconds(5)
+    /// Time allowed for a reply. Default: 3 s.
+    public var readTimeout: Duration = .seconds(3)
+    /// Time allowed for sending a command. Default: 3 s.
+    public var writeTimeout: Duration = .seconds(3)
+    /// The most connections open at once. Default: 10.
+    public var poolSize: Int = 10
+    /// Connections kept open even when idle. Default: 0.
+    public var minIdleConnections: Int = 0
+    /// Idle connections beyond this number are closed. Default: 10.
+    public var maxIdleConnections: Int = 10
+    /// Connections older than this are replaced; `nil` keeps them forever. Default: `nil`.
+    public var connectionMaxLifetime: Duration? = nil
+
+    // MARK: Fallback
+
+    /// When Redis fails, serve from an in-memory cache that every write also updates. Default: false.
+    public var enableFallback: Bool = false
+
+    /// A configuration with every default: the memory backend.
+    public init() {}
+
+    /// Checks that the values make sense together.
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` naming the field and the accepted range.
+    public func validate() throws(CacheError) {
+        func fail(_ message: String) throws(CacheError) { throw CacheError.invalidConfiguration(message) }
+        if name.isEmpty { try fail("name is empty. Give the cache a short name such as \"sessions\"; it labels logs and metrics.") }
+        if maxMemorySize <= 0 { try fail("maxMemorySize is \(maxMemorySize). Set a positive number of bytes, e.g. 64 * 1024 * 1024.") }
+        if let defaultTTL, defaultTTL <= .zero {
+            try fail("defaultTTL is \(defaultTTL). Use a positive duration, or nil for values that never expire.")
+        }
+        if sweepInterval <= .zero { try fail("sweepInterval is \(sweepInterval). Use a positive duration such as .seconds(60).") }
+        if maxRetries < 0 { try fail("maxRetries is \(maxRetries). Use 0 (no retries) or more.") }
+        for (field, value) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] where value <= .zero {
+            try fail("\(field) is \(value). Use a positive duration such as .seconds(3).")
+        }
+        if poolSize < 1 { try fail("poolSize is \(poolSize). Use at least 1 connection.") }
+        if minIdleConnections < 0 { try fail("minIdleConnections is \(minIdleConnections). Use 0 or more.") }
+        if maxIdleConnections < 0 { try fail("maxIdleConnections is \(maxIdleConnections). Use 0 or more.") }
+        if minIdleConnections > poolSize {
+            try fail("minIdleConnections (\(minIdleConnections)) is larger than poolSize (\(poolSize)). Lower minIdleConnections or raise poolSize.")
+        }
+        if maxIdleConnections > poolSize {
+            try fail("maxIdleConnections (\(maxIdleConnections)) is larger than poolSize (\(poolSize)). Lower maxIdleConnections or raise poolSize.")
+        }
+        if minIdleConnections > maxIdleConnections {
+            try fail("minIdleConnections (\(minIdleConnections)) is larger than maxIdleConnections (\(maxIdleConnections)).")
+        }
+        if let lifetime = connectionMaxLifetime, lifetime <= .zero {
+            try fail("connectionMaxLifetime is \(lifetime). Use a positive duration, or nil to keep connections forever.")
+        }
+        if redisDatabase < 0 { try fail("redisDatabase is \(redisDatabase). Redis databases are numbered from 0.") }
+        if backend == .redis {
+            if redisAddress.isEmpty { try fail("redisAddress is empty. Use host:port, e.g. localhost:6379.") }
+            if HostAndPort(redisAddress) == nil {
+                try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.")
+            }
+        }
+        if let namespace, namespace.isEmpty || namespace.contains("*") || namespace.contains("?") || namespace.contains("[") {
+            try fail("namespace \"\(namespace)\" must be non-empty and free of the glob characters * ? [ so clear() can match it exactly.")
+        }
+    }
+}
+
+// MARK: - Presets
+
+extension CacheConfiguration {
+    /// The memory backend with the defaults: 100 MiB, one-hour TTL.
+    public static var `default`: CacheConfiguration { CacheConfiguration() }
+
+    /// For development: memory only, 50 MiB, 30-minute TTL.
+    public static var development: CacheConfiguration {
+        var configuration = CacheConfiguration()
+        configuration.name = "development"
+        configuration.maxMemorySize = 50 * 1024 * 1024
+        configuration.defaultTTL = .seconds(30 * 60)
+        return configuration
+    }
+
+    /// For production: Redis with fallback to a 100 MiB memory cache, 3 retries, 5 s connect and 3 s read/write
+    /// timeouts, 20 connections (10 kept warm), recycled every 5 minutes.
+    public static func production(redisAddress: String, password: String? = nil, database: Int = 0) -> CacheConfiguration {
+        var configuration = CacheConfiguration()
+        configuration.name = "production"
+        configuration.backend = .redis
+        configuration.redisAddress = redisAddress
+        configuration.redisPassword = password
+        configuration.redisDatabase = database
+        configuration.maxRetries = 3
+        configuration.connectTimeout = .seconds(5)
+        configuration.readTimeout = .seconds(3)
+        configuration.writeTimeout = .seconds(3)
+        configuration.poolSize = 20
+        configuration.minIdleConnections = 10
+        configuration.maxIdleConnections = 20
+        configuration.connectionMaxLifetime = .seconds(5 * 60)
+        configuration.enableFallback = true
+        configuration.maxMemorySize = 100 * 1024 * 1024
+        return configuration
+    }
+
+    /// For throughput: Redis without fallback, 50 connections (20 kept warm), 1 s read/write timeouts.
+    public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
+        var configuration = CacheConfiguration()
+        configuration.name = "high-performance"
+        configuration.backend = .redis
+        configuration.redisAddress = redisAddress
+        configuration.redisPassword = password
+        configuration.poolSize = 50
+        configuration.minIdleConnections = 20
+        configuration.maxIdleConnections = 50
+        configuration.readTimeout = .seconds(1)
+        configuration.writeTimeout = .seconds(1)
+        configuration.enableFallback = false
+        return configuration
+    }
+}
+
+// MARK: - URL and environment
+
+extension CacheConfiguration {
+    /// A Redis configuration from `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS).
+    ///
+    /// Other fields keep their defaults. Percent-encoded user names and passwords are decoded.
+    public init(redisURL: String) throws(CacheError) {
+        self.init()
+        backend = .redis
+        let tls: Bool
+        var rest: Substring
+        if redisURL.hasPrefix("redis://") {
+            tls = false
+            rest = redisURL.dropFirst("redis://".count)
+        } else if redisURL.hasPrefix("rediss://") {
+            tls = true
+            rest = redisURL.dropFirst("rediss://".count)
+        } else {
+            throw CacheError.invalidConfiguration("\"\(redactedURL(redisURL))\" is not a Redis URL. Use redis://[user:password@]host[:port][/db] or rediss://… for TLS.")
+        }
+        redisTLS = tls
+        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
+        var path: Substring = ""
+        if let slash = rest.firstIndex(of: "/") {
+            path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let user = percentDecoded(credentials[..<colon])
+                redisUsername = user.isEmpty ? nil : user
+                redisPassword = percentDecoded(credentials[credentials.index(after: colon)...])
+            } else if !credentials.isEmpty {
+                // redis://password@host is the historical form: a password without a user.
+                redisPassword = percentDecoded(credentials)
+            }
+        }
+        if rest.isEmpty {
+            throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" has no host. Use redis://host:6379.")
+        }
+        if rest.hasPrefix("[") || rest.contains(":") {
+            guard HostAndPort(String(rest)) != nil else {
+                throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" has an invalid port. Use a port from 1 to 65535.")
+            }
+            redisAddress = String(rest)
+        } else {
+            redisAddress = "\(rest):6379"
+        }
+        if !path.isEmpty {
+            guard let database = Int(path), database >= 0 else {
+                throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" names database \"\(path)\". Use a number from 0, e.g. redis://host:6379/2.")
+            }
+            redisDatabase = database
+        }
+    }
+
+    /// A configuration read from environment variables, starting from `base`.
+    ///
+    /// | Variable | Field |
+    /// |---|---|
+    /// | `CACHE_BACKEND` | ``backend`` (`memory` or `redis`) |
+    /// | `REDIS_URL` | address, credentials, database, TLS; implies the Redis backend |
+    /// | `REDIS_ADDR`, `REDIS_PASSWORD`, `REDIS_DB` | ``redisAddress``, ``redisPassword``, ``redisDatabase`` |
+    /// | `CACHE_MAX_MEMORY` | ``maxMemorySize`` in bytes |
+    /// | `CACHE_DEFAULT_TTL` | ``defaultTTL`` in seconds (`0` for no expiry) |
+    /// | `CACHE_POOL_SIZE` | ``poolSize`` |
+    /// | `CACHE_ENABLE_FALLBACK` | ``enableFallback`` (`true`/`false`/`1`/`0`) |
+    /// | `CACHE_NAMESPACE` | ``namespace`` |
+    public static func fromEnvironment(
+        _ environment: [String: String],
+        base: CacheConfiguration = .default
+    ) throws(CacheError) -> CacheConfiguration {
+        var configuration = base
+        if let url = environment["REDIS_URL"], !url.isEmpty {
+            let parsed = try CacheConfiguration(redisURL: url)
+            configuration.backend = .redis
+            configuration.redisAddress = parsed.redisAddress
+            configuration.redisUsername = parsed.redisUsername
+            configuration.redisPassword = parsed.redisPassword
+            configuration.redisDatabase = parsed.redisDatabase
+            configuration.redisTLS = parsed.redisTLS
+        }
+        if let value = environment["CACHE_BACKEND"] {
+            guard let backend = Backend(rawValue: value.lowercased()) else {
+                throw CacheError.invalidConfiguration("CACHE_BACKEND is \"\(value)\". Use memory or redis.")
+            }
+            configuration.backend = backend
+        }
+        if let value = environment["REDIS_ADDR"] { configuration.redisAddress = value }
+        if let value = environment["REDIS_PASSWORD"] { configuration.redisPassword = value.isEmpty ? nil : value }
+        func integer(_ name: String) throws(CacheError) -> Int? {
+            guard let text = environment[name] else { return nil }
+            guard let value = Int(text) else {
+                throw CacheError.invalidConfiguration("\(name) is \"\(text)\", not a whole number.")
+            }
+            return value
+        }
+        if let value = try integer("REDIS_DB") { configuration.redisDatabase = value }
+        if let value = try integer("CACHE_MAX_MEMORY") { configuration.maxMemorySize = value }
+        if let value = try integer("CACHE_DEFAULT_TTL") { configuration.defaultTTL = value == 0 ? nil : .seconds(value) }
+        if let value = try integer("CACHE_POOL_SIZE") { configuration.poolSize = value }
+        if let text = environment["CACHE_ENABLE_FALLBACK"] {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": configuration.enableFallback = true
+            case "0", "false", "no", "off", "": configuration.enableFallback = false
+            default: throw CacheError.invalidConfiguration("CACHE_ENABLE_FALLBACK is \"\(text)\". Use true or false.")
+            }
+        }
+        if let value = environment["CACHE_NAMESPACE"] { configuration.namespace = value.isEmpty ? nil : value }
+        try configuration.validate()
+        return configuration
+    }
+}
+
+/// `host:port` split, accepting `[::1]:6379` for IPv6.
+package struct HostAndPort: Sendable, Equatable {
+    package var host: String
+    package var port: Int
+
+    package init?(_ text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            guard after.hasPrefix(":") else { return nil }
+            portPart = after.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty, let port = Int(portPart), (1...65535).contains(port) else { return nil }
+        self.host = String(hostPart)
+        self.port = port
+    }
+}
+
+private func percentDecoded(_ text: Substring) -> String {
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8).makeIterator()
+    while let byte = iterator.next() {
+        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+           let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
+            bytes.append(value)
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// The URL with any password replaced by `***`, for error messages.
+package func redactedURL(_ url: String) -> String {
+    guard let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+    let credentials = url[scheme.upperBound..<at]
+    if let colon = credentials.firstIndex(of: ":") {
+        return url[..<scheme.upperBound] + credentials[..<colon] + ":***" + url[at...]
+    }
+    return url[..<scheme.upperBound] + "***" + url[at...]
+}

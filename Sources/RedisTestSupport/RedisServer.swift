@@ -1,0 +1,1 @@
+// Test support: starts real redis-server processes on free loopback ports.

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct CacheLayerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cachelayer",
+        abstract: "Demonstrates and benchmarks swift-cache-layer."
+    )
+
+    func run() async throws {
+        print("cachelayer: the demonstration is being built; see the README.")
+    }
+}

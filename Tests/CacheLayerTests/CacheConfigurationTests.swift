@@ -1,0 +1,141 @@
+import CacheLayer
+import Testing
+
+@Suite("CacheConfiguration")
+struct CacheConfigurationTests {
+    @Test func defaultsAreValidAndUseMemory() throws {
+        let configuration = CacheConfiguration.default
+        try configuration.validate()
+        #expect(configuration.backend == .memory)
+        #expect(configuration.maxMemorySize == 100 * 1024 * 1024)
+        #expect(configuration.defaultTTL == .seconds(3600))
+        #expect(configuration.sweepInterval == .seconds(60))
+    }
+
+    @Test func presetsCarryTheSpecificationValues() throws {
+        let development = CacheConfiguration.development
+        #expect(development.backend == .memory)
+        #expect(development.maxMemorySize == 50 * 1024 * 1024)
+        #expect(development.defaultTTL == .seconds(1800))
+
+        let production = CacheConfiguration.production(redisAddress: "redis.example.com:6379", password: "pw")
+        try production.validate()
+        #expect(production.backend == .redis)
+        #expect(production.redisPassword == "pw")
+        #expect(production.maxRetries == 3)
+        #expect(production.connectTimeout == .seconds(5))
+        #expect(production.readTimeout == .seconds(3))
+        #expect(production.writeTimeout == .seconds(3))
+        #expect(production.poolSize == 20)
+        #expect(production.minIdleConnections == 10)
+        #expect(production.maxIdleConnections == 20)
+        #expect(production.connectionMaxLifetime == .seconds(300))
+        #expect(production.enableFallback)
+
+        let fast = CacheConfiguration.highPerformance(redisAddress: "redis-cluster:6379")
+        try fast.validate()
+        #expect(fast.poolSize == 50)
+        #expect(fast.minIdleConnections == 20)
+        #expect(fast.maxIdleConnections == 50)
+        #expect(fast.readTimeout == .seconds(1))
+        #expect(fast.writeTimeout == .seconds(1))
+        #expect(!fast.enableFallback)
+    }
+
+    static let nonsense: [(String, @Sendable (inout CacheConfiguration) -> Void)] = [
+        ("negative memory", { $0.maxMemorySize = -1 }),
+        ("zero memory", { $0.maxMemorySize = 0 }),
+        ("zero ttl", { $0.defaultTTL = .zero }),
+        ("negative retries", { $0.maxRetries = -1 }),
+        ("zero pool", { $0.poolSize = 0 }),
+        ("min idle above pool", { $0.minIdleConnections = 11 }),
+        ("max idle above pool", { $0.maxIdleConnections = 11 }),
+        ("min idle above max idle", { $0.minIdleConnections = 5; $0.maxIdleConnections = 4 }),
+        ("negative read timeout", { $0.readTimeout = .seconds(-1) }),
+        ("zero lifetime", { $0.connectionMaxLifetime = .zero }),
+        ("negative database", { $0.redisDatabase = -1 }),
+        ("bad address", { $0.backend = .redis; $0.redisAddress = "no-port" }),
+        ("glob namespace", { $0.namespace = "app*" }),
+    ]
+
+    @Test(arguments: nonsense.indices)
+    func validationRejectsNonsense(index: Int) {
+        var configuration = CacheConfiguration()
+        Self.nonsense[index].1(&configuration)
+        let error = #expect(throws: CacheError.self) { try configuration.validate() }
+        #expect(error?.code == .invalidConfiguration, "\(Self.nonsense[index].0)")
+        #expect(error?.message.isEmpty == false)
+    }
+
+    @Test func redisURLIsParsed() throws {
+        let plain = try CacheConfiguration(redisURL: "redis://cache.local")
+        #expect(plain.backend == .redis)
+        #expect(plain.redisAddress == "cache.local:6379")
+        #expect(plain.redisPassword == nil)
+        #expect(plain.redisDatabase == 0)
+        #expect(!plain.redisTLS)
+
+        let full = try CacheConfiguration(redisURL: "rediss://app:s%40cret@10.0.0.5:6380/3")
+        #expect(full.redisTLS)
+        #expect(full.redisUsername == "app")
+        #expect(full.redisPassword == "s@cret")
+        #expect(full.redisAddress == "10.0.0.5:6380")
+        #expect(full.redisDatabase == 3)
+
+        let passwordOnly = try CacheConfiguration(redisURL: "redis://:pw@[::1]:7000/1")
+        #expect(passwordOnly.redisUsername == nil)
+        #expect(passwordOnly.redisPassword == "pw")
+        #expect(passwordOnly.redisAddress == "[::1]:7000")
+    }
+
+    @Test(arguments: ["http://host", "redis://", "redis://host:99999", "redis://host/abc", "redis://u:secret@host:0"])
+    func malformedRedisURLsAreRejected(url: String) {
+        let error = #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: url) }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("secret") == false, "passwords never appear in messages")
+    }
+
+    @Test func environmentOverridesTheBase() throws {
+        let configuration = try CacheConfiguration.fromEnvironment([
+            "REDIS_URL": "redis://:pw@redis:6379/2",
+            "CACHE_MAX_MEMORY": "1048576",
+            "CACHE_DEFAULT_TTL": "0",
+            "CACHE_ENABLE_FALLBACK": "true",
+            "CACHE_NAMESPACE": "shop",
+        ])
+        #expect(configuration.backend == .redis)
+        #expect(configuration.redisAddress == "redis:6379")
+        #expect(configuration.redisPassword == "pw")
+        #expect(configuration.redisDatabase == 2)
+        #expect(configuration.maxMemorySize == 1_048_576)
+        #expect(configuration.defaultTTL == nil)
+        #expect(configuration.enableFallback)
+        #expect(configuration.namespace == "shop")
+
+        #expect(throws: CacheError.self) { try CacheConfiguration.fromEnvironment(["CACHE_MAX_MEMORY": "lots"]) }
+        #expect(throws: CacheError.self) { try CacheConfiguration.fromEnvironment(["CACHE_BACKEND": "disk"]) }
+    }
+}
+
+@Suite("CacheError and CacheKey")
+struct CacheErrorTests {
+    @Test func errorsCompareByCodeAndKey() {
+        #expect(CacheError.miss(key: "a") == CacheError.miss(key: "a"))
+        #expect(CacheError.miss(key: "a") != CacheError.miss(key: "b"))
+        #expect(CacheError.closed() != CacheError.miss(key: "a"))
+        #expect(CacheError.miss(key: "a").description.contains("miss"))
+    }
+
+    @Test func keysAreValidated() throws {
+        try CacheKey.validate("user:1")
+        try CacheKey.validate(String(repeating: "k", count: CacheKey.maximumLength))
+        #expect(throws: CacheError.self) { try CacheKey.validate("") }
+        let error = #expect(throws: CacheError.self) { try CacheKey.validate(String(repeating: "k", count: CacheKey.maximumLength + 1)) }
+        #expect(error?.code == .invalidKey)
+    }
+
+    @Test func noExpiryIsRecognised() {
+        #expect(Duration.noExpiry.isNoExpiry)
+        #expect(!Duration.seconds(3600).isNoExpiry)
+    }
+}
