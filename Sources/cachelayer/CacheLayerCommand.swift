@@ -4,10 +4,9 @@ import ArgumentParser
 struct CacheLayerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cachelayer",
-        abstract: "Demonstrates and benchmarks swift-cache-layer."
+        abstract: "Demonstrates and benchmarks swift-cache-layer.",
+        discussion: "Without a subcommand, runs the demonstration on the embedded memory backend.",
+        subcommands: [DemoCommand.self, BenchCommand.self],
+        defaultSubcommand: DemoCommand.self
     )
-
-    func run() async throws {
-        print("cachelayer: the demonstration is being built; see the README.")
-    }
 }

@@ -184,6 +184,16 @@ public final class MemoryCache: Cache {
         return storage.contains(HashedKey(key), now: clock.now())
     }
 
+    /// The live value under `key` and its remaining lifetime in nanoseconds (`nil`: never expires), without
+    /// counting a hit or informing the eviction policy.
+    package func peekValue(_ key: String) throws(CacheError) -> (value: any Sendable, remainingNanoseconds: UInt64?)? {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        let now = clock.now()
+        guard let (value, expiresAt) = storage.peek(HashedKey(key), now: now) else { return nil }
+        return (value, expiresAt == .max ? nil : expiresAt - now)
+    }
+
     /// Removes every entry; counters other than size and entry count are kept.
     package func removeAllValues() throws(CacheError) {
         try checkOpen(nil)

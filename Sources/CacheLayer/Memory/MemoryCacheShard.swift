@@ -50,6 +50,14 @@ final class MemoryCacheShard<Policy: EvictionPolicy>: Sendable {
         state.withLock { $0.contains(key, now: now) }
     }
 
+    /// The live value and its expiry, without counting a hit or touching the policy.
+    func peek(_ key: HashedKey, now: UInt64) -> (value: any Sendable, expiresAt: UInt64)? {
+        state.withLock { state in
+            guard let slot = state.index[key].map(Int.init), state.entries[slot].expiresAt > now else { return nil }
+            return (state.entries[slot].value, state.entries[slot].expiresAt)
+        }
+    }
+
     func removeAll() {
         state.withLock { $0.removeAll() }
     }

@@ -6,6 +6,7 @@ protocol MemoryCacheStorage: AnyObject, Sendable {
     func set(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, now: UInt64) -> ShardWrite
     func delete(_ key: HashedKey) -> Bool
     func contains(_ key: HashedKey, now: UInt64) -> Bool
+    func peek(_ key: HashedKey, now: UInt64) -> (value: any Sendable, expiresAt: UInt64)?
     func removeAll()
     func sweepExpired(now: UInt64) -> Int
     func stats() -> CacheStats
@@ -51,6 +52,10 @@ final class ShardedMemoryStorage<Policy: EvictionPolicy>: MemoryCacheStorage {
 
     func contains(_ key: HashedKey, now: UInt64) -> Bool {
         shard(for: key).contains(key, now: now)
+    }
+
+    func peek(_ key: HashedKey, now: UInt64) -> (value: any Sendable, expiresAt: UInt64)? {
+        shard(for: key).peek(key, now: now)
     }
 
     func removeAll() {
