@@ -33,6 +33,8 @@ public final class CachePatternsState: Sendable {
 
     private let wallClock: @Sendable () -> Date
     private let options: Mutex<GetOrSetOptions>
+    /// Whether ``defaultOptions`` differs from `.default`, read without the lock on every `getOrSet`.
+    private let hasCustomOptions: Atomic<Bool>
     private let work = Mutex<[(name: String, run: @Sendable () async throws -> Void)]>([])
 
     private let factoryCalls = Atomic<UInt64>(0)
@@ -71,12 +73,20 @@ public final class CachePatternsState: Sendable {
         self.logger = logger
         self.wallClock = wallClock
         self.options = Mutex(defaultOptions)
+        self.hasCustomOptions = Atomic(defaultOptions != .default)
     }
 
     /// Options for `getOrSet` calls that pass `options: nil` (or none).
     public var defaultOptions: GetOrSetOptions {
-        get { options.withLock { $0 } }
-        set { options.withLock { $0 = newValue } }
+        get {
+            // Most caches never change the default: skip the lock (contended on a hot getOrSet path).
+            guard hasCustomOptions.load(ordering: .acquiring) else { return .default }
+            return options.withLock { $0 }
+        }
+        set {
+            options.withLock { $0 = newValue }
+            hasCustomOptions.store(true, ordering: .releasing)
+        }
     }
 
     /// A snapshot of the pattern counters.
