@@ -65,6 +65,18 @@ public final class RedisConnection: RedisCommandExecutor {
         let host = configuration.host
         let maxBulkLength = configuration.maxBulkLength
         let maxNestingDepth = configuration.maxNestingDepth
+        // Made up front so a channel that fails at once (TLS) still hands us the handler that saw why.
+        let handler = try await eventLoop.submit {
+            NIOLoopBound(
+                RedisChannelHandler(
+                    eventLoop: eventLoop,
+                    maxBulkLength: maxBulkLength,
+                    maxNestingDepth: maxNestingDepth,
+                    pushContinuation: pushContinuation
+                ),
+                eventLoop: eventLoop
+            )
+        }.get()
         let bootstrap = ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -76,14 +88,7 @@ public final class RedisConnection: RedisCommandExecutor {
                         let name = tls.serverName ?? (Self.isIPAddress(host) ? nil : host)
                         try sync.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: name))
                     }
-                    try sync.addHandler(
-                        RedisChannelHandler(
-                            eventLoop: channel.eventLoop,
-                            maxBulkLength: maxBulkLength,
-                            maxNestingDepth: maxNestingDepth,
-                            pushContinuation: pushContinuation
-                        )
-                    )
+                    try sync.addHandler(handler.value)
                 }
             }
         let channel: any Channel
@@ -98,9 +103,6 @@ public final class RedisConnection: RedisCommandExecutor {
                 underlying: error
             )
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
-        }.get()
         let connection = RedisConnection(
             channel: channel,
             handler: handler,
