@@ -1,8 +1,9 @@
 import Synchronization
 
 /// The outcome of a read in a shard.
-enum ShardRead<Value: Sendable>: Sendable {
-    case hit(Value)
+enum ShardRead: Sendable {
+    /// A live value of the requested type.
+    case hit(any Sendable)
     case miss
     /// A value of another type is stored; carries that type's name for the error.
     case typeMismatch(stored: String)
@@ -21,17 +22,17 @@ enum ShardWrite: Sendable {
 ///
 /// Every operation finishes its bookkeeping (eviction included) before it releases the lock, so the shard's
 /// byte size never exceeds its budget at any moment another thread can observe.
-final class MemoryCacheShard<Policy: EvictionPolicy>: Sendable {
+final class MemoryCacheShard: Sendable {
     private let state: Mutex<State>
 
-    init(budget: Int) {
-        state = Mutex(State(budget: budget))
+    init(budget: Int, policy: EvictionStrategy.Kind) {
+        state = Mutex(State(budget: budget, policy: policy))
     }
 
     @inline(__always)
-    func get<Value: Sendable>(_ key: HashedKey, now: UInt64, as type: Value.Type) -> ShardRead<Value> {
+    func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
         state.withLock { state in
-            state.get(key, now: now, as: type)
+            state.get(key, now: now, type: type)
         }
     }
 
@@ -94,7 +95,7 @@ extension MemoryCacheShard {
         var index: [HashedKey: Int32] = [:]
         var entries: [MemoryCacheEntry] = []
         var freeSlots: [Int32] = []
-        var policy: Policy
+        var policy: AnyEvictionPolicy
         var expiryQueue = ExpiryQueue()
         /// Occupied entries with a finite expiry: the live part of ``expiryQueue``.
         var entriesWithExpiry = 0
@@ -109,15 +110,17 @@ extension MemoryCacheShard {
         var evictions: UInt64 = 0
         var expirations: UInt64 = 0
 
-        init(budget: Int) {
+        init(budget: Int, policy kind: EvictionStrategy.Kind) {
             self.budget = budget
-            policy = Policy(capacity: budget)
+            policy = AnyEvictionPolicy(kind: kind, capacity: budget)
         }
 
         // MARK: Operations
 
         @inline(__always)
-        mutating func get<Value: Sendable>(_ key: HashedKey, now: UInt64, as type: Value.Type) -> ShardRead<Value> {
+        /// `type` identifies the requested type; the stored value's dynamic type must be exactly it. Comparing
+        /// type identities is a pointer compare, where a dynamic cast under the lock would cost far more.
+        mutating func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
             guard let found = index[key] else {
                 misses += 1
                 policy.recordMiss(keyHash: key.hash)
@@ -132,12 +135,12 @@ extension MemoryCacheShard {
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            guard let value = entries[slot].value as? Value else {
+            guard ObjectIdentifier(Swift.type(of: entries[slot].value)) == type else {
                 return .typeMismatch(stored: String(describing: Swift.type(of: entries[slot].value)))
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)
-            return .hit(value)
+            return .hit(entries[slot].value)
         }
 
         mutating func set(_ key: HashedKey, value: any Sendable, size newSize: Int, expiresAt: UInt64, now: UInt64) -> ShardWrite {
