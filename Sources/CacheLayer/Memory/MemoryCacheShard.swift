@@ -74,19 +74,21 @@ final class MemoryCacheShard: Sendable {
 }
 
 /// What a slot holds. Free slots keep an empty key and `()` as value.
+///
+/// The fields a read touches (expiry, value) come first so that they share a cache line.
 struct MemoryCacheEntry {
-    var key: String
-    var keyHash: UInt64
-    var value: any Sendable
-    /// Encoded size in bytes, as charged to the budget.
-    var size: Int
     /// Nanoseconds on the cache's clock; `UInt64.max` for never.
     var expiresAt: UInt64
+    var value: any Sendable
+    var key: String
+    var keyHash: UInt64
+    /// Encoded size in bytes, as charged to the budget.
+    var size: Int
     /// Bumped whenever the slot's value, expiry or owner changes; invalidates older expiry-queue records.
     var generation: UInt32
     var isOccupied: Bool
 
-    static let free = MemoryCacheEntry(key: "", keyHash: 0, value: (), size: 0, expiresAt: 0, generation: 0, isOccupied: false)
+    static let free = MemoryCacheEntry(expiresAt: 0, value: (), key: "", keyHash: 0, size: 0, generation: 0, isOccupied: false)
 }
 
 extension MemoryCacheShard {
@@ -162,7 +164,7 @@ extension MemoryCacheShard {
                 isUpdate = false
                 let generation = entries[slot].generation &+ 1
                 entries[slot] = MemoryCacheEntry(
-                    key: key.key, keyHash: key.hash, value: value, size: newSize, expiresAt: expiresAt,
+                    expiresAt: expiresAt, value: value, key: key.key, keyHash: key.hash, size: newSize,
                     generation: generation, isOccupied: true
                 )
                 index[key] = Int32(truncatingIfNeeded: slot)
