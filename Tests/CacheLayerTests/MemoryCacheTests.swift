@@ -76,7 +76,7 @@ struct MemoryCacheTests {
         clock.advance(by: .seconds(2))
         // Real time: other tests may keep the cooperative pool busy, so allow a generous deadline; the loop
         // normally ends after one sweep interval.
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(120)
         while await cache.stats().expirations == 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -9,9 +9,17 @@ package struct LRUPolicy: EvictionPolicy {
     package let capacity: Int
     package private(set) var weightedSize = 0
 
-    /// Per slot: the neighbours towards the head and the tail, and the weight (-1 when not tracked).
-    private var previous: [Int32] = []
-    private var next: [Int32] = []
+    /// A slot's neighbours towards the head and the tail, side by side so that relinking a slot touches
+    /// one cache line per slot involved.
+    private struct Links {
+        var previous: Int32
+        var next: Int32
+    }
+
+    private static let unlinked = Links(previous: none, next: none)
+
+    private var links: [Links] = []
+    /// Per slot: the weight, -1 when not tracked.
     private var weights: [Int] = []
     private var head: Int32 = LRUPolicy.none
     private var tail: Int32 = LRUPolicy.none
@@ -53,8 +61,7 @@ package struct LRUPolicy: EvictionPolicy {
     }
 
     package mutating func removeAll() {
-        previous.removeAll(keepingCapacity: true)
-        next.removeAll(keepingCapacity: true)
+        links.removeAll(keepingCapacity: true)
         weights.removeAll(keepingCapacity: true)
         head = Self.none
         tail = Self.none
@@ -76,25 +83,22 @@ package struct LRUPolicy: EvictionPolicy {
     private mutating func grow(toInclude slot: Int) {
         guard slot >= weights.count else { return }
         let missing = slot + 1 - weights.count
-        previous.append(contentsOf: repeatElement(Self.none, count: missing))
-        next.append(contentsOf: repeatElement(Self.none, count: missing))
+        links.append(contentsOf: repeatElement(Self.unlinked, count: missing))
         weights.append(contentsOf: repeatElement(-1, count: missing))
     }
 
     private mutating func pushFront(_ slot: Int) {
         let slot32 = Int32(slot)
-        previous[slot] = Self.none
-        next[slot] = head
-        if head != Self.none { previous[Int(head)] = slot32 } else { tail = slot32 }
+        links[slot] = Links(previous: Self.none, next: head)
+        if head != Self.none { links[Int(head)].previous = slot32 } else { tail = slot32 }
         head = slot32
     }
 
     private mutating func unlink(_ slot: Int) {
-        let before = previous[slot]
-        let after = next[slot]
-        if before != Self.none { next[Int(before)] = after } else { head = after }
-        if after != Self.none { previous[Int(after)] = before } else { tail = before }
-        previous[slot] = Self.none
-        next[slot] = Self.none
+        let before = links[slot].previous
+        let after = links[slot].next
+        if before != Self.none { links[Int(before)].next = after } else { head = after }
+        if after != Self.none { links[Int(after)].previous = before } else { tail = before }
+        links[slot] = Self.unlinked
     }
 }

@@ -23,7 +23,7 @@ public final class MemoryCache: Cache {
     /// The most shards chosen automatically; more does not help on the core counts servers give one process.
     static let maximumAutomaticShardCount = 16
 
-    private let storage: any MemoryCacheStorage
+    private let storage: ShardedMemoryStorage
     private let clock: any CacheClock
     private let codec: any CacheCodec
     /// Whether ``JSONSize`` gives the codec's exact sizes (true only for ``JSONCacheCodec``).
@@ -67,7 +67,7 @@ public final class MemoryCache: Cache {
     ) throws {
         try configuration.validate()
         let shards = Self.resolvedShardCount(shardCount, maxMemorySize: configuration.maxMemorySize)
-        self.storage = configuration.evictionStrategy.kind.makeStorage(maxMemorySize: configuration.maxMemorySize, shardCount: shards)
+        self.storage = ShardedMemoryStorage(maxMemorySize: configuration.maxMemorySize, shardCount: shards, policy: configuration.evictionStrategy.kind)
         self.clock = clock
         self.codec = codec
         self.usesJSONSizes = codec is JSONCacheCodec
@@ -151,8 +151,12 @@ public final class MemoryCache: Cache {
     package func getValue<Value: Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
         try checkOpen(key)
         try CacheKey.validate(key)
-        switch storage.get(HashedKey(key), now: clock.now(), as: type) {
+        switch storage.get(HashedKey(key), now: clock.now(), type: ObjectIdentifier(Value.self)) {
         case .hit(let value):
+            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            guard let value = value as? Value else {
+                throw CacheError.typeMismatch(key: key, stored: String(describing: Swift.type(of: value)), requested: String(describing: Value.self))
+            }
             return value
         case .miss:
             return nil

@@ -1,8 +1,9 @@
 import Synchronization
 
 /// The outcome of a read in a shard.
-enum ShardRead<Value: Sendable>: Sendable {
-    case hit(Value)
+enum ShardRead: Sendable {
+    /// A live value of the requested type.
+    case hit(any Sendable)
     case miss
     /// A value of another type is stored; carries that type's name for the error.
     case typeMismatch(stored: String)
@@ -21,17 +22,17 @@ enum ShardWrite: Sendable {
 ///
 /// Every operation finishes its bookkeeping (eviction included) before it releases the lock, so the shard's
 /// byte size never exceeds its budget at any moment another thread can observe.
-final class MemoryCacheShard<Policy: EvictionPolicy>: Sendable {
+final class MemoryCacheShard: Sendable {
     private let state: Mutex<State>
 
-    init(budget: Int) {
-        state = Mutex(State(budget: budget))
+    init(budget: Int, policy: EvictionStrategy.Kind) {
+        state = Mutex(State(budget: budget, policy: policy))
     }
 
     @inline(__always)
-    func get<Value: Sendable>(_ key: HashedKey, now: UInt64, as type: Value.Type) -> ShardRead<Value> {
+    func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
         state.withLock { state in
-            state.get(key, now: now, as: type)
+            state.get(key, now: now, type: type)
         }
     }
 
@@ -81,19 +82,21 @@ final class MemoryCacheShard<Policy: EvictionPolicy>: Sendable {
 }
 
 /// What a slot holds. Free slots keep an empty key and `()` as value.
+///
+/// The fields a read touches (expiry, value) come first so that they share a cache line.
 struct MemoryCacheEntry {
-    var key: String
-    var keyHash: UInt64
-    var value: any Sendable
-    /// Encoded size in bytes, as charged to the budget.
-    var size: Int
     /// Nanoseconds on the cache's clock; `UInt64.max` for never.
     var expiresAt: UInt64
+    var value: any Sendable
+    var key: String
+    var keyHash: UInt64
+    /// Encoded size in bytes, as charged to the budget.
+    var size: Int
     /// Bumped whenever the slot's value, expiry or owner changes; invalidates older expiry-queue records.
     var generation: UInt32
     var isOccupied: Bool
 
-    static let free = MemoryCacheEntry(key: "", keyHash: 0, value: (), size: 0, expiresAt: 0, generation: 0, isOccupied: false)
+    static let free = MemoryCacheEntry(expiresAt: 0, value: (), key: "", keyHash: 0, size: 0, generation: 0, isOccupied: false)
 }
 
 extension MemoryCacheShard {
@@ -102,7 +105,7 @@ extension MemoryCacheShard {
         var index: [HashedKey: Int32] = [:]
         var entries: [MemoryCacheEntry] = []
         var freeSlots: [Int32] = []
-        var policy: Policy
+        var policy: AnyEvictionPolicy
         var expiryQueue = ExpiryQueue()
         /// Occupied entries with a finite expiry: the live part of ``expiryQueue``.
         var entriesWithExpiry = 0
@@ -117,15 +120,17 @@ extension MemoryCacheShard {
         var evictions: UInt64 = 0
         var expirations: UInt64 = 0
 
-        init(budget: Int) {
+        init(budget: Int, policy kind: EvictionStrategy.Kind) {
             self.budget = budget
-            policy = Policy(capacity: budget)
+            policy = AnyEvictionPolicy(kind: kind, capacity: budget)
         }
 
         // MARK: Operations
 
         @inline(__always)
-        mutating func get<Value: Sendable>(_ key: HashedKey, now: UInt64, as type: Value.Type) -> ShardRead<Value> {
+        /// `type` identifies the requested type; the stored value's dynamic type must be exactly it. Comparing
+        /// type identities is a pointer compare, where a dynamic cast under the lock would cost far more.
+        mutating func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
             guard let found = index[key] else {
                 misses += 1
                 policy.recordMiss(keyHash: key.hash)
@@ -140,12 +145,12 @@ extension MemoryCacheShard {
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            guard let value = entries[slot].value as? Value else {
+            guard ObjectIdentifier(Swift.type(of: entries[slot].value)) == type else {
                 return .typeMismatch(stored: String(describing: Swift.type(of: entries[slot].value)))
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)
-            return .hit(value)
+            return .hit(entries[slot].value)
         }
 
         mutating func set(_ key: HashedKey, value: any Sendable, size newSize: Int, expiresAt: UInt64, now: UInt64) -> ShardWrite {
@@ -167,7 +172,7 @@ extension MemoryCacheShard {
                 isUpdate = false
                 let generation = entries[slot].generation &+ 1
                 entries[slot] = MemoryCacheEntry(
-                    key: key.key, keyHash: key.hash, value: value, size: newSize, expiresAt: expiresAt,
+                    expiresAt: expiresAt, value: value, key: key.key, keyHash: key.hash, size: newSize,
                     generation: generation, isOccupied: true
                 )
                 index[key] = Int32(truncatingIfNeeded: slot)

@@ -1,0 +1,80 @@
+/// The eviction policy of one shard, whichever ``EvictionStrategy`` chose it.
+///
+/// An enum of the concrete policies rather than `any EvictionPolicy` or a generic shard: every call is a
+/// switch over a known set of value types, so the hot path is fully specialised and inlinable, with no
+/// witness-table calls or generic metadata lookups (a generic shard erased behind a protocol ran reads
+/// through unspecialised code, several times slower).
+///
+/// Adding a strategy: add its case here, one line in ``init(kind:capacity:)``, and one line in each method's
+/// switch. Each method consumes `self` before mutating the payload so the policy's arrays stay uniquely
+/// referenced and are never copied.
+enum AnyEvictionPolicy {
+    case expiry(ExpiryOrderPolicy)
+    case lru(LRUPolicy)
+
+    init(kind: EvictionStrategy.Kind, capacity: Int) {
+        switch kind {
+        case .expiry: self = .expiry(ExpiryOrderPolicy(capacity: capacity))
+        case .lru: self = .lru(LRUPolicy(capacity: capacity))
+        }
+    }
+
+    var weightedSize: Int {
+        switch self {
+        case .expiry(let policy): policy.weightedSize
+        case .lru(let policy): policy.weightedSize
+        }
+    }
+
+    @inline(__always)
+    mutating func recordHit(_ slot: Int, keyHash: UInt64) {
+        switch consume self {
+        case .expiry(var policy): policy.recordHit(slot, keyHash: keyHash); self = .expiry(policy)
+        case .lru(var policy): policy.recordHit(slot, keyHash: keyHash); self = .lru(policy)
+        }
+    }
+
+    @inline(__always)
+    mutating func recordMiss(keyHash: UInt64) {
+        switch consume self {
+        case .expiry(var policy): policy.recordMiss(keyHash: keyHash); self = .expiry(policy)
+        case .lru(var policy): policy.recordMiss(keyHash: keyHash); self = .lru(policy)
+        }
+    }
+
+    mutating func recordInsertion(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+        switch consume self {
+        case .expiry(var policy):
+            policy.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .expiry(policy)
+        case .lru(var policy):
+            policy.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .lru(policy)
+        }
+    }
+
+    mutating func recordUpdate(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+        switch consume self {
+        case .expiry(var policy):
+            policy.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .expiry(policy)
+        case .lru(var policy):
+            policy.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .lru(policy)
+        }
+    }
+
+    mutating func recordRemoval(_ slot: Int) {
+        switch consume self {
+        case .expiry(var policy): policy.recordRemoval(slot); self = .expiry(policy)
+        case .lru(var policy): policy.recordRemoval(slot); self = .lru(policy)
+        }
+    }
+
+    mutating func removeAll() {
+        switch consume self {
+        case .expiry(var policy): policy.removeAll(); self = .expiry(policy)
+        case .lru(var policy): policy.removeAll(); self = .lru(policy)
+        }
+    }
+}
