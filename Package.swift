@@ -30,6 +30,7 @@ let package = Package(
             name: "RedisClient",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +67,7 @@ let package = Package(
         // Starts and stops real redis-server processes for the test targets.
         .target(
             name: "RedisTestSupport",
-            dependencies: [],
+            dependencies: ["RedisClient"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import RedisClient
 import Foundation
 import Synchronization
 
@@ -91,7 +92,7 @@ public final class RedisServer: Sendable {
     /// The temporary directory holding the log, certificates and working files; removed by ``stop()``.
     public let directory: URL
 
-    private let process: Mutex<Process?>
+    private let process: Locked<Process?>
 
     /// `redis://host:port` or `rediss://host:port`, with the ``Options/password`` when set.
     public var url: String {
@@ -107,7 +108,7 @@ public final class RedisServer: Sendable {
         self.options = options
         self.caCertificatePath = caCertificatePath
         self.directory = directory
-        self.process = Mutex(process)
+        self.process = Locked(process)
     }
 
     deinit {

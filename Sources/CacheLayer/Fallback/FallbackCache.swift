@@ -1,3 +1,4 @@
+import RedisClient
 import Logging
 import Synchronization
 
@@ -24,7 +25,7 @@ public final class FallbackCache: Cache {
     private let probe: @Sendable () async throws -> Void
     private let configuration: FallbackConfiguration
     private let logger: Logger
-    private let state: Mutex<State>
+    private let state: Locked<State>
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -74,7 +75,7 @@ public final class FallbackCache: Cache {
         self.configuration = configuration
         self.logger = logger
         self.probe = probe
-        self.state = Mutex(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
+        self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
         self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger)
     }
 

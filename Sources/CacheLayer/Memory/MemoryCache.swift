@@ -1,3 +1,4 @@
+import RedisClient
 import Foundation
 import Logging
 import Synchronization
@@ -31,7 +32,7 @@ public final class MemoryCache: Cache {
     private let configuration: CacheConfiguration
     private let logger: Logger
     private let closed = Atomic<Bool>(false)
-    private let sweeper = Mutex<Task<Void, Never>?>(nil)
+    private let sweeper = Locked<Task<Void, Never>?>(nil)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 

@@ -1,3 +1,4 @@
+import RedisClient
 import Synchronization
 
 /// The outcome of a read in a shard.
@@ -18,15 +19,15 @@ enum ShardWrite: Sendable {
 }
 
 /// One lock's worth of the memory cache: a key table, slot-indexed entries, an expiry queue, an eviction
-/// policy and counters, all behind one `Mutex`.
+/// policy and counters, all behind one lock (`Locked`).
 ///
 /// Every operation finishes its bookkeeping (eviction included) before it releases the lock, so the shard's
 /// byte size never exceeds its budget at any moment another thread can observe.
 final class MemoryCacheShard: Sendable {
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(budget: Int, policy: EvictionStrategy.Kind) {
-        state = Mutex(State(budget: budget, policy: policy))
+        state = Locked(State(budget: budget, policy: policy))
     }
 
     @inline(__always)

@@ -1,3 +1,4 @@
+import RedisClient
 import Metrics
 import Synchronization
 
@@ -22,7 +23,7 @@ public final class CacheLatencySampler: Sendable {
 
     private let enabled = Atomic<Bool>(false)
     private let tick = Atomic<UInt64>(0)
-    private let timers = Mutex<(get: Metrics.Timer, set: Metrics.Timer)?>(nil)
+    private let timers = Locked<(get: Metrics.Timer, set: Metrics.Timer)?>(nil)
 
     /// Created by ``CachePatternsState``.
     init() {}

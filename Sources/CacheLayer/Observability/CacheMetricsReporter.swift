@@ -1,3 +1,4 @@
+import RedisClient
 import Metrics
 import ServiceLifecycle
 import Synchronization
@@ -32,7 +33,7 @@ public final class CacheMetricsReporter: Service, Sendable {
     private let entries: Gauge
     private let getDuration: Metrics.Timer
     private let setDuration: Metrics.Timer
-    private let last = Mutex<[UInt64]?>(nil)
+    private let last = Locked<[UInt64]?>(nil)
 
     /// The names of the counters, in the order of ``readings(stats:patterns:)``.
     static let counterLabels = [

@@ -1,3 +1,4 @@
+import RedisClient
 import Foundation
 import Logging
 import Synchronization
@@ -32,10 +33,10 @@ public final class CachePatternsState: Sendable {
     public let latency = CacheLatencySampler()
 
     private let wallClock: @Sendable () -> Date
-    private let options: Mutex<GetOrSetOptions>
+    private let options: Locked<GetOrSetOptions>
     /// Whether ``defaultOptions`` differs from `.default`, read without the lock on every `getOrSet`.
     private let hasCustomOptions: Atomic<Bool>
-    private let work = Mutex<[(name: String, run: @Sendable () async throws -> Void)]>([])
+    private let work = Locked<[(name: String, run: @Sendable () async throws -> Void)]>([])
 
     private let factoryCalls = Atomic<UInt64>(0)
     private let factoryErrors = Atomic<UInt64>(0)
@@ -72,7 +73,7 @@ public final class CachePatternsState: Sendable {
         logger[metadataKey: "backend"] = "\(backend)"
         self.logger = logger
         self.wallClock = wallClock
-        self.options = Mutex(defaultOptions)
+        self.options = Locked(defaultOptions)
         self.hasCustomOptions = Atomic(defaultOptions != .default)
     }
 

@@ -1,3 +1,4 @@
+import RedisClient
 import Synchronization
 
 /// Coalesces concurrent loads of the same key: while a load for a key runs, later callers for that key wait for
@@ -18,10 +19,10 @@ import Synchronization
 /// - Callers for the same key must ask for the same `Value` type; a caller asking for another type while a flight
 ///   runs gets ``CacheError/Code/typeMismatch``.
 ///
-/// The table of running flights is a dictionary behind a `Mutex`: joining or starting a flight takes the lock
+/// The table of running flights is a dictionary behind a lock: joining or starting a flight takes the lock
 /// once, with no actor hop.
 public final class SingleFlight<Key: Hashable & Sendable>: Sendable {
-    private let flights = Mutex<[Key: any SingleFlightCall]>([:])
+    private let flights = Locked<[Key: any SingleFlightCall]>([:])
 
     /// Creates an empty table of flights.
     public init() {}
@@ -109,7 +110,7 @@ private final class SingleFlightTypedCall<Value: Sendable>: SingleFlightCall, Se
         var result: Result<Value, any Error>?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     var valueTypeName: String { "\(Value.self)" }
 

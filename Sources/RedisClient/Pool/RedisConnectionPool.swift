@@ -42,7 +42,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     public let connectionConfiguration: RedisConnectionConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
-    private let state: Mutex<StateMachine>
+    private let state: Locked<StateMachine>
     private let waiterIDs = Atomic<UInt64>(0)
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
@@ -58,7 +58,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         self.connectionConfiguration = connectionConfiguration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        self.state = Mutex(
+        self.state = Locked(
             StateMachine(
                 limits: .init(
                     maxConnections: configuration.maxConnections,

@@ -1,3 +1,4 @@
+import RedisClient
 import CacheLayer
 import Foundation
 import Synchronization
@@ -13,7 +14,7 @@ final class SwitchableBackend: Cache {
         var stats = CacheStats()
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let patterns = CachePatternsState(backend: "switchable")
 
     var isUp: Bool {

@@ -1,3 +1,4 @@
+import RedisClient
 import CacheLayer
 import Synchronization
 import Testing
@@ -37,7 +38,7 @@ struct BatchTests {
     func getOrSetManyLoadsExactlyTheMissingKeysInOneCall(backend: CacheUnderTest) async throws {
         let cache = try await backend.make(TestClock())
         try await cache.setMany(["user:1": "Ada", "user:3": "Cy"], ttl: .seconds(60))
-        let requests = Mutex<[[String]]>([])
+        let requests = Locked<[[String]]>([])
         let users = try await cache.getOrSetMany(["user:1", "user:2", "user:3", "user:4", "user:2"], as: String.self, ttl: .seconds(60)) { missing in
             requests.withLock { $0.append(missing) }
             // user:4 does not exist in the source; extra keys are ignored.

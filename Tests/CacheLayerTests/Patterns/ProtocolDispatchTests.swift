@@ -1,3 +1,4 @@
+import RedisClient
 import CacheLayer
 import Synchronization
 import Testing
@@ -5,7 +6,7 @@ import Testing
 /// A backend that replaces every pattern requirement, recording which ran.
 private final class OverridingCache: Cache {
     let base = DictionaryCache()
-    let calls = Mutex<[String]>([])
+    let calls = Locked<[String]>([])
     var patterns: CachePatternsState { base.patterns }
 
     private func record(_ name: String) { calls.withLock { $0.append(name) } }

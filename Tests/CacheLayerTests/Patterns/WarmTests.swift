@@ -1,3 +1,4 @@
+import RedisClient
 import CacheLayer
 import Synchronization
 import Testing
@@ -11,7 +12,7 @@ struct WarmTests {
         let cache = FaultInjectingCache(base: try await backend.make(TestClock()))
         cache.failSets { $0.hasSuffix("7") }   // 1 key in 10
         let entries = (0..<1000).map { (key: "item:\($0)", value: $0) }
-        let updates = Mutex<[WarmProgress]>([])
+        let updates = Locked<[WarmProgress]>([])
         let report = await cache.warm(entries: entries, ttl: .seconds(60), concurrency: 4, batchSize: 50) { progress in
             updates.withLock { $0.append(progress) }
         }
@@ -52,7 +53,7 @@ struct WarmTests {
     @Test(arguments: caches)
     func warmsKeysThroughALoader(backend: CacheUnderTest) async throws {
         let cache = try await backend.make(TestClock())
-        let count = Mutex(0)
+        let count = Locked(0)
         let report = await cache.warm(keys: (0..<40).map { "n\($0)" }, as: Int.self, ttl: .seconds(60), concurrency: 3, progress: { _ in
             count.withLock { $0 += 1 }
         }) { key in

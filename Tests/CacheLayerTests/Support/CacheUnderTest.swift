@@ -1,3 +1,4 @@
+import RedisClient
 @testable import CacheLayer
 import Synchronization
 import Testing
@@ -41,7 +42,7 @@ final class CallCounter: Sendable {
 
 /// A one-shot latch: `wait()` suspends until `open()`.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func wait() async {
         await withCheckedContinuation { continuation in

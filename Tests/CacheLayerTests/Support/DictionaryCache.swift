@@ -1,8 +1,9 @@
+import RedisClient
 import CacheLayer
 import Foundation
 import Synchronization
 
-/// A small, complete ``Cache`` over a dictionary behind a `Mutex`, with TTLs on an injected ``TestClock``, tags and
+/// A small, complete ``Cache`` over a dictionary behind a lock, with TTLs on an injected ``TestClock``, tags and
 /// prefix invalidation. The reference backend for pattern tests until the real backends join the list.
 final class DictionaryCache: Cache {
     private struct Entry {
@@ -23,7 +24,7 @@ final class DictionaryCache: Cache {
     let clock: TestClock
     let defaultTTL: Duration?
     let patterns: CachePatternsState
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(clock: TestClock = TestClock(), name: String = "dictionary", defaultTTL: Duration? = .seconds(3600)) {
         self.clock = clock

@@ -1,3 +1,4 @@
+import RedisClient
 import CacheLayer
 import Synchronization
 
@@ -7,7 +8,7 @@ import Synchronization
 /// so counters land in one place.
 final class FaultInjectingCache: Cache {
     let base: any Cache
-    private let failingKeys = Mutex<@Sendable (String) -> Bool>({ _ in false })
+    private let failingKeys = Locked<@Sendable (String) -> Bool>({ _ in false })
 
     init(base: any Cache) {
         self.base = base

@@ -1,13 +1,14 @@
+import RedisClient
 @testable import CacheLayer
 import Foundation
 import Synchronization
 
 /// A wall clock that only moves when a test moves it.
 final class TestClock: Sendable {
-    private let current: Mutex<Date>
+    private let current: Locked<Date>
 
     init(_ start: Date = Date(timeIntervalSince1970: 1_700_000_000)) {
-        current = Mutex(start)
+        current = Locked(start)
     }
 
     var now: Date { current.withLock { $0 } }
