@@ -1,7 +1,11 @@
 // swift-tools-version:6.1
 // Benchmarks live in their own package so the main build stays light.
 // Run from this folder: swift package --disable-sandbox benchmark
+import Foundation
 import PackageDescription
+
+/// SwiftPM names a path dependency after its folder, which is whatever the checkout is called.
+let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let package = Package(
     name: "swift-cache-layer-benchmarks",
@@ -15,7 +19,7 @@ let package = Package(
         .executableTarget(
             name: "MemoryCacheBenchmarks",
             dependencies: [
-                .product(name: "CacheLayer", package: "swift-cache-layer"),
+                .product(name: "CacheLayer", package: rootPackage),
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -25,7 +29,7 @@ let package = Package(
         // Resident memory per entry: `swift run -c release MemoryFootprint`.
         .executableTarget(
             name: "MemoryFootprint",
-            dependencies: [.product(name: "CacheLayer", package: "swift-cache-layer")]
+            dependencies: [.product(name: "CacheLayer", package: rootPackage)]
         ),
     ]
 )

@@ -27,9 +27,10 @@ configuration.maxMemorySize = 1 << 31
 configuration.defaultTTL = .seconds(3600)
 
 await measure("Mutex<[String: any Sendable]>") {
-    let storage = Mutex<[String: any Sendable]>([:])
+    final class Storage: Sendable { let dictionary = Mutex<[String: any Sendable]>([:]) }
+    let storage = Storage()
     for index in 0..<entries {
-        storage.withLock { $0["key:\(index)"] = value(index) }
+        storage.dictionary.withLock { $0["key:\(index)"] = value(index) }
     }
     return storage
 }
