@@ -113,8 +113,12 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             guard let length = try self.readLength(&buffer) else { return nil }
             guard length >= 4 else { throw RESPParsingError(.invalidVerbatimString) }
             guard var payload = try Self.readBlob(&buffer, length: length) else { return nil }
-            guard let format = payload.readString(length: 3), payload.readInteger(as: UInt8.self) == UInt8(ascii: ":")
+            // The format is three printable ASCII characters (`txt`, `mkd`) and a colon.
+            guard let formatBytes = payload.readBytes(length: 3),
+                formatBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+                payload.readInteger(as: UInt8.self) == UInt8(ascii: ":")
             else { throw RESPParsingError(.invalidVerbatimString) }
+            let format = String(decoding: formatBytes, as: UTF8.self)
             return .verbatimString(format: format, payload)
         case UInt8(ascii: "("):
             guard let line = try self.readLine(&buffer) else { return nil }
