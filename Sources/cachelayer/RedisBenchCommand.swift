@@ -32,15 +32,11 @@ struct RedisBenchCommand: AsyncParsableCommand {
     @Flag(help: "Print {\"operations\": [{\"name\", \"ops_per_sec\", \"p50_ms\", \"p99_ms\"}]} only.")
     var json = false
 
-    struct Result: Codable {
+    struct Result {
         var name: String
         var ops_per_sec: Double
         var p50_ms: Double
         var p99_ms: Double
-    }
-
-    struct Report: Codable {
-        var operations: [Result]
     }
 
     func validate() throws {
@@ -69,11 +65,17 @@ struct RedisBenchCommand: AsyncParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let data = try encoder.encode(Report(operations: results))
-            print(String(decoding: data, as: UTF8.self))
+            // Written by hand to match the documented layout exactly (key order and spacing).
+            let operations = results.map { result in
+                "{\"name\": \"\(result.name)\", \"ops_per_sec\": \(Self.number(result.ops_per_sec)), "
+                    + "\"p50_ms\": \(Self.number(result.p50_ms)), \"p99_ms\": \(Self.number(result.p99_ms))}"
+            }
+            print("{\"operations\": [\(operations.joined(separator: ", "))]}")
         }
+    }
+
+    private static func number(_ value: Double) -> String {
+        value.isFinite ? String(format: "%.3f", value) : "0"
     }
 
     private func measure(name: String, connections: [RedisConnection], value: [UInt8]) async throws -> Result {
