@@ -133,6 +133,17 @@ struct RESPTests {
         }
     }
 
+    @Test("a large aggregate arriving in many small reads decodes in linear time")
+    func largeAggregateInSmallReads() throws {
+        var wire = ByteBuffer()
+        RESPEncoder.writeValue(.array((0..<50_000).map { .bulkString(ByteBuffer(string: "key:\($0)")) }), into: &wire)
+        let start = ContinuousClock.now
+        let values = try decodeAll(wire, chunks: [512])
+        #expect(values.first?.array?.count == 50_000)
+        // Re-parsing from the start on every read would be quadratic: about 6 * 10^8 byte steps here.
+        #expect(ContinuousClock.now - start < .seconds(20))
+    }
+
     @Test("many replies in one read are all decoded")
     func manyRepliesInOneRead() throws {
         let wire = String(repeating: "+OK\r\n", count: 1000)

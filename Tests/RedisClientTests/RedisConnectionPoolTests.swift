@@ -1,5 +1,7 @@
+import Logging
 import NIOCore
 import RedisClient
+import ServiceLifecycle
 import RedisTestSupport
 import Testing
 
@@ -38,19 +40,20 @@ struct RedisConnectionPoolTests {
             )
             try await withRunningPool(pool) { pool in
                 // Both connections made before the clock matters (the machine may be busy with other tests).
-                while pool.statistics.idle < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                try await eventually { pool.statistics.idle == 2 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<2 {
                         group.addTask {
-                            try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(700)) }
+                            // Held well beyond the acquire timeout, so a late timer on a busy machine still fires first.
+                            try await pool.withConnection { _ in try await Task.sleep(for: .seconds(3)) }
                         }
                     }
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await eventually { pool.statistics.leased == 2 }
                     let start = ContinuousClock.now
                     let error = await expectRedisError { _ = try await pool.ping() }
                     let waited = ContinuousClock.now - start
                     #expect(error?.code == .poolTimeout)
-                    #expect(waited >= .milliseconds(150) && waited < .milliseconds(1000), "waited \(waited)")
+                    #expect(waited >= .milliseconds(250) && waited < .milliseconds(2500), "waited \(waited)")
                     try await group.waitForAll()
                 }
                 // Queued callers are served as connections come back.
@@ -83,9 +86,9 @@ struct RedisConnectionPoolTests {
             try await withRunningPool(pool) { pool in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(500)) } }
-                    while pool.statistics.leased < 1 { try await Task.sleep(for: .milliseconds(10)) }
+                    try await eventually { pool.statistics.leased == 1 }
                     let waiter = Task { try await pool.ping() }
-                    try await Task.sleep(for: .milliseconds(50))
+                    try await eventually { pool.statistics.waiting == 1 }
                     let start = ContinuousClock.now
                     waiter.cancel()
                     let result = await waiter.result
@@ -127,15 +130,16 @@ struct RedisConnectionPoolTests {
     @Test("connections older than the max lifetime are replaced")
     func maxLifetime() async throws {
         try await withRedisServer { server in
-            let pool = pool(server, .init(maxConnections: 1, maxConnectionLifetime: .milliseconds(200)))
+            let pool = pool(server, .init(maxConnections: 1, maxConnectionLifetime: .seconds(1)))
             try await withRunningPool(pool) { pool in
                 let first = try await pool.send(["CLIENT", "ID"]).int
                 #expect(try await pool.send(["CLIENT", "ID"]).int == first)
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: .milliseconds(1100))
                 let second = try await pool.send(["CLIENT", "ID"]).int
                 #expect(second != first)
-                try await Task.sleep(for: .milliseconds(100))
-                #expect(try await server.connectedClients() == 1)
+                // The replaced connection is closed (the new one may itself expire meanwhile on a busy machine).
+                try await eventually { try await server.connectedClients() <= 1 }
+                #expect(try await server.connectedClients() <= 1)
             }
         }
     }
@@ -145,7 +149,7 @@ struct RedisConnectionPoolTests {
         try await withRedisServer { server in
             let pool = pool(server, .init(maxConnections: 6, minIdleConnections: 3, maintenanceInterval: .milliseconds(50)))
             try await withRunningPool(pool) { pool in
-                try await Task.sleep(for: .milliseconds(400))
+                try await eventually { pool.statistics.idle == 3 }
                 #expect(pool.statistics.idle == 3)
                 #expect(try await server.connectedClients() == 3)
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -157,10 +161,27 @@ struct RedisConnectionPoolTests {
                 #expect(try await server.connectedClients() == 6)
             }
             // withRunningPool returned: run() has finished.
-            try await Task.sleep(for: .milliseconds(100))
+            try await eventually { try await server.connectedClients() == 0 }
             #expect(try await server.connectedClients() == 0)
             let error = await expectRedisError { _ = try await pool.ping() }
             #expect(error?.code == .poolClosed)
+        }
+    }
+
+    @Test("runs as a swift-service-lifecycle Service and closes everything on graceful shutdown")
+    func serviceLifecycle() async throws {
+        try await withRedisServer { server in
+            let pool = pool(server)
+            let group = ServiceGroup(services: [pool], logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await pool.set("k", value: "v")
+                #expect(try await server.connectedClients() == 1)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            try await eventually { try await server.connectedClients() == 0 }
+            #expect(try await server.connectedClients() == 0)
         }
     }
 
@@ -200,5 +221,14 @@ struct RedisConnectionPoolTests {
                 #expect(try await pool.getString("k") == "w")
             }
         }
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes (tests share a busy machine).
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        if ContinuousClock.now > deadline { return }
+        try await Task.sleep(for: .milliseconds(10))
     }
 }

@@ -241,7 +241,7 @@ struct RedisConnectionTests {
                 #expect(otherError?.code == .connectionClosed)
                 #expect(elapsed < .milliseconds(1500), "took \(elapsed)")
                 // The connection is poisoned: later commands fail at once.
-                try await Task.sleep(for: .milliseconds(50))
+                try await eventually { connection.isClosed }
                 #expect(connection.isClosed)
                 let later = await expectRedisError { _ = try await connection.get("k") }
                 #expect(later?.code == .connectionClosed)
@@ -279,7 +279,7 @@ struct RedisConnectionTests {
                 return
             }
             #expect(error.code == .cancelled)
-            try await Task.sleep(for: .milliseconds(100))
+            try await eventually { connection.isClosed }
             #expect(connection.isClosed)
             await connection.close()
         }
@@ -323,7 +323,7 @@ struct RedisConnectionTests {
                 await connection.close()
                 await connection.close()
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try await eventually { try await server.connectedClients() == 0 }
             #expect(try await server.connectedClients() == 0)
         }
     }

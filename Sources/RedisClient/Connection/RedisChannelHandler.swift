@@ -2,9 +2,13 @@ import NIOCore
 import NIOSSL
 
 /// How a request's caller is told the outcome.
+///
+/// Unsafe (not checked) continuations: one fewer allocation per command on the hot path. Each is resumed
+/// exactly once because the state machine hands every request out exactly once (reply, timeout,
+/// cancellation or close), which its tests cover.
 package enum RedisReplyPromise {
-    case single(CheckedContinuation<RESPValue, any Error>)
-    case batch(CheckedContinuation<[RESPValue], any Error>)
+    case single(UnsafeContinuation<RESPValue, any Error>)
+    case batch(UnsafeContinuation<[RESPValue], any Error>)
 
     func fail(_ error: RedisError) {
         switch self {

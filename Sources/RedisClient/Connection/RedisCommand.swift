@@ -77,7 +77,7 @@ public struct RedisCommand: Sendable {
         }
         if condition != .always { count += 1 }
         if returnOldValue { count += 1 }
-        return build(count: count, isIdempotent: false, capacity: 64) { buffer in
+        return build(count: count, isIdempotent: false, capacity: 256) { buffer in
             "SET".writeRESPBulk(into: &buffer)
             key.writeRESPBulk(into: &buffer)
             value.writeRESPBulk(into: &buffer)

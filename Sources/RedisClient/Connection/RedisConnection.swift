@@ -47,6 +47,9 @@ public final class RedisConnection: RedisCommandExecutor {
     /// The RESP version in use: 3 after a successful `HELLO 3`, else 2.
     public var protocolVersion: Int { self.negotiatedProtocol.load(ordering: .relaxed) }
 
+    /// The event loop the connection's I/O runs on; see ``EventLoopTaskExecutor`` to run a task there.
+    public var eventLoop: any EventLoop { self.channel.eventLoop }
+
     /// `true` once the connection is closed (by either side) or poisoned by a timeout/cancellation.
     public var isClosed: Bool { !self.channel.isActive }
 
@@ -247,7 +250,7 @@ public final class RedisConnection: RedisCommandExecutor {
         let eventLoop = self.channel.eventLoop
         try Self.checkCancellation()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPValue], any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPValue], any Error>) in
                 if eventLoop.inEventLoop {
                     handler.value.send(payload, id: id, timeout: timeout, batchSize: count, promise: .batch(continuation))
                 } else {
@@ -268,7 +271,7 @@ public final class RedisConnection: RedisCommandExecutor {
         let eventLoop = self.channel.eventLoop
         try Self.checkCancellation()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPValue, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RESPValue, any Error>) in
                 if eventLoop.inEventLoop {
                     handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
                 } else {

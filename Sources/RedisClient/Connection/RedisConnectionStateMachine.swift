@@ -34,6 +34,8 @@ package struct RedisConnectionStateMachine<Request> {
     private enum State {
         case active(Deque<Entry>)
         case closed(RedisError)
+        /// Placeholder while the queue is taken out to be mutated in place (avoids a copy-on-write).
+        case modifying
     }
 
     private var state: State = .active([])
@@ -63,10 +65,12 @@ package struct RedisConnectionStateMachine<Request> {
 
     package mutating func send(_ entry: Entry) -> SendAction {
         switch self.state {
+        case .modifying:
+            preconditionFailure("state machine re-entered while modifying")
         case .closed(let error):
             return .fail(entry.request, error)
         case .active(var queue):
-            self.state = .closed(.connectionClosed())  // avoid a copy-on-write of the queue while it is out
+            self.state = .modifying
             queue.append(entry)
             self.state = .active(queue)
             if let deadline = entry.deadline, self.timerDeadline.map({ deadline < $0 }) ?? true {
@@ -92,6 +96,8 @@ package struct RedisConnectionStateMachine<Request> {
 
     package mutating func receivedReply(_ value: RESPValue) -> ReceiveAction {
         switch self.state {
+        case .modifying:
+            preconditionFailure("state machine re-entered while modifying")
         case .closed:
             return .ignore
         case .active(var queue):
@@ -100,7 +106,7 @@ package struct RedisConnectionStateMachine<Request> {
                 self.state = .closed(error)
                 return .closeAndFail([], error)
             }
-            self.state = .closed(.connectionClosed())
+            self.state = .modifying
             defer { self.state = .active(queue) }
             if queue[queue.startIndex].batch == nil {
                 let entry = queue.removeFirst()

@@ -41,12 +41,14 @@ package struct RESPParsingError: Error, Sendable, Equatable, CustomStringConvert
 /// An incremental RESP2/RESP3 decoder.
 ///
 /// Feed it bytes as they arrive; it returns one complete top-level value at a time, or `nil` when the
-/// buffer holds only part of one (the reader index is then left untouched, so the next call re-parses
-/// from the start of that value). Strings are zero-copy slices of the input buffer.
+/// buffer holds only part of one. Aggregates are decoded resumably: every complete element is consumed
+/// and kept on a stack of open aggregates, so a huge array arriving in many reads costs linear time,
+/// never a re-parse from its start. Strings are zero-copy slices of the input buffer.
 ///
 /// Every length is checked against ``maxBulkLength`` before anything is read, aggregates grow only as
 /// their elements are actually decoded (never pre-sized from an announced count), and nesting is bounded
 /// by ``maxDepth``: hostile input yields a ``RESPParsingError``, never a crash or a large allocation.
+/// After an error the decoder's state is undefined: the connection must be closed.
 package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     package typealias InboundOut = RESPValue
 
@@ -61,6 +63,17 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     package static let defaultMaxDepth = 64
     package static let defaultMaxLineLength = 1024 * 1024
 
+    /// An aggregate whose header has been read but not all of its elements.
+    private struct Frame {
+        var type: UInt8
+        /// Elements (for maps and attributes: keys and values alternately; for attributes, then the value) still due.
+        var remaining: Int
+        var elements: [RESPValue] = []
+    }
+
+    /// The aggregates currently open, outermost first.
+    private var open: [Frame] = []
+
     package init(
         maxBulkLength: Int = RESPDecoder.defaultMaxBulkLength,
         maxDepth: Int = RESPDecoder.defaultMaxDepth,
@@ -72,23 +85,95 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     package mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
-        var copy = buffer
-        guard let value = try self.parse(&copy, depth: 0) else { return nil }
-        buffer = copy
-        return value
+        while true {
+            var copy = buffer
+            guard let token = try self.parseToken(&copy) else { return nil }
+            buffer = copy  // the token is complete: consume it
+            var value: RESPValue
+            switch token {
+            case .value(let v):
+                value = v
+            case .aggregate(let type, let count):
+                let due = type == UInt8(ascii: "%") ? count * 2 : type == UInt8(ascii: "|") ? count * 2 + 1 : count
+                if due > 0 {
+                    guard self.open.count < self.maxDepth else { throw RESPParsingError(.nestingTooDeep) }
+                    // Deliberately no reserveCapacity(due): the count is untrusted.
+                    self.open.append(Frame(type: type, remaining: due))
+                    continue
+                }
+                value = Self.build(type: type, elements: [])
+            }
+            // Hand the finished value to the enclosing aggregates, closing those it completes.
+            while !self.open.isEmpty {
+                let last = self.open.count - 1
+                self.open[last].elements.append(value)
+                self.open[last].remaining -= 1
+                guard self.open[last].remaining == 0 else { break }
+                let frame = self.open.removeLast()
+                value = Self.build(type: frame.type, elements: frame.elements)
+            }
+            if self.open.isEmpty { return value }
+        }
     }
 
     package mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPValue? {
         try self.decode(buffer: &buffer)
     }
 
+    private static func build(type: UInt8, elements: [RESPValue]) -> RESPValue {
+        switch type {
+        case UInt8(ascii: "~"): return .set(elements)
+        case UInt8(ascii: ">"): return .push(elements)
+        case UInt8(ascii: "%"): return .map(pairs(elements[...]))
+        case UInt8(ascii: "|"):
+            // An attribute annotates the value that follows it; both form one value.
+            return .attribute(pairs(elements.dropLast()), elements.last ?? .null)
+        default: return .array(elements)
+        }
+    }
+
+    private static func pairs(_ elements: ArraySlice<RESPValue>) -> [(key: RESPValue, value: RESPValue)] {
+        var result: [(key: RESPValue, value: RESPValue)] = []
+        result.reserveCapacity(elements.count / 2)  // elements already decoded: a trusted size
+        var index = elements.startIndex
+        while index + 1 < elements.endIndex {
+            result.append((elements[index], elements[index + 1]))
+            index += 2
+        }
+        return result
+    }
+
+    private enum Token {
+        case value(RESPValue)
+        case aggregate(type: UInt8, count: Int)
+    }
+
     private static let cr = UInt8(ascii: "\r")
     private static let lf = UInt8(ascii: "\n")
 
-    /// Parses one value from `buffer`, advancing it; `nil` when more bytes are needed (buffer then in an unspecified position).
-    private func parse(_ buffer: inout ByteBuffer, depth: Int) throws -> RESPValue? {
-        guard depth <= self.maxDepth else { throw RESPParsingError(.nestingTooDeep) }
+    /// Parses a scalar value or the header of an aggregate from `buffer`, advancing it; `nil` when more bytes
+    /// are needed (the buffer is then in an unspecified position).
+    private func parseToken(_ buffer: inout ByteBuffer) throws -> Token? {
         guard let type = buffer.readInteger(as: UInt8.self) else { return nil }
+        switch type {
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
+            guard let count = try self.readLength(&buffer) else { return nil }
+            if count < 0 {
+                guard type == UInt8(ascii: "*") else { throw RESPParsingError(.invalidLength) }
+                return .value(.null)
+            }
+            return .aggregate(type: type, count: count)
+        case UInt8(ascii: "%"), UInt8(ascii: "|"):
+            guard let count = try self.readLength(&buffer) else { return nil }
+            guard count >= 0 else { throw RESPParsingError(.invalidLength) }
+            return .aggregate(type: type, count: count)
+        default:
+            guard let value = try self.parseScalar(type, &buffer) else { return nil }
+            return .value(value)
+        }
+    }
+
+    private func parseScalar(_ type: UInt8, _ buffer: inout ByteBuffer) throws -> RESPValue? {
         switch type {
         case UInt8(ascii: "+"):
             guard let line = try self.readLine(&buffer) else { return nil }
@@ -113,9 +198,12 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             guard let length = try self.readLength(&buffer) else { return nil }
             guard length >= 4 else { throw RESPParsingError(.invalidVerbatimString) }
             guard var payload = try Self.readBlob(&buffer, length: length) else { return nil }
-            guard let format = payload.readString(length: 3), payload.readInteger(as: UInt8.self) == UInt8(ascii: ":")
+            // The format is three printable ASCII characters (`txt`, `mkd`) and a colon.
+            guard let formatBytes = payload.readBytes(length: 3),
+                formatBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+                payload.readInteger(as: UInt8.self) == UInt8(ascii: ":")
             else { throw RESPParsingError(.invalidVerbatimString) }
-            return .verbatimString(format: format, payload)
+            return .verbatimString(format: String(decoding: formatBytes, as: UTF8.self), payload)
         case UInt8(ascii: "("):
             guard let line = try self.readLine(&buffer) else { return nil }
             try Self.validateBigNumber(line)
@@ -137,53 +225,9 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             guard let line = try self.readLine(&buffer) else { return nil }
             guard line.readableBytes == 0 else { throw RESPParsingError(.missingCRLF) }
             return .null
-        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
-            guard let count = try self.readLength(&buffer) else { return nil }
-            if count < 0 {
-                guard type == UInt8(ascii: "*") else { throw RESPParsingError(.invalidLength) }
-                return .null
-            }
-            guard let elements = try self.parseElements(&buffer, count: count, depth: depth) else { return nil }
-            switch type {
-            case UInt8(ascii: "*"): return .array(elements)
-            case UInt8(ascii: "~"): return .set(elements)
-            default: return .push(elements)
-            }
-        case UInt8(ascii: "%"), UInt8(ascii: "|"):
-            guard let count = try self.readLength(&buffer) else { return nil }
-            guard count >= 0 else { throw RESPParsingError(.invalidLength) }
-            guard let pairs = try self.parsePairs(&buffer, count: count, depth: depth) else { return nil }
-            if type == UInt8(ascii: "%") { return .map(pairs) }
-            // An attribute annotates the value that follows it; both form one reply.
-            guard let value = try self.parse(&buffer, depth: depth + 1) else { return nil }
-            return .attribute(pairs, value)
         default:
             throw RESPParsingError(.invalidTypeByte(type))
         }
-    }
-
-    private func parseElements(_ buffer: inout ByteBuffer, count: Int, depth: Int) throws -> [RESPValue]? {
-        var elements: [RESPValue] = []
-        // Deliberately no reserveCapacity(count): the count is untrusted; the array grows only as elements arrive.
-        for _ in 0..<count {
-            guard let element = try self.parse(&buffer, depth: depth + 1) else { return nil }
-            elements.append(element)
-        }
-        return elements
-    }
-
-    private func parsePairs(
-        _ buffer: inout ByteBuffer,
-        count: Int,
-        depth: Int
-    ) throws -> [(key: RESPValue, value: RESPValue)]? {
-        var pairs: [(key: RESPValue, value: RESPValue)] = []
-        for _ in 0..<count {
-            guard let key = try self.parse(&buffer, depth: depth + 1) else { return nil }
-            guard let value = try self.parse(&buffer, depth: depth + 1) else { return nil }
-            pairs.append((key, value))
-        }
-        return pairs
     }
 
     /// Reads up to the next CRLF, returning the line without it; `nil` when no CRLF has arrived yet.

@@ -18,9 +18,9 @@ extension ByteBuffer {
             return
         }
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 decimal digits
-        var count = 0
-        var v = value.magnitude
         withUnsafeMutableBytes(of: &digits) { raw in
+            var count = 0
+            var v = value.magnitude
             while v > 0 {
                 count += 1
                 raw[24 - count] = UInt8(truncatingIfNeeded: v % 10) &+ UInt8(ascii: "0")
@@ -30,16 +30,29 @@ extension ByteBuffer {
         }
     }
 
-    /// Writes `<prefix><length>\r\n`, the header of a bulk string or aggregate.
+    /// Writes `<prefix><length>\r\n`, the header of a bulk string or aggregate, in a single write
+    /// (each ByteBuffer write has a fixed cost, and commands are mostly headers).
     package mutating func writeRESPHeader(_ prefix: UInt8, _ length: Int) {
-        self.writeInteger(prefix)
-        if length < 0 {
-            self.writeInteger(UInt8(ascii: "-"))
-            self.writeRESPDecimal(-length)
-        } else {
-            self.writeRESPDecimal(length)
+        var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: prefix, sign, 20 digits, CRLF
+        withUnsafeMutableBytes(of: &scratch) { raw in
+            var index = 31
+            raw[index] = UInt8(ascii: "\n")
+            index -= 1
+            raw[index] = UInt8(ascii: "\r")
+            var v = length.magnitude
+            repeat {
+                index -= 1
+                raw[index] = UInt8(truncatingIfNeeded: v % 10) &+ UInt8(ascii: "0")
+                v /= 10
+            } while v > 0
+            if length < 0 {
+                index -= 1
+                raw[index] = UInt8(ascii: "-")
+            }
+            index -= 1
+            raw[index] = prefix
+            self.writeBytes(UnsafeRawBufferPointer(rebasing: raw[index...]))
         }
-        self.writeInteger(UInt16(0x0D0A))  // "\r\n" in network byte order
     }
 
     /// Writes raw bytes as a bulk string.

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import RedisClient
+import Synchronization
+
+/// `cachelayer redis-bench`: SET and GET throughput and latency of the RedisClient library, measured the
+/// way `redis-benchmark -t set,get` does (N clients, each with up to P pipelined requests in flight).
+struct RedisBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redis-bench",
+        abstract: "Benchmarks RedisClient with SET and GET, like `redis-benchmark -t set,get`."
+    )
+
+    @Option(help: "Server URL: redis://[user:password@]host:port/db or rediss://…")
+    var url = "redis://127.0.0.1:6379"
+
+    @Option(help: "Parallel connections (redis-benchmark -c).")
+    var clients = 50
+
+    @Option(help: "Requests pipelined per round trip on each connection (redis-benchmark -P).")
+    var pipeline = 1
+
+    @Option(help: "Requests per operation (redis-benchmark -n).")
+    var requests = 100_000
+
+    @Option(name: .customLong("value-size"), help: "SET value size in bytes (redis-benchmark -d).")
+    var valueSize = 100
+
+    @Option(help: "Random keys `key:NNNNNNNNNNNN` drawn from 0..<keyspace (redis-benchmark -r); 0 uses one key.")
+    var keyspace = 100_000
+
+    @Flag(help: "Print {\"operations\": [{\"name\", \"ops_per_sec\", \"p50_ms\", \"p99_ms\"}]} only.")
+    var json = false
+
+    struct Result {
+        var name: String
+        var ops_per_sec: Double
+        var p50_ms: Double
+        var p99_ms: Double
+    }
+
+    func validate() throws {
+        guard clients > 0, pipeline > 0, requests > 0, valueSize >= 0, keyspace >= 0 else {
+            throw ValidationError("--clients, --pipeline and --requests must be positive; sizes non-negative")
+        }
+    }
+
+    func run() async throws {
+        var configuration = try RedisConnectionConfiguration(url: url)
+        configuration.commandTimeout = .seconds(60)
+        var connections: [RedisConnection] = []
+        for _ in 0..<clients { connections.append(try await RedisConnection.connect(configuration: configuration)) }
+        defer { for connection in connections { Task { await connection.close() } } }
+
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: valueSize)
+        var results: [Result] = []
+        for name in ["SET", "GET"] {
+            let result = try await self.measure(name: name, connections: connections, value: value)
+            results.append(result)
+            if !json {
+                print(
+                    "\(name): \(String(format: "%.2f", result.ops_per_sec)) requests per second, "
+                        + "p50=\(String(format: "%.3f", result.p50_ms)) msec, p99=\(String(format: "%.3f", result.p99_ms)) msec"
+                )
+            }
+        }
+        if json {
+            // Written by hand to match the documented layout exactly (key order and spacing).
+            let operations = results.map { result in
+                "{\"name\": \"\(result.name)\", \"ops_per_sec\": \(Self.number(result.ops_per_sec)), "
+                    + "\"p50_ms\": \(Self.number(result.p50_ms)), \"p99_ms\": \(Self.number(result.p99_ms))}"
+            }
+            print("{\"operations\": [\(operations.joined(separator: ", "))]}")
+        }
+    }
+
+    private static func number(_ value: Double) -> String {
+        value.isFinite ? String(format: "%.3f", value) : "0"
+    }
+
+    private func measure(name: String, connections: [RedisConnection], value: [UInt8]) async throws -> Result {
+        let issued = Counter()
+        let total = self.requests
+        let pipeline = self.pipeline
+        let keyspace = self.keyspace
+        let isSet = name == "SET"
+        let start = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for (index, connection) in connections.enumerated() {
+                // Each client runs on its connection's event loop: no thread hop per request.
+                group.addTask(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
+                    var generator = SplitMix(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+                    var latencies: [Double] = []
+                    latencies.reserveCapacity(total / connections.count + pipeline)
+                    var commands: [RedisCommand] = []
+                    commands.reserveCapacity(pipeline)
+                    var key = Array("key:000000000000".utf8)
+                    while true {
+                        let claimed = issued.value.add(pipeline, ordering: .relaxed).oldValue
+                        if claimed >= total { break }
+                        let count = min(pipeline, total - claimed)
+                        commands.removeAll(keepingCapacity: true)
+                        for _ in 0..<count {
+                            Self.fillKey(&key, keyspace: keyspace, generator: &generator)
+                            commands.append(isSet ? .set(key, value: value) : .get(key))
+                        }
+                        let sent = ContinuousClock.now
+                        if count == 1 {
+                            _ = try await connection.execute(commands[0])
+                        } else {
+                            for result in try await connection.pipeline(commands) { _ = try result.get() }
+                        }
+                        let elapsed = ContinuousClock.now - sent
+                        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                        for _ in 0..<count { latencies.append(ms) }
+                    }
+                    return latencies
+                }
+            }
+            var all: [Double] = []
+            all.reserveCapacity(total)
+            for try await part in group { all += part }
+            return all
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+        }
+        return Result(
+            name: name,
+            ops_per_sec: Double(latencies.count) / seconds,
+            p50_ms: percentile(0.50),
+            p99_ms: percentile(0.99)
+        )
+    }
+
+    /// Writes a random 12-digit key number into `key:NNNNNNNNNNNN`, as redis-benchmark's `-r` does.
+    private static func fillKey(_ key: inout [UInt8], keyspace: Int, generator: inout SplitMix) {
+        guard keyspace > 0 else { return }
+        var n = Int(generator.next() % UInt64(keyspace))
+        var index = key.count - 1
+        while index >= 4 {
+            key[index] = UInt8(ascii: "0") + UInt8(n % 10)
+            n /= 10
+            index -= 1
+        }
+    }
+
+    /// Requests claimed so far, shared by the client tasks.
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    /// A tiny deterministic PRNG: the benchmark's key choice must cost next to nothing.
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { self.state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+}
