@@ -538,9 +538,11 @@ public final class FallbackCache: Cache {
         }
     }
 
-    /// Probes the backend until it answers, replays pending writes, then closes the breaker.
+    /// Probes the backend until it answers, replays pending writes, closes the breaker, and goes on replaying until
+    /// no key is pending.
     private func probeUntilRecovered() async {
         defer { state.withLock { $0.probing = false } }
+        var replayedSinceOutage = 0
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: configuration.probeInterval)
@@ -549,80 +551,85 @@ public final class FallbackCache: Cache {
                 continue
             }
             guard let replayed = await reconcile() else { continue }
+            replayedSinceOutage += replayed
             let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-                // A write may have failed again while replaying; keep going until nothing is pending.
-                guard state.pending.isEmpty, state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
+                // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
+                guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
+                // Keys written again while they were replayed are still pending: memory keeps serving them and the
+                // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
+                // for ever (while it is open, every write makes its key pending).
                 let action = state.breaker.recordRecovery()
                 if action == .closed { state.recoveries += 1 }
-                state.probing = false
-                state.probeTask = nil
-                return (action, true)
+                let done = state.pending.isEmpty
+                if done {
+                    state.probing = false
+                    state.probeTask = nil
+                }
+                return (action, done)
             }
             if action == .closed {
-                logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayed)"])
-                publish(.backendRecovered(reconciledKeys: replayed))
+                logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
+                publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
             }
             if done { return }
         }
     }
 
-    /// Replays pending writes until none are left.
+    /// Replays the pending clear, invalidations and keys once (keys written again meanwhile stay pending).
     ///
     /// Only the probe task runs this, one at a time, and writes to pending keys go to memory only, so it is
     /// the only writer of those keys to the backend and always writes memory's latest value.
     /// - Returns: the number of keys replayed, or `nil` when the backend failed again.
     private func reconcile() async -> Int? {
         var replayed = 0
-        while true {
+        do {
             let (clearGeneration, invalidations, pending, tags) = state.withLock {
                 ($0.clearPending, $0.pendingInvalidations, $0.pending, $0.pendingTags)
             }
-            if pending.isEmpty && clearGeneration == nil && invalidations.isEmpty { return replayed }
-            do {
-                // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
-                // which already reflects every clear and invalidation, so replaying them last is always right.
-                if let clearGeneration {
-                    try await primary.clear()
-                    state.withLock { state in
-                        if state.clearPending == clearGeneration { state.clearPending = nil }
-                    }
+            // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
+            // which already reflects every clear and invalidation, so replaying them last is always right.
+            if let clearGeneration {
+                try await primary.clear()
+                state.withLock { state in
+                    if state.clearPending == clearGeneration { state.clearPending = nil }
                 }
-                for (version, invalidation) in invalidations {
-                    switch invalidation {
-                    case .tag(let tag): try await primary.invalidate(tag: tag)
-                    case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
-                    }
-                    state.withLock { state in
-                        state.pendingInvalidations.removeAll { $0.version == version }
-                    }
-                }
-                for (key, version) in pending {
-                    if let entry = try local.replayableEntry(key) {
-                        let keyTags = tags[key] ?? []
-                        if keyTags.isEmpty {
-                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
-                        } else {
-                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
-                        }
-                    } else {
-                        try await primary.delete(key)
-                    }
-                    replayed += 1
-                    state.withLock { state in
-                        if state.pending[key] == version {
-                            state.pending.removeValue(forKey: key)
-                            state.pendingTags.removeValue(forKey: key)
-                        }
-                    }
-                }
-            } catch {
-                if Self.isAvailabilityFailure(error) {
-                    noteFailure(error, fellBack: false)
-                } else {
-                    logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
-                }
-                return nil
             }
+            for (version, invalidation) in invalidations {
+                switch invalidation {
+                case .tag(let tag): try await primary.invalidate(tag: tag)
+                case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                }
+                state.withLock { state in
+                    state.pendingInvalidations.removeAll { $0.version == version }
+                }
+            }
+            for (key, version) in pending {
+                if let entry = try local.replayableEntry(key) {
+                    let keyTags = tags[key] ?? []
+                    if keyTags.isEmpty {
+                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                    } else {
+                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                    }
+                } else {
+                    try await primary.delete(key)
+                }
+                replayed += 1
+                state.withLock { state in
+                    if state.pending[key] == version {
+                        state.pending.removeValue(forKey: key)
+                        state.pendingTags.removeValue(forKey: key)
+                    }
+                }
+            }
+            return replayed
+        } catch {
+            if Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: false)
+            } else {
+                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
+            }
+            return nil
         }
     }
 

@@ -15,12 +15,12 @@ import Darwin
 let quietLogger = Logger(label: "test.redis", factory: { _ in SwiftLogNoOpLogHandler() })
 
 extension RedisServer {
-    /// A Redis cache configuration for this server: namespace `test` unless told otherwise, and timeouts short
-    /// enough for fault tests but long enough for a loaded machine.
+    /// A Redis cache configuration for this server: namespace `test` unless told otherwise. The default timeouts are
+    /// long, for a machine loaded by parallel tests; fault tests pass short ones.
     func cacheConfiguration(
         namespace: String? = "test",
         fallback: Bool = false,
-        timeout: Duration = .seconds(2)
+        timeout: Duration = .seconds(10)
     ) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.backend = .redis
@@ -30,10 +30,12 @@ extension RedisServer {
         configuration.namespace = namespace
         configuration.readTimeout = timeout
         configuration.writeTimeout = timeout
-        configuration.connectTimeout = timeout
+        // Connecting (TCP, HELLO, SELECT) also bounds the wait for a pooled connection; at least a second, so that
+        // a machine loaded by parallel tests does not time out while setting up.
+        configuration.connectTimeout = max(timeout, .seconds(1))
         configuration.maxRetries = 1
-        configuration.poolSize = 8
-        configuration.maxIdleConnections = 8
+        configuration.poolSize = 16
+        configuration.maxIdleConnections = 16
         configuration.enableFallback = fallback
         configuration.fallbackFailureThreshold = 3
         configuration.fallbackProbeInterval = .milliseconds(50)
