@@ -583,8 +583,8 @@ public final class FallbackCache: Cache {
     private func reconcile() async -> Int? {
         var replayed = 0
         do {
-            let (clearGeneration, invalidations, pending, tags) = state.withLock {
-                ($0.clearPending, $0.pendingInvalidations, $0.pending, $0.pendingTags)
+            let (clearGeneration, invalidations, pending) = state.withLock {
+                ($0.clearPending, $0.pendingInvalidations, $0.pending)
             }
             // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
             // which already reflects every clear and invalidation, so replaying them last is always right.
@@ -603,9 +603,12 @@ public final class FallbackCache: Cache {
                     state.pendingInvalidations.removeAll { $0.version == version }
                 }
             }
-            for (key, version) in pending {
+            for key in pending.keys {
+                // The version now, not the snapshot's: a key rewritten since the snapshot is replayed with its
+                // latest value, and stays pending only if it is rewritten during its own replay.
+                guard let version = state.withLock({ $0.pending[key] }) else { continue }
+                let keyTags = state.withLock { $0.pendingTags[key] } ?? []
                 if let entry = try local.replayableEntry(key) {
-                    let keyTags = tags[key] ?? []
                     if keyTags.isEmpty {
                         try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
                     } else {
@@ -626,6 +629,8 @@ public final class FallbackCache: Cache {
         } catch {
             if Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: false)
+            } else if Task.isCancelled || (error as? CacheError)?.code == .cancelled {
+                // Closing: the probe task was cancelled mid-replay; close() reports what is still pending.
             } else {
                 logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
             }
