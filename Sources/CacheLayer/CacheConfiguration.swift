@@ -36,6 +36,13 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// A prefix for every key this cache writes to Redis, e.g. `"myapp"` stores `user:1` as `myapp:user:1`.
     /// `clear()` removes only keys under the namespace.
     public var namespace: String? = nil
+    /// Lets `clear()` on a Redis cache without a ``namespace`` flush the whole database (`FLUSHDB`), other
+    /// applications' keys included. Without it, such a `clear()` throws. Ignored when a namespace is set.
+    /// Default: false.
+    public var allowFlushDatabase: Bool = false
+    /// A PEM file of the certificate authority to trust for TLS (``redisTLS``) instead of the system trust store,
+    /// for a private CA. Default: `nil`.
+    public var redisCACertificatePath: String? = nil
 
     // MARK: Memory
 
@@ -73,6 +80,16 @@ public struct CacheConfiguration: Sendable, Equatable {
 
     /// When Redis fails, serve from an in-memory cache that every write also updates. Default: false.
     public var enableFallback: Bool = false
+    /// With ``enableFallback``: consecutive Redis failures (unavailable or timeout) after which the fallback cache
+    /// stops calling Redis and serves from memory until a probe succeeds. Default: 3.
+    public var fallbackFailureThreshold: Int = 3
+    /// With ``enableFallback``: how often Redis is probed (`PING`) while it is considered down. Default: 1 s.
+    public var fallbackProbeInterval: Duration = .seconds(1)
+
+    /// The fallback settings of this configuration.
+    public var fallbackConfiguration: FallbackConfiguration {
+        FallbackConfiguration(failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval)
+    }
 
     /// A configuration with every default: the memory backend.
     public init() {}
@@ -106,6 +123,10 @@ public struct CacheConfiguration: Sendable, Equatable {
         }
         if let lifetime = connectionMaxLifetime, lifetime <= .zero {
             try fail("connectionMaxLifetime is \(lifetime). Use a positive duration, or nil to keep connections forever.")
+        }
+        if fallbackFailureThreshold < 1 { try fail("fallbackFailureThreshold is \(fallbackFailureThreshold). Use at least 1.") }
+        if fallbackProbeInterval <= .zero {
+            try fail("fallbackProbeInterval is \(fallbackProbeInterval). Use a positive duration such as .seconds(1).")
         }
         if redisDatabase < 0 { try fail("redisDatabase is \(redisDatabase). Redis databases are numbered from 0.") }
         if backend == .redis {

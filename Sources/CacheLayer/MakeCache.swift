@@ -6,8 +6,15 @@ import Logging
 /// let cache = try await makeCache(.development)
 /// ```
 ///
+/// - `.memory`: a ``MemoryCache``.
+/// - `.redis`: a ``RedisCache``, after checking that Redis answers and accepts the credentials.
+/// - `.redis` with ``CacheConfiguration/enableFallback``: a ``FallbackCache`` over a ``RedisCache`` and a
+///   ``MemoryCache`` of ``CacheConfiguration/maxMemorySize``, probing Redis with `PING`. When Redis is unreachable at
+///   creation the cache still starts, serving from memory until Redis answers; refused credentials still throw.
+///
 /// - Throws: ``CacheError/Code/invalidConfiguration`` for an invalid configuration;
-///   ``CacheError/Code/unsupported`` for a backend this build does not provide yet.
+///   ``CacheError/Code/authenticationFailed`` when Redis refuses the credentials; without fallback,
+///   ``CacheError/Code/unavailable`` or ``CacheError/Code/timeout`` when Redis cannot be reached.
 public func makeCache(
     _ configuration: CacheConfiguration,
     codec: any CacheCodec = JSONCacheCodec(),
@@ -18,9 +25,31 @@ public func makeCache(
     case .memory:
         return try MemoryCache(configuration: configuration, codec: codec, logger: logger)
     case .redis:
-        throw CacheError(
-            code: .unsupported,
-            message: "Redis backend not yet supported in this build; use .memory (set configuration.backend = .memory)."
-        )
+        guard configuration.enableFallback else {
+            return try await RedisCache.connect(configuration: configuration, codec: codec, logger: logger)
+        }
+        let redis = try RedisCache(configuration: configuration, codec: codec, logger: logger)
+        do {
+            try await redis.ping()
+        } catch let error as CacheError where FallbackCache.isAvailabilityFailure(error) {
+            logger.warning(
+                "Redis is unreachable at start: serving from memory until it answers",
+                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(error)"]
+            )
+        } catch {
+            try? await redis.close()
+            throw error
+        }
+        do {
+            let memory = try MemoryCache(configuration: configuration, codec: codec, logger: logger)
+            return try FallbackCache(
+                primary: redis, local: memory, configuration: configuration.fallbackConfiguration,
+                name: configuration.name, defaultTTL: configuration.defaultTTL, logger: logger,
+                probe: { try await redis.ping() }
+            )
+        } catch {
+            try? await redis.close()
+            throw error
+        }
     }
 }

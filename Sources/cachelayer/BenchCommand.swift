@@ -45,6 +45,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --backend redis: fall back to memory when Redis fails.")
     var fallback = false
 
+    @Flag(help: "With --backend redis: run the same workload on the raw RedisClient pool (GET/SET of the bytes the cache would store), to measure the cache layer's own overhead.")
+    var rawClient = false
+
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
@@ -57,6 +60,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard zipf >= 0 else { throw ValidationError("--zipf must be 0 or more.") }
         guard maxMemory > 0 else { throw ValidationError("--max-memory must be positive.") }
         if backend == .redis && redisURL == nil { throw ValidationError("--backend redis needs --redis-url redis://host:port.") }
+        if rawClient && (backend != .redis || fallback) { throw ValidationError("--raw-client needs --backend redis and no --fallback.") }
         if backend == .memory && (redisURL != nil || fallback) {
             throw ValidationError("--redis-url and --fallback apply to --backend redis only.")
         }
@@ -76,6 +80,15 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.defaultTTL = .noExpiry
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
         configuration.maxIdleConnections = configuration.poolSize
+        if rawClient {
+            let result = try await RawClientWorkload(
+                configuration: configuration, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
+                concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000))
+            ).run()
+            let report = BenchReport(backend: "redis-raw-client", result: result, stats: CacheStats())
+            print(json ? try report.jsonString() : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
+            return
+        }
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
 
         let result: BenchResult

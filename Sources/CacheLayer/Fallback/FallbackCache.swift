@@ -1,3 +1,4 @@
+import Foundation
 import RedisClient
 import Logging
 import Synchronization
@@ -18,6 +19,13 @@ import Synchronization
 /// - Losing and regaining the backend is logged once each, counted in ``CacheStats/outages`` and
 ///   ``CacheStats/recoveries``, and published by ``healthEvents()``.
 ///
+/// - Batches (`getMany`, `setMany`, `deleteMany`) take one backend batch for the keys the backend may serve and
+///   follow the same rules key by key.
+/// - Tag and prefix invalidation go to memory and the backend. A memory cache without tag or prefix support is
+///   cleared instead (so it never serves an invalidated entry during a later outage). While the backend is down,
+///   the invalidation is remembered and replayed (after a pending `clear()`, before pending keys); until then every
+///   read is served by memory.
+///
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
 public final class FallbackCache: Cache {
     private let primary: any Cache
@@ -33,8 +41,12 @@ public final class FallbackCache: Cache {
         var breaker: CircuitBreaker
         /// Keys written while the backend failed, with the version of their latest such write.
         var pending: [String: UInt64] = [:]
+        /// Tags of pending keys' writes (the union, as the backend's tag sets would have accumulated them).
+        var pendingTags: [String: Set<String>] = [:]
         /// A `clear()` the backend has not seen yet; its generation.
         var clearPending: UInt64? = nil
+        /// Tag and prefix invalidations the backend has not seen yet, in call order, each with its version.
+        var pendingInvalidations: [(version: UInt64, invalidation: Invalidation)] = []
         var version: UInt64 = 0
         /// Whether the probe task runs (set before the task exists, so only one starts).
         var probing = false
@@ -48,13 +60,40 @@ public final class FallbackCache: Cache {
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
-            !breaker.allowsCalls || clearPending != nil || pending[key] != nil
+            mustUseMemoryForAll || pending[key] != nil
         }
 
-        mutating func markPending(_ key: String) {
+        /// Whether every key must stay in memory: the breaker is open, or a clear or invalidation awaits replay
+        /// (any key may be affected by it).
+        var mustUseMemoryForAll: Bool {
+            !breaker.allowsCalls || clearPending != nil || !pendingInvalidations.isEmpty
+        }
+
+        mutating func markPending(_ key: String, tags: Set<String> = []) {
             version += 1
             pending[key] = version
+            if !tags.isEmpty { pendingTags[key, default: []].formUnion(tags) }
         }
+
+        mutating func markClearPending() {
+            version += 1
+            clearPending = version
+            pending.removeAll()
+            pendingTags.removeAll()
+            // The clear removes everything those invalidations would have removed.
+            pendingInvalidations.removeAll()
+        }
+
+        mutating func markInvalidationPending(_ invalidation: Invalidation) {
+            version += 1
+            pendingInvalidations.append((version, invalidation))
+        }
+    }
+
+    /// A tag or prefix invalidation to replay.
+    enum Invalidation: Sendable, Equatable {
+        case tag(String)
+        case prefix(String)
     }
 
     /// A fallback cache over `primary`, with `local` as the memory side.
@@ -67,6 +106,7 @@ public final class FallbackCache: Cache {
         name: String = "default",
         defaultTTL: Duration? = .seconds(3600),
         logger: Logger,
+        wallClock: @escaping @Sendable () -> Date = { Date() },
         probe: @escaping @Sendable () async throws -> Void
     ) throws {
         try configuration.validate()
@@ -76,7 +116,7 @@ public final class FallbackCache: Cache {
         self.logger = logger
         self.probe = probe
         self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
-        self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger)
+        self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, wallClock: wallClock)
     }
 
     // MARK: Reads
@@ -112,18 +152,23 @@ public final class FallbackCache: Cache {
     // MARK: Writes
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
+        try await store(key, value, ttl: ttl, tags: [])
+    }
+
+    /// Stores `value` in memory and the backend, attached to `tags` (see ``invalidate(tag:)``).
+    ///
+    /// When the memory cache does not support tags it stores the value untagged; tag invalidation then clears
+    /// memory instead.
+    public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?, tags: Set<String>) async throws {
+        try await store(key, value, ttl: ttl, tags: tags)
+    }
+
+    private func store<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?, tags: Set<String>) async throws {
         try checkOpen()
-        var storedInMemory = true
-        do {
-            try await local.set(key, to: value, ttl: ttl)
-        } catch let error as CacheError where error.code == .valueTooLarge {
-            // Memory cannot hold it, the backend may. Drop the older memory copy so an outage never serves it.
-            storedInMemory = false
-            try await local.delete(key)
-        }
+        let storedInMemory = try await storeInMemory(key, value, ttl: ttl, tags: tags)
         let useBackend = state.withLock { state -> Bool in
             if state.mustUseMemory(for: key) {
-                state.markPending(key)
+                state.markPending(key, tags: tags)
                 state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
@@ -137,12 +182,36 @@ public final class FallbackCache: Cache {
             return
         }
         do {
-            try await primary.set(key, to: value, ttl: ttl)
+            if tags.isEmpty {
+                try await primary.set(key, to: value, ttl: ttl)
+            } else {
+                try await primary.set(key, to: value, ttl: ttl, tags: tags)
+            }
             noteSuccess()
         } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { $0.markPending(key) }
+            state.withLock { $0.markPending(key, tags: tags) }
             noteFailure(error, fellBack: true)
             if !storedInMemory { throw error }
+        }
+    }
+
+    /// Stores in memory; returns `false` when the value is too large for memory (its older copy is then dropped,
+    /// so an outage never serves it).
+    private func storeInMemory<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?, tags: Set<String>) async throws -> Bool {
+        do {
+            if tags.isEmpty {
+                try await local.set(key, to: value, ttl: ttl)
+            } else {
+                do {
+                    try await local.set(key, to: value, ttl: ttl, tags: tags)
+                } catch let error as CacheError where error.code == .unsupported {
+                    try await local.set(key, to: value, ttl: ttl)
+                }
+            }
+            return true
+        } catch let error as CacheError where error.code == .valueTooLarge {
+            try await local.delete(key)
+            return false
         }
     }
 
@@ -173,9 +242,7 @@ public final class FallbackCache: Cache {
         try await local.clear()
         let useBackend = state.withLock { state -> Bool in
             guard state.breaker.allowsCalls else {
-                state.version += 1
-                state.clearPending = state.version
-                state.pending.removeAll()
+                state.markClearPending()
                 state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
@@ -187,11 +254,168 @@ public final class FallbackCache: Cache {
             try await primary.clear()
             noteSuccess()
         } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { state in
-                state.version += 1
-                state.clearPending = state.version
-                state.pending.removeAll()
+            state.withLock { $0.markClearPending() }
+            noteFailure(error, fellBack: true)
+        }
+    }
+
+    // MARK: Batches
+
+    /// The values under `keys`: one backend batch for the keys the backend may serve, memory for the rest
+    /// (pending keys, or all of them while the backend is down).
+    public func getMany<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
+        try checkOpen()
+        let keys = distinct(keys)
+        guard !keys.isEmpty else { return [:] }
+        var (remote, inMemory) = state.withLock { state -> ([String], [String]) in
+            if state.mustUseMemoryForAll {
+                state.fallbacks += 1
+                patterns.recordFallbackEvent()
+                return ([], keys)
             }
+            var remote: [String] = []
+            var inMemory: [String] = []
+            for key in keys {
+                if state.pending[key] != nil { inMemory.append(key) } else { remote.append(key) }
+            }
+            if !inMemory.isEmpty {
+                state.fallbacks += 1
+                patterns.recordFallbackEvent()
+            }
+            return (remote, inMemory)
+        }
+        var values: [String: Value] = [:]
+        if !remote.isEmpty {
+            do {
+                values = try await primary.getMany(remote, as: type)
+                noteSuccess()
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+                inMemory += remote
+            }
+        }
+        if !inMemory.isEmpty {
+            values.merge(try await local.getMany(inMemory, as: type)) { _, memory in memory }
+        }
+        return values
+    }
+
+    /// Stores every entry in memory and, in one backend batch, in the backend; entries the backend does not get
+    /// are pending, as with ``set(_:to:ttl:)``.
+    public func setMany<Value: Codable & Sendable>(_ entries: [String: Value], ttl: Duration?) async throws {
+        try checkOpen()
+        guard !entries.isEmpty else { return }
+        var tooLarge: Set<String> = []
+        for (key, value) in entries {
+            if try await !storeInMemory(key, value, ttl: ttl, tags: []) { tooLarge.insert(key) }
+        }
+        let remote = state.withLock { state -> [String: Value] in
+            var remote: [String: Value] = [:]
+            var fellBack = false
+            for (key, value) in entries {
+                if state.mustUseMemory(for: key) {
+                    state.markPending(key)
+                    fellBack = true
+                } else {
+                    remote[key] = value
+                }
+            }
+            if fellBack {
+                state.fallbacks += 1
+                patterns.recordFallbackEvent()
+            }
+            return remote
+        }
+        if tooLarge.contains(where: { remote[$0] == nil }) {
+            throw CacheError.unavailable("The backend is unreachable and some values are too large for the fallback memory cache, so they were not stored.")
+        }
+        guard !remote.isEmpty else { return }
+        do {
+            try await primary.setMany(remote, ttl: ttl)
+            noteSuccess()
+        } catch where Self.isAvailabilityFailure(error) {
+            state.withLock { state in
+                for key in remote.keys { state.markPending(key) }
+            }
+            noteFailure(error, fellBack: true)
+            if !tooLarge.isEmpty { throw error }
+        }
+    }
+
+    /// Removes every key from memory and, in one backend batch, from the backend; keys the backend does not get
+    /// are pending, as with ``delete(_:)``.
+    public func deleteMany(_ keys: [String]) async throws {
+        try checkOpen()
+        let keys = distinct(keys)
+        guard !keys.isEmpty else { return }
+        try await local.deleteMany(keys)
+        let remote = state.withLock { state -> [String] in
+            var remote: [String] = []
+            for key in keys {
+                if state.mustUseMemory(for: key) { state.markPending(key) } else { remote.append(key) }
+            }
+            if remote.count < keys.count {
+                state.fallbacks += 1
+                patterns.recordFallbackEvent()
+            }
+            return remote
+        }
+        guard !remote.isEmpty else { return }
+        do {
+            try await primary.deleteMany(remote)
+            noteSuccess()
+        } catch where Self.isAvailabilityFailure(error) {
+            state.withLock { state in
+                for key in remote { state.markPending(key) }
+            }
+            noteFailure(error, fellBack: true)
+        }
+    }
+
+    // MARK: Invalidation
+
+    /// Removes the entries stored with `tag`, from memory and the backend.
+    ///
+    /// When the memory cache does not support tags, it is cleared instead, so it never serves an invalidated entry
+    /// during a later outage. While the backend is down the invalidation is remembered and replayed before the
+    /// backend serves reads again (until then, every read is served by memory).
+    public func invalidate(tag: String) async throws {
+        try await invalidate(.tag(tag))
+    }
+
+    /// Removes the entries whose key starts with `prefix`, from memory and the backend; as ``invalidate(tag:)``.
+    public func invalidate(prefix: String) async throws {
+        try await invalidate(.prefix(prefix))
+    }
+
+    private func invalidate(_ invalidation: Invalidation) async throws {
+        try checkOpen()
+        do {
+            switch invalidation {
+            case .tag(let tag): try await local.invalidate(tag: tag)
+            case .prefix(let prefix): try await local.invalidate(prefix: prefix)
+            }
+        } catch let error as CacheError where error.code == .unsupported {
+            try await local.clear()
+        }
+        let useBackend = state.withLock { state -> Bool in
+            if state.mustUseMemoryForAll {
+                state.markInvalidationPending(invalidation)
+                state.fallbacks += 1
+                patterns.recordFallbackEvent()
+                return false
+            }
+            return true
+        }
+        guard useBackend else { return }
+        do {
+            switch invalidation {
+            case .tag(let tag): try await primary.invalidate(tag: tag)
+            case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+            }
+            noteSuccess()
+        } catch where Self.isAvailabilityFailure(error) {
+            state.withLock { $0.markInvalidationPending(invalidation) }
             noteFailure(error, fellBack: true)
         }
     }
@@ -315,9 +539,11 @@ public final class FallbackCache: Cache {
         }
     }
 
-    /// Probes the backend until it answers, replays pending writes, then closes the breaker.
+    /// Probes the backend until it answers, replays pending writes, closes the breaker, and goes on replaying until
+    /// no key is pending.
     private func probeUntilRecovered() async {
         defer { state.withLock { $0.probing = false } }
+        var replayedSinceOutage = 0
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: configuration.probeInterval)
@@ -326,59 +552,90 @@ public final class FallbackCache: Cache {
                 continue
             }
             guard let replayed = await reconcile() else { continue }
+            replayedSinceOutage += replayed
             let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-                // A write may have failed again while replaying; keep going until nothing is pending.
-                guard state.pending.isEmpty, state.clearPending == nil else { return (.none, false) }
+                // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
+                guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
+                // Keys written again while they were replayed are still pending: memory keeps serving them and the
+                // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
+                // for ever (while it is open, every write makes its key pending).
                 let action = state.breaker.recordRecovery()
                 if action == .closed { state.recoveries += 1 }
-                state.probing = false
-                state.probeTask = nil
-                return (action, true)
+                let done = state.pending.isEmpty
+                if done {
+                    state.probing = false
+                    state.probeTask = nil
+                }
+                return (action, done)
             }
             if action == .closed {
-                logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayed)"])
-                publish(.backendRecovered(reconciledKeys: replayed))
+                logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
+                publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
             }
             if done { return }
         }
     }
 
-    /// Replays pending writes until none are left.
+    /// Replays the pending clear, invalidations and keys once (keys written again meanwhile stay pending).
     ///
     /// Only the probe task runs this, one at a time, and writes to pending keys go to memory only, so it is
     /// the only writer of those keys to the backend and always writes memory's latest value.
     /// - Returns: the number of keys replayed, or `nil` when the backend failed again.
     private func reconcile() async -> Int? {
         var replayed = 0
-        while true {
-            let (clearGeneration, pending) = state.withLock { ($0.clearPending, $0.pending) }
-            if pending.isEmpty && clearGeneration == nil { return replayed }
-            do {
-                if let clearGeneration {
-                    try await primary.clear()
-                    state.withLock { state in
-                        if state.clearPending == clearGeneration { state.clearPending = nil }
-                    }
+        do {
+            let (clearGeneration, invalidations, pending) = state.withLock {
+                ($0.clearPending, $0.pendingInvalidations, $0.pending)
+            }
+            // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
+            // which already reflects every clear and invalidation, so replaying them last is always right.
+            if let clearGeneration {
+                try await primary.clear()
+                state.withLock { state in
+                    if state.clearPending == clearGeneration { state.clearPending = nil }
                 }
-                for (key, version) in pending {
-                    if let entry = try local.replayableEntry(key) {
+            }
+            for (version, invalidation) in invalidations {
+                switch invalidation {
+                case .tag(let tag): try await primary.invalidate(tag: tag)
+                case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                }
+                state.withLock { state in
+                    state.pendingInvalidations.removeAll { $0.version == version }
+                }
+            }
+            for key in pending.keys {
+                // The version now, not the snapshot's: a key rewritten since the snapshot is replayed with its
+                // latest value, and stays pending only if it is rewritten during its own replay.
+                guard let version = state.withLock({ $0.pending[key] }) else { continue }
+                let keyTags = state.withLock { $0.pendingTags[key] } ?? []
+                if let entry = try local.replayableEntry(key) {
+                    if keyTags.isEmpty {
                         try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
                     } else {
-                        try await primary.delete(key)
+                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
                     }
-                    replayed += 1
-                    state.withLock { state in
-                        if state.pending[key] == version { state.pending.removeValue(forKey: key) }
-                    }
-                }
-            } catch {
-                if Self.isAvailabilityFailure(error) {
-                    noteFailure(error, fellBack: false)
                 } else {
-                    logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
+                    try await primary.delete(key)
                 }
-                return nil
+                replayed += 1
+                state.withLock { state in
+                    if state.pending[key] == version {
+                        state.pending.removeValue(forKey: key)
+                        state.pendingTags.removeValue(forKey: key)
+                    }
+                }
             }
+            return replayed
+        } catch {
+            if Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: false)
+            } else if Task.isCancelled || (error as? CacheError)?.code == .cancelled {
+                // Closing: the probe task was cancelled mid-replay; close() reports what is still pending.
+            } else {
+                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
+            }
+            return nil
         }
     }
 

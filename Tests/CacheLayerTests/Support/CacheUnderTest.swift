@@ -14,6 +14,9 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
     let supportsInvalidation: Bool
     /// Whether TTLs follow the injected clock (so advancing it expires plain, non-envelope entries).
     let ttlFollowsClock: Bool
+    /// Whether every call is a network round trip (Redis): tests that wait for concurrent callers to reach the
+    /// cache give them longer.
+    var isRemote = false
     let make: @Sendable (TestClock) async throws -> any Cache
 
     var testDescription: String { name }
@@ -26,6 +29,20 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
             return try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
         },
         CacheUnderTest(name: "BareCache (protocol defaults)", supportsInvalidation: false, ttlFollowsClock: true) { BareCache(clock: $0) },
+        // Redis expires keys in real time; the patterns' envelopes (fail-safe, early refresh) still follow the clock.
+        CacheUnderTest(name: "RedisCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            try await SharedRedisServer.makeCache(clock: clock)
+        },
+        CacheUnderTest(name: "FallbackCache over Redis", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            let redis = try await SharedRedisServer.makeCache(clock: clock)
+            var configuration = CacheConfiguration.development
+            configuration.name = "patterns-fallback"
+            let memory = try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
+            return try FallbackCache(
+                primary: redis, local: memory, configuration: FallbackConfiguration(probeInterval: .milliseconds(50)),
+                name: "patterns-fallback", logger: quietLogger, wallClock: { clock.now }, probe: { try await redis.ping() }
+            )
+        },
     ]
 }
 

@@ -1,0 +1,373 @@
+import Foundation
+import Logging
+import NIOCore
+import RedisClient
+import Synchronization
+
+/// A cache in Redis, shared by every process that uses the same server, database and namespace.
+///
+/// ```swift
+/// var configuration = CacheConfiguration.production(redisAddress: "redis.internal:6379", password: secret)
+/// configuration.namespace = "myapp"
+/// configuration.enableFallback = false
+/// let cache = try await RedisCache.connect(configuration: configuration)
+/// try await cache.set("user:1", to: user, ttl: .seconds(600))   // SET myapp:user:1 <json> PX 600000
+/// ```
+///
+/// - Values are encoded by the codec (JSON by default) and stored with `SET key value PX ms`; a `nil` TTL uses
+///   ``CacheConfiguration/defaultTTL``, and `nil` there or ``Swift/Duration/noExpiry`` stores without expiry.
+/// - With ``CacheConfiguration/namespace`` `"myapp"`, the key `user:1` is stored as `myapp:user:1`, and
+///   ``clear()`` removes only keys under `myapp:` (`SCAN MATCH` + `UNLINK` in batches). Without a namespace,
+///   ``clear()`` refuses unless ``CacheConfiguration/allowFlushDatabase`` is set, since it would delete
+///   other applications' keys.
+/// - Batches take one round trip each: `MGET`, one pipeline of `SET … PX`, one `UNLINK`.
+/// - Tags are Redis sets named `<namespace>:__tag__:<tag>` listing their keys; keys starting with
+///   `__tag__:` are reserved. ``invalidate(tag:)`` removes the set and its keys; no command walks the whole
+///   keyspace (`KEYS` is never used).
+/// - Failures are reported as ``CacheError``s: unreachable Redis or an exhausted pool →
+///   ``CacheError/Code/unavailable`` (the client error attached as `underlying`), no reply in time →
+///   ``CacheError/Code/timeout``, refused credentials → ``CacheError/Code/authenticationFailed``, other
+///   error replies → ``CacheError/Code/backendError``.
+///
+/// The connection pool runs in a task owned by the cache until ``close()``.
+public final class RedisCache: Cache {
+    /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
+    public let patterns: CachePatternsState
+    /// The configuration the cache was created with.
+    public let configuration: CacheConfiguration
+
+    let pool: RedisConnectionPool
+    let keyspace: RedisKeyspace
+    private let codec: any CacheCodec
+    private let logger: Logger
+    private let runTask: Task<Void, Never>
+    private let closed = Atomic<Bool>(false)
+    private let hits = Atomic<UInt64>(0)
+    private let misses = Atomic<UInt64>(0)
+    private let sets = Atomic<UInt64>(0)
+    private let deletes = Atomic<UInt64>(0)
+    private let bytesWritten = Atomic<Int>(0)
+    private let roundTripCount = Atomic<Int>(0)
+
+    /// Commands or pipelines sent so far, each one round trip; tests use it to prove batches take one.
+    package var roundTrips: Int { roundTripCount.load(ordering: .relaxed) }
+
+    /// Creates a cache and checks that Redis answers and accepts the credentials.
+    ///
+    /// Uses the configuration's Redis fields (address, credentials, database, TLS, namespace), pool fields
+    /// (`poolSize`, idle limits, `connectionMaxLifetime`, `connectTimeout` which also bounds the wait for a
+    /// pooled connection, `maxRetries`), `readTimeout`/`writeTimeout` (one deadline per command, the larger of
+    /// the two), `defaultTTL` and `name`.
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` for an invalid configuration,
+    ///   ``CacheError/Code/authenticationFailed`` when Redis refuses the credentials,
+    ///   ``CacheError/Code/unavailable`` or ``CacheError/Code/timeout`` when it cannot be reached.
+    public static func connect(
+        configuration: CacheConfiguration,
+        codec: any CacheCodec = JSONCacheCodec(),
+        logger: Logger = Logger(label: "cachelayer.redis")
+    ) async throws -> RedisCache {
+        let cache = try RedisCache(configuration: configuration, codec: codec, logger: logger)
+        do {
+            try await cache.ping()
+        } catch {
+            try? await cache.close()
+            throw error
+        }
+        return cache
+    }
+
+    /// Creates a cache without contacting Redis; connections are made when first needed.
+    ///
+    /// Prefer ``connect(configuration:codec:logger:)``, which reports a wrong address or password at once.
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` for an invalid configuration.
+    public convenience init(
+        configuration: CacheConfiguration,
+        codec: any CacheCodec = JSONCacheCodec(),
+        logger: Logger = Logger(label: "cachelayer.redis")
+    ) throws {
+        try self.init(configuration: configuration, codec: codec, logger: logger, wallClock: { Date() })
+    }
+
+    /// Creates a cache whose patterns read `wallClock`, for tests.
+    package init(
+        configuration: CacheConfiguration,
+        codec: any CacheCodec,
+        logger: Logger,
+        wallClock: @escaping @Sendable () -> Date
+    ) throws {
+        var configuration = configuration
+        configuration.backend = .redis
+        try configuration.validate()
+        guard let address = HostAndPort(configuration.redisAddress) else {
+            throw CacheError.invalidConfiguration("redisAddress \"\(configuration.redisAddress)\" is not host:port.")
+        }
+        var tls: RedisConnectionConfiguration.TLS?
+        if configuration.redisTLS {
+            do {
+                tls = try .verifying(caCertificatePath: configuration.redisCACertificatePath)
+            } catch {
+                throw CacheError(code: .invalidConfiguration, message: "Could not set up TLS for Redis: \(error). Check redisCACertificatePath.", underlying: error)
+            }
+        }
+        let connection = RedisConnectionConfiguration(
+            host: address.host,
+            port: address.port,
+            username: configuration.redisUsername,
+            password: configuration.redisPassword,
+            database: configuration.redisDatabase,
+            clientName: "cachelayer-\(configuration.name)",
+            tls: tls,
+            connectTimeout: configuration.connectTimeout,
+            commandTimeout: max(configuration.readTimeout, configuration.writeTimeout)
+        )
+        let poolConfiguration = RedisConnectionPoolConfiguration(
+            maxConnections: configuration.poolSize,
+            minIdleConnections: configuration.minIdleConnections,
+            maxIdleConnections: configuration.maxIdleConnections,
+            maxConnectionLifetime: configuration.connectionMaxLifetime,
+            acquireTimeout: configuration.connectTimeout,
+            maxRetries: configuration.maxRetries
+        )
+        var logger = logger
+        logger[metadataKey: "cachelayer.cache"] = .string(configuration.name)
+        // Failures reach callers as errors (and fallback health events); the pool's per-attempt warnings would
+        // repeat every probe during an outage, so they show only when debugging.
+        var poolLogger = logger
+        if poolLogger.logLevel > .debug { poolLogger.logLevel = .error }
+        let pool = RedisConnectionPool(connectionConfiguration: connection, configuration: poolConfiguration, logger: poolLogger)
+        self.pool = pool
+        self.configuration = configuration
+        self.keyspace = RedisKeyspace(namespace: configuration.namespace)
+        self.codec = codec
+        self.logger = logger
+        self.patterns = CachePatternsState(
+            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger, wallClock: wallClock
+        )
+        self.runTask = Task { await pool.run() }
+    }
+
+    deinit {
+        // An abandoned cache still releases its connections; `close()` also waits for them to be closed.
+        if !closed.load(ordering: .acquiring) { pool.shutdown() }
+    }
+
+    // MARK: - Cache
+
+    public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        try checkUsable(key)
+        let reply = try await run(.get(keyspace.key(key)), key: key)
+        guard let buffer = reply.buffer else {
+            guard reply.isNull else { throw Self.unexpected(reply, key: key) }
+            misses.add(1, ordering: .relaxed)
+            return nil
+        }
+        hits.add(1, ordering: .relaxed)
+        return try decode(buffer, as: type, key: key)
+    }
+
+    public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
+        try checkUsable(key)
+        let command = try setCommand(key, value, ttl: ttl)
+        _ = try await run(command.command, key: key)
+        recordSets(1, bytes: command.bytes)
+    }
+
+    public func delete(_ key: String) async throws {
+        try checkUsable(key)
+        _ = try await run(RedisCommand("UNLINK", keyspace.key(key)), key: key)
+        deletes.add(1, ordering: .relaxed)
+    }
+
+    public func exists(_ key: String) async throws -> Bool {
+        try checkUsable(key)
+        let reply = try await run(RedisCommand("EXISTS", keyspace.key(key), isIdempotent: true), key: key)
+        guard let count = reply.int else { throw Self.unexpected(reply, key: key) }
+        return count > 0
+    }
+
+    /// Removes this cache's keys: every key under the namespace (tag sets included), found with `SCAN MATCH`
+    /// and removed with `UNLINK` in batches. Keys of other namespaces and applications are kept.
+    ///
+    /// Without a namespace this throws ``CacheError/Code/invalidConfiguration``, unless
+    /// ``CacheConfiguration/allowFlushDatabase`` is set: then the whole database is flushed (`FLUSHDB ASYNC`).
+    public func clear() async throws {
+        try checkOpen(nil)
+        guard keyspace.hasNamespace else {
+            guard configuration.allowFlushDatabase else {
+                throw CacheError.invalidConfiguration(
+                    "clear() without a namespace would delete every key of Redis database \(configuration.redisDatabase), other applications' keys included. Set configuration.namespace so clear() removes only this cache's keys, or set allowFlushDatabase = true to flush the whole database."
+                )
+            }
+            _ = try await run(RedisCommand("FLUSHDB", "ASYNC"), key: nil)
+            return
+        }
+        try await unlinkMatching(keyspace.matchPattern(keyPrefix: ""))
+    }
+
+    /// Hits, misses, sets and deletes counted by this instance, and `size`: the encoded bytes of every value this
+    /// instance stored, summed over its lifetime.
+    ///
+    /// `size` is approximate: it does not shrink when values are overwritten, deleted, expired or evicted, and
+    /// does not see writes of other instances. `entryCount`, `evictions` and `expirations` are not tracked
+    /// client-side (0). For what the server holds, use ``serverInfo()``.
+    public func stats() async -> CacheStats {
+        CacheStats(
+            hits: hits.load(ordering: .relaxed),
+            misses: misses.load(ordering: .relaxed),
+            sets: sets.load(ordering: .relaxed),
+            deletes: deletes.load(ordering: .relaxed),
+            size: bytesWritten.load(ordering: .relaxed)
+        )
+    }
+
+    /// Shuts the connection pool down and waits until every connection is closed. Later calls throw
+    /// ``CacheError/Code/closed``; closing twice is allowed.
+    public func close() async throws {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else {
+            await runTask.value
+            return
+        }
+        pool.shutdown()
+        await runTask.value
+    }
+
+    // MARK: - Redis specifics
+
+    /// Sends `PING`: succeeds when Redis answers. ``FallbackCache`` probes with it during an outage.
+    public func ping() async throws {
+        try checkOpen(nil)
+        _ = try await run(RedisCommand("PING", isIdempotent: true), key: nil)
+    }
+
+    /// Memory, eviction and keyspace figures of the server, from `INFO`.
+    public func serverInfo() async throws -> RedisServerInfo {
+        try checkOpen(nil)
+        let reply = try await run(RedisCommand("INFO", "all", isIdempotent: true), key: nil)
+        guard let text = reply.string else { throw Self.unexpected(reply, key: nil) }
+        return RedisServerInfo(infoText: text, database: configuration.redisDatabase)
+    }
+
+    // MARK: - Internals
+
+    @inline(__always)
+    func checkOpen(_ key: String?) throws(CacheError) {
+        if closed.load(ordering: .relaxed) { throw CacheError.closed(key: key) }
+    }
+
+    /// Throws when the cache is closed or the key is invalid or reserved for tag sets.
+    @inline(__always)
+    func checkUsable(_ key: String) throws(CacheError) {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        if key.utf8.first == UInt8(ascii: "_"), key.hasPrefix(RedisKeyspace.tagMarker) {
+            throw CacheError(
+                code: .invalidKey, key: key,
+                message: "Keys starting with \"\(RedisKeyspace.tagMarker)\" are reserved for the Redis cache's tag sets. Use another key."
+            )
+        }
+    }
+
+    /// Runs one command, mapping client errors to ``CacheError``.
+    @inline(__always)
+    func run(_ command: RedisCommand, key: String?) async throws(CacheError) -> RESPValue {
+        roundTripCount.add(1, ordering: .relaxed)
+        do {
+            return try await pool.execute(command)
+        } catch {
+            throw CacheError.fromRedis(error, key: key)
+        }
+    }
+
+    /// Runs commands in one pipeline on one connection (one round trip); the first error reply is thrown.
+    func runPipeline(_ commands: [RedisCommand], key: String?) async throws(CacheError) -> [RESPValue] {
+        let results: [Result<RESPValue, RedisError>]
+        roundTripCount.add(1, ordering: .relaxed)
+        do {
+            results = try await pool.pipeline(commands)
+        } catch {
+            throw CacheError.fromRedis(error, key: key)
+        }
+        return try results.map { result throws(CacheError) in
+            switch result {
+            case .success(let value): return value
+            case .failure(let error): throw CacheError.fromRedis(error, key: key)
+            }
+        }
+    }
+
+    /// `SET key value [PX ms]` for a value, and the encoded size.
+    func setCommand<Value: Encodable>(_ key: String, _ value: Value, ttl: Duration?) throws(CacheError) -> (command: RedisCommand, bytes: Int) {
+        let expiration = try expiration(for: ttl, key: key)
+        let bytes = try encode(value, key: key)
+        return (RedisCommand.set(keyspace.key(key), value: bytes, expiration: expiration), bytes.count)
+    }
+
+    /// The `SET` expiry for `ttl`: the default TTL when `nil`, none for `nil` defaults and ``Swift/Duration/noExpiry``.
+    func expiration(for ttl: Duration?, key: String) throws(CacheError) -> RedisSetExpiration {
+        guard let ttl = ttl ?? configuration.defaultTTL, !ttl.isNoExpiry else { return .none }
+        guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
+        return .after(ttl)
+    }
+
+    func encode<Value: Encodable>(_ value: Value, key: String) throws(CacheError) -> [UInt8] {
+        do {
+            return try codec.encode(value)
+        } catch {
+            throw CacheError(
+                code: .encodingFailed, key: key,
+                message: "The codec could not encode the \(Value.self) value. Check the type's Encodable conformance.",
+                underlying: error
+            )
+        }
+    }
+
+    func decode<Value: Decodable>(_ buffer: ByteBuffer, as type: Value.Type, key: String) throws(CacheError) -> Value {
+        do {
+            return try codec.decode(type, from: Array(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw CacheError.typeMismatch(key: key, stored: "value that does not decode as \(Value.self)", requested: "\(Value.self)", underlying: error)
+        } catch {
+            throw CacheError(
+                code: .decodingFailed, key: key,
+                message: "The codec could not decode the stored bytes as \(Value.self). Was it written with another codec?",
+                underlying: error
+            )
+        }
+    }
+
+    func recordHitsAndMisses(hits hitCount: Int, misses missCount: Int) {
+        if hitCount > 0 { hits.add(UInt64(hitCount), ordering: .relaxed) }
+        if missCount > 0 { misses.add(UInt64(missCount), ordering: .relaxed) }
+    }
+
+    func recordSets(_ count: Int, bytes: Int) {
+        sets.add(UInt64(count), ordering: .relaxed)
+        bytesWritten.add(bytes, ordering: .relaxed)
+    }
+
+    func recordDeletes(_ count: Int) {
+        deletes.add(UInt64(count), ordering: .relaxed)
+    }
+
+    /// Removes every key matching `pattern`: `SCAN MATCH` pages, each unlinked as it arrives.
+    func unlinkMatching(_ pattern: String) async throws(CacheError) {
+        var cursor = 0
+        repeat {
+            let reply = try await run(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", 1000, isIdempotent: true), key: nil)
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].int, let keys = parts[1].array else {
+                throw Self.unexpected(reply, key: nil)
+            }
+            let found = keys.compactMap(\.buffer)
+            if !found.isEmpty {
+                _ = try await run(RedisCommand(["UNLINK"].map { ByteBuffer(string: $0) } + found), key: nil)
+            }
+            cursor = next
+        } while cursor != 0
+    }
+
+    static func unexpected(_ reply: RESPValue, key: String?) -> CacheError {
+        CacheError(code: .backendError, key: key, message: "Redis sent an unexpected reply (\(reply)). Check that the address points at a Redis server.")
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import CacheLayer
+import Foundation
+import Logging
+import Synchronization
+
+/// `cachelayer outage-demo`: a Redis outage survived by the fallback cache, with statistics before, during and
+/// after, and the health events as they happen.
+struct OutageDemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outage-demo",
+        abstract: "Kill Redis under load and watch the fallback cache keep serving, then recover.",
+        discussion: """
+            Starts its own redis-server child process (--spawn-redis, the default), runs a mixed get/set workload \
+            through makeCache with fallback, SIGKILLs the server, keeps the workload running, restarts the server \
+            on the same port, and prints the statistics of each phase and the health events. With --no-fallback the \
+            same outage shows what callers see without it.
+            """
+    )
+
+    @Option(name: .customLong("redis-server"), help: "Path of redis-server (default: found on PATH).")
+    var redisServer: String?
+
+    @Option(help: "Port for the spawned redis-server (default: a free one).")
+    var port: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Fall back to memory while Redis is down.")
+    var fallback = true
+
+    @Option(help: "Concurrent client tasks.")
+    var concurrency: Int = 32
+
+    @Option(name: .customLong("phase-seconds"), help: "Seconds of each phase: before, during and after the outage.")
+    var phaseSeconds: Double = 2
+
+    func validate() throws {
+        guard (1...1_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000.") }
+        guard phaseSeconds > 0, phaseSeconds <= 600 else { throw ValidationError("--phase-seconds must be between 0 and 600.") }
+    }
+
+    func run() async throws {
+        let server = try RedisServerProcess(executable: redisServer, port: port)
+        try await server.start()
+        print("redis-server started at \(server.url) (pid owned by this demo)")
+
+        var configuration = try CacheConfiguration(redisURL: server.url)
+        configuration.name = "outage-demo"
+        configuration.namespace = "outage-demo"
+        configuration.enableFallback = fallback
+        configuration.connectTimeout = .milliseconds(300)
+        configuration.readTimeout = .milliseconds(300)
+        configuration.writeTimeout = .milliseconds(300)
+        configuration.maxRetries = 1
+        configuration.fallbackFailureThreshold = 3
+        configuration.fallbackProbeInterval = .milliseconds(100)
+        configuration.poolSize = min(max(concurrency, 1), 64)
+        configuration.maxIdleConnections = configuration.poolSize
+        var logger = Logger(label: "cachelayer.outage-demo")
+        logger.logLevel = .warning
+        let cache = try await makeCache(configuration, logger: logger)
+        let started = ContinuousClock.now
+
+        let eventsTask: Task<Void, Never>?
+        if let fallbackCache = cache as? FallbackCache {
+            let events = fallbackCache.healthEvents()
+            eventsTask = Task {
+                for await event in events {
+                    let at = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+                    print(String(format: "  [%6.2f s] health event: ", at) + Self.describe(event))
+                }
+            }
+        } else {
+            eventsTask = nil
+        }
+
+        let phase = Duration.milliseconds(Int64(phaseSeconds * 1000))
+        var rows: [(String, PhaseResult, CacheStats)] = []
+        print("\nphase 1: Redis up, \(concurrency) clients")
+        rows.append(("before", try await runPhase(cache, for: phase), await cache.stats()))
+
+        print("phase 2: SIGKILL redis-server, clients keep going")
+        await server.kill()
+        rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
+
+        print("phase 3: redis-server restarted on the same port (empty)")
+        try await server.restart()
+        rows.append(("after", try await runPhase(cache, for: phase), await cache.stats()))
+
+        var table = TextTable("phase", "calls", "failed", "calls/s", "p99 ms", "hits", "misses", "fallbacks", "outages", "recoveries")
+        var previous = CacheStats()
+        for (name, result, stats) in rows {
+            table.add(
+                name, result.calls.grouped, result.failures.grouped,
+                Int(Double(result.calls) / max(phaseSeconds, 0.001)).grouped,
+                String(format: "%.3f", result.latency.milliseconds(atPercentile: 99)),
+                (stats.hits - previous.hits).grouped, (stats.misses - previous.misses).grouped,
+                (stats.fallbacks - previous.fallbacks).grouped, stats.outages.grouped, stats.recoveries.grouped
+            )
+            previous = stats
+        }
+        print()
+        print(table.render())
+        if let failure = rows.lazy.compactMap(\.1.firstFailure).first {
+            print("\nfirst failure: \(failure)")
+        }
+        let failures = rows.reduce(0) { $0 + $1.1.failures }
+        print(
+            fallback
+                ? "\n\(failures == 0 ? "No" : "\(failures)") call\(failures == 1 ? "" : "s") failed during the outage run."
+                : "\nWithout fallback, \(failures.grouped) calls failed (each fast, with CacheError.unavailable)."
+        )
+        try await cache.close()
+        await eventsTask?.value
+        await server.kill()
+    }
+
+    struct PhaseResult: Sendable {
+        var calls = 0
+        var failures = 0
+        var firstFailure: String?
+        var latency = LatencyRecorder()
+
+        mutating func merge(_ other: PhaseResult) {
+            calls += other.calls
+            failures += other.failures
+            firstFailure = firstFailure ?? other.firstFailure
+            latency.merge(other.latency)
+        }
+    }
+
+    /// `concurrency` tasks doing 80 % gets and 20 % sets on 1,000 keys for `duration`.
+    private func runPhase(_ cache: any Cache, for duration: Duration) async throws -> PhaseResult {
+        let deadline = ContinuousClock.now + duration
+        return try await withThrowingTaskGroup(of: PhaseResult.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var random = SeededGenerator(seed: 7 + UInt64(worker))
+                    var result = PhaseResult()
+                    while ContinuousClock.now < deadline {
+                        let key = "item:\(Int.random(in: 0..<1_000, using: &random))"
+                        let began = ContinuousClock.now
+                        do {
+                            if Double.random(in: 0..<1, using: &random) < 0.8 {
+                                _ = try await cache.get(key, as: String.self)
+                            } else {
+                                try await cache.set(key, to: "value of \(key)", ttl: .seconds(300))
+                            }
+                        } catch {
+                            result.failures += 1
+                            if result.firstFailure == nil { result.firstFailure = String(describing: error) }
+                        }
+                        result.latency.record(ContinuousClock.now - began)
+                        result.calls += 1
+                        // Keep memory-speed calls from monopolising the cooperative threads.
+                        if result.calls & 15 == 0 { await Task.yield() }
+                    }
+                    return result
+                }
+            }
+            var total = PhaseResult()
+            for try await partial in group { total.merge(partial) }
+            return total
+        }
+    }
+
+    private static func describe(_ event: FallbackHealthEvent) -> String {
+        switch event {
+        case .backendLost(let reason): "Redis lost, serving from memory (\(reason.prefix(120))…)"
+        case .backendRecovered(let keys): "Redis recovered, \(keys) key(s) written during the outage replayed"
+        }
+    }
+}

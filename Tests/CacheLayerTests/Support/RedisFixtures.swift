@@ -1,0 +1,99 @@
+@testable import CacheLayer
+import Foundation
+import Logging
+import RedisTestSupport
+import RedisClient
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A logger that drops everything, so fault tests do not flood the output.
+let quietLogger = Logger(label: "test.redis", factory: { _ in SwiftLogNoOpLogHandler() })
+
+extension RedisServer {
+    /// A Redis cache configuration for this server: namespace `test` unless told otherwise. The default timeouts are
+    /// long, for a machine loaded by parallel tests; fault tests pass short ones.
+    func cacheConfiguration(
+        namespace: String? = "test",
+        fallback: Bool = false,
+        timeout: Duration = .seconds(10)
+    ) -> CacheConfiguration {
+        var configuration = CacheConfiguration()
+        configuration.backend = .redis
+        configuration.name = "redis-test"
+        configuration.redisAddress = "\(host):\(port)"
+        configuration.redisPassword = options.password
+        configuration.namespace = namespace
+        configuration.readTimeout = timeout
+        configuration.writeTimeout = timeout
+        // Connecting (TCP, HELLO, SELECT) also bounds the wait for a pooled connection; at least a second, so that
+        // a machine loaded by parallel tests does not time out while setting up.
+        configuration.connectTimeout = max(timeout, .seconds(1))
+        configuration.maxRetries = 1
+        configuration.poolSize = 16
+        configuration.maxIdleConnections = 16
+        configuration.enableFallback = fallback
+        configuration.fallbackFailureThreshold = 3
+        configuration.fallbackProbeInterval = .milliseconds(50)
+        configuration.maxMemorySize = 16 * 1024 * 1024
+        return configuration
+    }
+}
+
+/// One redis-server shared by the pattern tests (each cache gets a namespace of its own), started on first use and
+/// killed when the test process exits.
+enum SharedRedisServer {
+    static let server = Task<RedisServer, any Error> {
+        let server = try await RedisServer.start()
+        pid.store(server.pid ?? 0, ordering: .relaxed)
+        atexit {
+            let pid = SharedRedisServer.pid.load(ordering: .relaxed)
+            if pid > 0 { kill(pid, SIGKILL) }
+        }
+        return server
+    }
+
+    static let pid = Atomic<Int32>(0)
+
+    /// A Redis cache with a fresh namespace on the shared server, its patterns reading `clock`.
+    static func makeCache(clock: TestClock) async throws -> RedisCache {
+        let server = try await server.value
+        var configuration = server.cacheConfiguration(namespace: "patterns-\(UUID().uuidString)")
+        configuration.poolSize = 4
+        configuration.maxIdleConnections = 4
+        configuration.connectTimeout = .seconds(10)
+        configuration.readTimeout = .seconds(10)
+        configuration.writeTimeout = .seconds(10)
+        return try RedisCache(configuration: configuration, codec: JSONCacheCodec(), logger: quietLogger, wallClock: { clock.now })
+    }
+}
+
+extension RedisServer {
+    /// Runs `body` with a plain connection to this server (no namespace), to look at or change what Redis holds.
+    func withRawConnection<T: Sendable>(database: Int = 0, _ body: (RedisConnection) async throws -> T) async throws -> T {
+        let connection = try await RedisConnection.connect(
+            configuration: RedisConnectionConfiguration(host: host, port: port, password: options.password, database: database)
+        )
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// How many times the server ran `command` since it started (`INFO commandstats`).
+    func commandCalls(_ command: String) async throws -> Int {
+        let text = try await withRawConnection { try await $0.info(section: "commandstats") }
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_\(command.lowercased()):calls=") {
+            return Int(line.dropFirst("cmdstat_\(command.lowercased()):calls=".count).prefix { $0.isNumber }) ?? 0
+        }
+        return 0
+    }
+}
