@@ -4,7 +4,8 @@ import ArgumentParser
 struct CacheLayerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cachelayer",
-        abstract: "Demonstrates and benchmarks swift-cache-layer."
+        abstract: "Demonstrates and benchmarks swift-cache-layer.",
+        subcommands: [ReplayCommand.self]
     )
 
     func run() async throws {
