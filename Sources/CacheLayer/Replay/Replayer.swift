@@ -96,8 +96,10 @@ package struct ReplayResult: Sendable, Equatable {
 /// Knobs of the measured policies, for tuning experiments (`cachelayer replay --tune`).
 package struct ReplayTuning: Sendable {
     package var tinyLFU = WTinyLFUPolicy.Tuning()
-    package var s3fifoThreshold: UInt8 = 1
+    package var s3fifoThreshold: UInt8 = 2
     package var s3fifoCarriesFrequency = true
+    package var s3fifoSmallShare = 0.1
+    package var s3fifoGhostShare = 0.9
 
     /// The defaults of the policies.
     package init() {}
@@ -118,8 +120,12 @@ package struct ReplayTuning: Sendable {
             case "sample": tinyLFU.samplesPerEntry = value
             case "aging": tinyLFU.agingSamplesPerEntry = Int(value)
             case "protected": tinyLFU.protectedShare = value
+            case "ties": tinyLFU.admitsTies = value != 0
             case "s3threshold": s3fifoThreshold = UInt8(value)
             case "s3carry": s3fifoCarriesFrequency = value != 0
+            case "s3small": s3fifoSmallShare = value
+            case "s3ghost": s3fifoGhostShare = value
+            case "sketch": tinyLFU.sketchScale = Int(value)
             default: throw SyntheticWorkload.SpecificationError(description: "unknown tuning knob \(field[0])")
             }
         }
@@ -147,9 +153,10 @@ package enum Replayer {
         case .s3fifo:
             let policy = S3FIFOPolicy(
                 capacity: size,
-                smallShare: 0.1,
+                smallShare: tuning.s3fifoSmallShare,
                 moveToMainThreshold: tuning.s3fifoThreshold,
-                carriesFrequency: tuning.s3fifoCarriesFrequency
+                carriesFrequency: tuning.s3fifoCarriesFrequency,
+                ghostShare: tuning.s3fifoGhostShare
             )
             hits = run(trace, PolicyReplayTarget(policy: policy, keyCount: trace.keyCount), progress)
         case .tinylfu:

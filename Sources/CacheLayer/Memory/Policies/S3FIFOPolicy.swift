@@ -46,18 +46,24 @@ package struct S3FIFOPolicy: EvictionPolicy {
     private var ghostSequence: UInt64 = 0
 
     package init(capacity: Int) {
-        self.init(capacity: capacity, smallShare: 0.1, moveToMainThreshold: 1, carriesFrequency: true)
+        self.init(capacity: capacity, smallShare: 0.1, moveToMainThreshold: 2, carriesFrequency: true, ghostShare: 0.9)
     }
 
     /// A policy with explicit knobs, for measurement.
-    package init(capacity: Int, smallShare: Double, moveToMainThreshold: UInt8, carriesFrequency: Bool) {
+    package init(
+        capacity: Int,
+        smallShare: Double,
+        moveToMainThreshold: UInt8,
+        carriesFrequency: Bool,
+        ghostShare: Double
+    ) {
         self.capacity = max(0, capacity)
         self.carriesFrequency = carriesFrequency
         self.smallShare = smallShare
         self.moveToMainThreshold = moveToMainThreshold
         smallMaximum = max(1, Int(Double(self.capacity) * smallShare))
-        // The ghost remembers about as many bytes of keys as main holds.
-        ghostMaximum = self.capacity - smallMaximum
+        // The paper's ghost remembers about as many bytes of keys as main holds (90%).
+        ghostMaximum = Int(Double(self.capacity) * ghostShare)
     }
 
     // MARK: EvictionPolicy

@@ -31,6 +31,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         package var agingSamplesPerEntry: Int = 10
         /// The protected segment's share of the main space.
         package var protectedShare: Double = 0.8
+        /// Whether a candidate as frequent as the victim is admitted (favouring recency on ties).
+        package var admitsTies: Bool = false
+        /// Sketch entries per cache entry: more lowers collisions at the cost of memory.
+        package var sketchScale: Int = 1
 
         /// The defaults.
         package init() {}
@@ -201,10 +205,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     /// byte budget holds (as Caffeine, which also initialises its sketch lazily at half capacity).
     private mutating func sizeSketch() {
         if sketch.isInitialized {
-            if entryCount > sketch.sizedFor { sketch.ensureCapacity(entryCount * 2) }
+            if entryCount > sketch.sizedFor / tuning.sketchScale { sketch.ensureCapacity(entryCount * 2 * tuning.sketchScale) }
         } else if weightedSize >= capacity / 2 && entryCount > 0 {
             let averageWeight = max(1, weightedSize / entryCount)
-            sketch.ensureCapacity(capacity / averageWeight)
+            sketch.ensureCapacity(capacity / averageWeight * tuning.sketchScale)
         }
     }
 
@@ -342,6 +346,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         let candidateFrequency = sketch.frequency(candidate)
         let victimFrequency = sketch.frequency(victim)
         if candidateFrequency > victimFrequency { return true }
+        if tuning.admitsTies && candidateFrequency == victimFrequency { return true }
         guard candidateFrequency >= Self.admitHashDosThreshold else { return false }
         return nextRandom() & 127 == 0
     }
@@ -378,7 +383,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
             return
         }
         let requests = hitsInSample + missesInSample
-        guard Double(requests) >= tuning.samplesPerEntry * Double(sketch.sizedFor) else { return }
+        guard Double(requests) >= tuning.samplesPerEntry * Double(sketch.sizedFor / tuning.sketchScale) else { return }
         let hitRate = Double(hitsInSample) / Double(requests)
         let change = hitRate - previousSampleHitRate
         let amount = change >= 0 ? stepSize : -stepSize
