@@ -36,6 +36,74 @@ public protocol Cache: Sendable {
     /// Stops background work and releases connections. Later calls throw ``CacheError/Code/closed``.
     /// Closing twice is allowed.
     func close() async throws
+
+    // MARK: Batches
+    //
+    // Declared here (not only in an extension) so a backend can answer a whole batch in one round trip
+    // (MGET, a pipeline of SET PX, UNLINK) and still be called through `any Cache`. The defaults in
+    // `Cache+Batch.swift` call the single-key operations with bounded concurrency.
+
+    /// The live values stored under `keys`, by key. Absent, expired and duplicate keys are left out.
+    ///
+    /// Throws ``CacheError/Code/typeMismatch`` when a value of another type is stored under one of them.
+    func getMany<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value]
+
+    /// Stores every value of `entries` under its key, all with the same time to live (as in ``set(_:to:ttl:)``).
+    ///
+    /// Not atomic: when it throws, some entries may have been stored.
+    func setMany<Value: Codable & Sendable>(_ entries: [String: Value], ttl: Duration?) async throws
+
+    /// Removes every key of `keys`. Absent keys are not an error.
+    func deleteMany(_ keys: [String]) async throws
+
+    // MARK: Invalidation
+
+    /// Stores `value` under `key` and attaches it to `tags`, so ``invalidate(tag:)`` removes it.
+    ///
+    /// The default implementation stores untagged values and throws ``CacheError/Code/unsupported``
+    /// when `tags` is not empty; the memory and Redis caches support tags.
+    func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?, tags: Set<String>) async throws
+
+    /// Removes every entry stored with `tag`. Removing an unknown tag is not an error.
+    ///
+    /// The default implementation throws ``CacheError/Code/unsupported``.
+    func invalidate(tag: String) async throws
+
+    /// Removes every entry whose key starts with `prefix` (byte for byte, within the cache's namespace).
+    ///
+    /// The default implementation throws ``CacheError/Code/unsupported``.
+    func invalidate(prefix: String) async throws
+
+    // MARK: Patterns
+
+    /// The value under `key`, or the result of `factory` stored under `key` when there is none
+    /// (cache-aside, lazy loading).
+    ///
+    /// Concurrent calls for the same key in this process run `factory` once (single flight): the others
+    /// wait for its result. A factory error reaches every waiter and is not cached. See ``GetOrSetOptions``
+    /// for fail-safe (stale-if-error), timeouts and early refresh.
+    ///
+    /// - Parameters:
+    ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses ``CachePatternsState/defaultTTL``.
+    ///   - options: `nil` uses ``CachePatternsState/defaultOptions``.
+    ///   - factory: Loads the value from its source. It runs in a task of its own, so a caller that is
+    ///     cancelled stops waiting (throwing ``CacheError/Code/cancelled``) without cancelling the load.
+    ///
+    /// Call the overload without `options` (or with non-optional options) in your code; this form exists so
+    /// backends can replace the default implementation.
+    func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type,
+        ttl: Duration?,
+        options: GetOrSetOptions?,
+        factory: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value
+
+    /// The single-flight table, options and counters behind ``getOrSet(_:as:ttl:options:factory:)`` and the other
+    /// patterns, one per cache instance.
+    ///
+    /// A conforming type creates one ``CachePatternsState`` when it is created and returns it every time.
+    var patterns: CachePatternsState { get }
 }
 
 extension Cache {

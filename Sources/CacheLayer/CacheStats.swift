@@ -19,6 +19,13 @@ public struct CacheStats: Sendable, Equatable, Hashable, Codable {
     public var size: Int
     /// Entries currently stored.
     public var entryCount: Int
+    /// Operations a fallback cache served or absorbed with its memory cache because the backend failed
+    /// or its circuit breaker was open. Zero for other caches.
+    public var fallbacks: UInt64 = 0
+    /// Times a fallback cache lost its backend (its circuit breaker opened).
+    public var outages: UInt64 = 0
+    /// Times a fallback cache got its backend back (writes replayed, breaker closed).
+    public var recoveries: UInt64 = 0
 
     /// Creates a snapshot.
     public init(

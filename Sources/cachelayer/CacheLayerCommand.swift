@@ -5,10 +5,8 @@ struct CacheLayerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cachelayer",
         abstract: "Demonstrates and benchmarks swift-cache-layer.",
-        subcommands: [ReplayCommand.self]
+        discussion: "Without a subcommand, runs the demonstration on the embedded memory backend.",
+        subcommands: [DemoCommand.self, BenchCommand.self, ReplayCommand.self],
+        defaultSubcommand: DemoCommand.self
     )
-
-    func run() async throws {
-        print("cachelayer: the demonstration is being built; see the README.")
-    }
 }

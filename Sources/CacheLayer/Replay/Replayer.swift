@@ -77,7 +77,20 @@ package enum ReplayPolicy: String, Sendable, CaseIterable {
     /// The policies `--policy all` replays.
     package static let all: [ReplayPolicy] = [.lru, .expiry, .s3fifo, .tinylfu, .opt]
     /// The memory cache's default.
-    package static let `default` = ReplayPolicy.tinylfu
+    package static var `default`: ReplayPolicy {
+        ReplayPolicy.allCases.first { $0.strategy == EvictionStrategy.default } ?? .lru
+    }
+
+    /// The memory-cache strategy this policy replays, or `nil` for policies that exist only in replay.
+    package var strategy: EvictionStrategy? {
+        switch self {
+        case .lru: .lru
+        case .expiry: .expiry
+        case .s3fifo: .s3fifo
+        case .tinylfu: .tinyLFU
+        case .tinylfuStatic, .opt: nil
+        }
+    }
 }
 
 /// One measurement: a policy at a cache size on a trace.
@@ -103,6 +116,12 @@ package struct ReplayTuning: Sendable {
 
     /// The defaults of the policies.
     package init() {}
+
+    /// Whether every knob has the value the memory cache uses, so replay can go through ``MemoryCache``.
+    package var isDefault: Bool {
+        tinyLFU == WTinyLFUPolicy.Tuning() && s3fifoThreshold == 2 && s3fifoCarriesFrequency
+            && s3fifoSmallShare == 0.1 && s3fifoGhostShare == 0.9
+    }
 
     /// Parses `name=value` pairs separated by commas: `window`, `step`, `decay`, `restart`, `sample`,
     /// `aging`, `protected` for W-TinyLFU; `s3threshold`, `s3carry` (0/1) for S3-FIFO.
@@ -146,10 +165,54 @@ package enum Replayer {
         let counted = trace.uncountedKeys == nil ? trace.count : trace.keys.lazy.filter { trace.counts($0) }.count
         let hits: Int
         switch policy {
+        case .lru, .expiry, .s3fifo, .tinylfu:
+            if let strategy = policy.strategy, tuning.isDefault {
+                hits = throughMemoryCache(trace, strategy: strategy, size: size, progress)
+            } else {
+                hits = simulate(trace, policy: policy, size: size, tuning: tuning, progress)
+            }
+        case .tinylfuStatic:
+            hits = simulate(trace, policy: policy, size: size, tuning: tuning, progress)
+        case .opt:
+            hits = BeladyOPT.hits(trace: trace, capacity: size, progress: progress)
+        }
+        return ReplayResult(policy: policy, size: size, requests: counted, hits: hits)
+    }
+
+    private static func throughMemoryCache(
+        _ trace: Trace,
+        strategy: EvictionStrategy,
+        size: Int,
+        _ progress: (Int) -> Void
+    ) -> Int {
+        // Entries larger than the whole cache would make MemoryCache throw; no policy could store them.
+        var trace = trace
+        if let sizes = trace.sizes, sizes.contains(where: { Int($0) > size }) {
+            trace.sizes = sizes.map { min($0, UInt32(clamping: size)) }
+        }
+        do {
+            let target = try MemoryCacheReplayTarget(strategy: strategy, capacity: size, keyCount: trace.keyCount)
+            return run(trace, target, progress)
+        } catch {
+            preconditionFailure("cannot create a MemoryCache of \(size) bytes for replay: \(error)")
+        }
+    }
+
+    /// Replays through the policy alone, driven as a shard drives it, for knobs ``MemoryCache`` does not
+    /// expose (tuning experiments and the static-window variant).
+    private static func simulate(
+        _ trace: Trace,
+        policy: ReplayPolicy,
+        size: Int,
+        tuning: ReplayTuning,
+        _ progress: (Int) -> Void
+    ) -> Int {
+        let keyCount = trace.keyCount
+        switch policy {
         case .lru:
-            hits = run(trace, PolicyReplayTarget(policy: ReplayLRUPolicy(capacity: size), keyCount: trace.keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: LRUPolicy(capacity: size), keyCount: keyCount), progress)
         case .expiry:
-            hits = run(trace, PolicyReplayTarget(policy: ReplayExpiryPolicy(capacity: size), keyCount: trace.keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: ExpiryOrderPolicy(capacity: size), keyCount: keyCount), progress)
         case .s3fifo:
             let policy = S3FIFOPolicy(
                 capacity: size,
@@ -158,18 +221,15 @@ package enum Replayer {
                 carriesFrequency: tuning.s3fifoCarriesFrequency,
                 ghostShare: tuning.s3fifoGhostShare
             )
-            hits = run(trace, PolicyReplayTarget(policy: policy, keyCount: trace.keyCount), progress)
-        case .tinylfu:
-            hits = run(trace, PolicyReplayTarget(policy: WTinyLFUPolicy(capacity: size, tuning: tuning.tinyLFU), keyCount: trace.keyCount), progress)
-        case .tinylfuStatic:
-            var staticTuning = tuning.tinyLFU
-            staticTuning.adaptive = false
-            let policy = WTinyLFUPolicy(capacity: size, tuning: staticTuning)
-            hits = run(trace, PolicyReplayTarget(policy: policy, keyCount: trace.keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount), progress)
+        case .tinylfu, .tinylfuStatic:
+            var policyTuning = tuning.tinyLFU
+            if policy == .tinylfuStatic { policyTuning.adaptive = false }
+            let policy = WTinyLFUPolicy(capacity: size, tuning: policyTuning)
+            return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount), progress)
         case .opt:
-            hits = BeladyOPT.hits(trace: trace, capacity: size, progress: progress)
+            return BeladyOPT.hits(trace: trace, capacity: size, progress: progress)
         }
-        return ReplayResult(policy: policy, size: size, requests: counted, hits: hits)
     }
 
     /// Replays `trace` through any target and returns the counted hits.

@@ -1,0 +1,63 @@
+#if canImport(Darwin)
+import Darwin
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// A source of monotonic time for the memory cache, in nanoseconds from an arbitrary origin.
+///
+/// Injected so tests can move time forward instead of sleeping (``ManualClock``).
+package protocol CacheClock: Sendable {
+    /// The current time in nanoseconds. Never goes backwards.
+    func now() -> UInt64
+}
+
+/// The system's monotonic clock: unaffected by wall-clock changes, so TTLs survive NTP adjustments.
+package struct MonotonicCacheClock: CacheClock {
+    package init() {}
+
+    package func now() -> UInt64 {
+        #if canImport(Darwin)
+        // CLOCK_UPTIME_RAW does not advance while asleep, like Linux CLOCK_MONOTONIC.
+        return clock_gettime_nsec_np(CLOCK_UPTIME_RAW)
+        #else
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+        #endif
+    }
+}
+
+/// A clock that only moves when told to. Starts at one second so that "time zero" is never special.
+package final class ManualClock: CacheClock {
+    private let nanoseconds: Atomic<UInt64>
+
+    /// A clock reading `start` nanoseconds.
+    package init(start: UInt64 = 1_000_000_000) {
+        nanoseconds = Atomic(start)
+    }
+
+    package func now() -> UInt64 {
+        nanoseconds.load(ordering: .acquiring)
+    }
+
+    /// Moves the clock forward.
+    package func advance(by duration: Duration) {
+        nanoseconds.add(duration.saturatingNanoseconds, ordering: .acquiringAndReleasing)
+    }
+}
+
+extension Duration {
+    /// This duration in whole nanoseconds, clamped to `0...UInt64.max`.
+    package var saturatingNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (total, overflow2) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow2 ? .max : total
+    }
+}

@@ -1,0 +1,284 @@
+import Logging
+import Synchronization
+
+/// A cache in this process's memory: sharded, with per-key TTLs, a hard byte limit and eviction.
+///
+/// Values are kept as Swift values, so reads neither decode nor allocate; only their encoded size (the bytes
+/// the configured codec would produce, as the specification counts JSON bytes) is charged against
+/// ``CacheConfiguration/maxMemorySize``. The bookkeeping per entry (key, table slot, policy links, roughly
+/// 100–150 bytes plus the key) is not counted: `size` in ``CacheStats`` is encoded bytes only.
+///
+/// Keys are spread over up to 16 shards, each behind its own lock with an equal share of the byte limit,
+/// so threads rarely wait for each other. Caches smaller than 8 MiB use one shard. A value must fit in one
+/// shard's share; anything larger throws ``CacheError/Code/valueTooLarge`` with the share in the message.
+///
+/// When a write would exceed the share, expired entries go first (soonest expiry first), then the entries
+/// chosen by ``CacheConfiguration/evictionStrategy``. A background task removes expired entries every
+/// ``CacheConfiguration/sweepInterval`` until ``close()``.
+public final class MemoryCache: Cache {
+    /// The smallest byte share per shard the automatic shard count accepts; keeps shares large next to
+    /// typical values.
+    static let minimumAutomaticShardBudget = 4 * 1024 * 1024
+    /// The most shards chosen automatically; more does not help on the core counts servers give one process.
+    static let maximumAutomaticShardCount = 16
+
+    private let storage: any MemoryCacheStorage
+    private let clock: any CacheClock
+    private let codec: any CacheCodec
+    /// Whether ``JSONSize`` gives the codec's exact sizes (true only for ``JSONCacheCodec``).
+    private let usesJSONSizes: Bool
+    private let configuration: CacheConfiguration
+    private let logger: Logger
+    private let closed = Atomic<Bool>(false)
+    private let sweeper = Mutex<Task<Void, Never>?>(nil)
+
+    /// Creates a memory cache.
+    ///
+    /// Uses the configuration's `maxMemorySize`, `defaultTTL`, `sweepInterval`, `evictionStrategy` and `name`;
+    /// the Redis fields are ignored.
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` when the configuration is invalid.
+    public convenience init(
+        configuration: CacheConfiguration = .default,
+        codec: any CacheCodec = JSONCacheCodec(),
+        logger: Logger = Logger(label: "cachelayer.memory")
+    ) throws {
+        try self.init(configuration: configuration, codec: codec, logger: logger, clock: MonotonicCacheClock(), shardCount: nil, startSweeper: true)
+    }
+
+    /// Creates a memory cache with an injected clock and shard count, for tests, benchmarks and trace replay.
+    ///
+    /// - Parameters:
+    ///   - clock: the time source for TTLs.
+    ///   - shardCount: rounded up to a power of two and capped at `maxMemorySize`; `nil` picks up to 16
+    ///     shards of at least 4 MiB each.
+    ///   - startSweeper: whether to run the background task that calls ``sweepExpired()``.
+    package init(
+        configuration: CacheConfiguration,
+        codec: any CacheCodec = JSONCacheCodec(),
+        logger: Logger = Logger(label: "cachelayer.memory"),
+        clock: any CacheClock,
+        shardCount: Int?,
+        startSweeper: Bool
+    ) throws {
+        try configuration.validate()
+        let shards = Self.resolvedShardCount(shardCount, maxMemorySize: configuration.maxMemorySize)
+        self.storage = configuration.evictionStrategy.kind.makeStorage(maxMemorySize: configuration.maxMemorySize, shardCount: shards)
+        self.clock = clock
+        self.codec = codec
+        self.usesJSONSizes = codec is JSONCacheCodec
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "cachelayer.cache"] = .string(configuration.name)
+        self.logger = logger
+        if startSweeper { startSweeping() }
+    }
+
+    deinit {
+        sweeper.withLock { $0?.cancel() }
+    }
+
+    /// Whether the background sweeper task exists (started and not yet stopped by ``close()``).
+    package var isSweeperRunning: Bool { sweeper.withLock { $0 != nil } }
+
+    /// The number of shards in use.
+    package var shardCount: Int { storage.shardCount }
+
+    static func resolvedShardCount(_ requested: Int?, maxMemorySize: Int) -> Int {
+        var count: Int
+        if let requested {
+            count = 1
+            while count < requested { count <<= 1 }
+        } else {
+            count = maximumAutomaticShardCount
+            while count > 1, maxMemorySize / count < minimumAutomaticShardBudget { count >>= 1 }
+        }
+        // Every shard needs a budget of at least one byte.
+        while count > 1, count > maxMemorySize { count >>= 1 }
+        return count
+    }
+
+    // MARK: - Cache
+
+    public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        try getValue(key, as: type)
+    }
+
+    public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
+        try setValue(key, value, ttl: ttl)
+    }
+
+    public func delete(_ key: String) async throws {
+        try deleteValue(key)
+    }
+
+    public func exists(_ key: String) async throws -> Bool {
+        try containsValue(key)
+    }
+
+    public func clear() async throws {
+        try removeAllValues()
+    }
+
+    public func stats() async -> CacheStats {
+        currentStats()
+    }
+
+    /// Stops the sweeper and waits for it to finish. Entries stay in memory until the cache is released.
+    public func close() async throws {
+        closed.store(true, ordering: .releasing)
+        let task = sweeper.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        if let task {
+            task.cancel()
+            await task.value
+        }
+    }
+
+    // MARK: - Synchronous core
+
+    /// The value under `key`, or `nil` when absent or expired. What ``get(_:as:)`` does, without `async`.
+    package func getValue<Value: Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        switch storage.get(HashedKey(key), now: clock.now(), as: type) {
+        case .hit(let value):
+            return value
+        case .miss:
+            return nil
+        case .typeMismatch(let stored):
+            throw CacheError.typeMismatch(key: key, stored: stored, requested: String(describing: Value.self))
+        }
+    }
+
+    /// Stores `value`, charging its encoded size. What ``set(_:to:ttl:)`` does, without `async`.
+    package func setValue<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration? = nil) throws(CacheError) {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        try store(key, value, size: encodedSize(of: value, key: key), ttl: ttl)
+    }
+
+    /// Stores `value` charging `size` bytes instead of its encoded size, for trace replay where only sizes
+    /// are known.
+    package func setValue<Value: Sendable>(_ key: String, _ value: Value, size: Int, ttl: Duration? = nil) throws(CacheError) {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        precondition(size >= 0, "a size is never negative")
+        try store(key, value, size: size, ttl: ttl)
+    }
+
+    /// Removes `key`; returns whether it was stored (expired or not).
+    @discardableResult
+    package func deleteValue(_ key: String) throws(CacheError) -> Bool {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        return storage.delete(HashedKey(key))
+    }
+
+    /// Whether a live value is stored under `key`; no hit or miss is counted.
+    package func containsValue(_ key: String) throws(CacheError) -> Bool {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        return storage.contains(HashedKey(key), now: clock.now())
+    }
+
+    /// The live value under `key` and its remaining lifetime in nanoseconds (`nil`: never expires), without
+    /// counting a hit or informing the eviction policy.
+    package func peekValue(_ key: String) throws(CacheError) -> (value: any Sendable, remainingNanoseconds: UInt64?)? {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        let now = clock.now()
+        guard let (value, expiresAt) = storage.peek(HashedKey(key), now: now) else { return nil }
+        return (value, expiresAt == .max ? nil : expiresAt - now)
+    }
+
+    /// Removes every entry; counters other than size and entry count are kept.
+    package func removeAllValues() throws(CacheError) {
+        try checkOpen(nil)
+        storage.removeAll()
+    }
+
+    /// The counters summed over the shards, each read under its lock.
+    package func currentStats() -> CacheStats {
+        storage.stats()
+    }
+
+    /// Removes every expired entry now; the background sweeper calls this. Returns how many were removed.
+    @discardableResult
+    package func sweepExpired() -> Int {
+        let removed = storage.sweepExpired(now: clock.now())
+        if removed > 0 {
+            logger.debug("Swept expired entries", metadata: ["cachelayer.expired": "\(removed)"])
+        }
+        return removed
+    }
+
+    // MARK: - Internals
+
+    @inline(__always)
+    private func checkOpen(_ key: String?) throws(CacheError) {
+        if closed.load(ordering: .acquiring) { throw CacheError.closed(key: key) }
+    }
+
+    private func encodedSize<Value: Encodable>(of value: Value, key: String) throws(CacheError) -> Int {
+        if usesJSONSizes, let size = JSONSize.of(value) { return size }
+        do {
+            return try codec.encode(value).count
+        } catch {
+            throw CacheError(
+                code: .encodingFailed, key: key,
+                message: "The codec could not encode the \(Value.self) value to measure its size. Check the type's Encodable conformance.",
+                underlying: error
+            )
+        }
+    }
+
+    private func store<Value: Sendable>(_ key: String, _ value: Value, size: Int, ttl: Duration?) throws(CacheError) {
+        let limit = configuration.maxMemorySize
+        if size > limit { throw CacheError.valueTooLarge(key: key, size: size, limit: limit) }
+        let now = clock.now()
+        let expiresAt = try expiry(for: ttl ?? configuration.defaultTTL, key: key, now: now)
+        switch storage.set(HashedKey(key), value: value, size: size, expiresAt: expiresAt, now: now) {
+        case .stored(let evicted, let expired):
+            if evicted > 0 || expired > 0 {
+                logger.debug(
+                    "Made room for a write",
+                    metadata: ["cachelayer.evicted": "\(evicted)", "cachelayer.expired": "\(expired)"]
+                )
+            }
+        case .tooLarge(let budget):
+            throw CacheError(
+                code: .valueTooLarge, key: key,
+                message: "The value encodes to \(size) bytes. This cache holds \(limit) bytes split over \(storage.shardCount) shards of about \(budget) bytes so that threads do not wait for each other, and a value must fit in one shard. Store a smaller value or raise maxMemorySize (caches under 8 MiB use a single shard)."
+            )
+        }
+    }
+
+    /// The expiry time for `ttl` (`nil` = never).
+    private func expiry(for ttl: Duration?, key: String, now: UInt64) throws(CacheError) -> UInt64 {
+        guard let ttl, !ttl.isNoExpiry else { return .max }
+        guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
+        // Sub-nanosecond TTLs round up so that a positive TTL never means "already expired".
+        let (expiresAt, overflow) = now.addingReportingOverflow(max(1, ttl.saturatingNanoseconds))
+        return overflow || expiresAt == .max ? .max - 1 : expiresAt
+    }
+
+    private func startSweeping() {
+        let interval = configuration.sweepInterval
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return
+                }
+                // Holds the cache only while sweeping, so an abandoned cache is freed and its deinit cancels us.
+                guard let self else { return }
+                self.sweepExpired()
+            }
+        }
+        sweeper.withLock { $0 = task }
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// What one cache instance needs for the patterns of ``Cache``: the single-flight table of
+/// ``Cache/getOrSet(_:as:ttl:options:factory:)``, default options, pattern counters, the latency-sampling hook and
+/// background work for ``CacheService``.
+///
+/// Every ``Cache`` creates one when it is created and returns it from ``Cache/patterns``:
+///
+/// ```swift
+/// struct MyCache: Cache {
+///     let patterns = CachePatternsState(name: "sessions", backend: "my-store")
+///     // …
+/// }
+/// ```
+///
+/// Counters only grow; read them with ``counters``. Everything is safe to use from any task.
+public final class CachePatternsState: Sendable {
+    /// The cache's name, for logs and metrics labels.
+    public let name: String
+    /// The backend's name (`memory`, `redis`, `fallback`, …), for logs and metrics labels.
+    public let backend: String
+    /// The time to live `getOrSet` uses for envelopes (fail-safe, early refresh) when called with `ttl: nil`;
+    /// backends pass their configuration's default TTL. `nil` means values never expire.
+    public let defaultTTL: Duration?
+    /// Logs of the patterns, with `cache` and `backend` metadata.
+    public let logger: Logger
+    /// The single-flight table shared by every `getOrSet` of this cache.
+    public let flights = SingleFlight<String>()
+    /// Latency sampling for the `get`/`set` timers of ``CacheMetricsReporter``.
+    public let latency = CacheLatencySampler()
+
+    private let wallClock: @Sendable () -> Date
+    private let options: Mutex<GetOrSetOptions>
+    /// Whether ``defaultOptions`` differs from `.default`, read without the lock on every `getOrSet`.
+    private let hasCustomOptions: Atomic<Bool>
+    private let work = Mutex<[(name: String, run: @Sendable () async throws -> Void)]>([])
+
+    private let factoryCalls = Atomic<UInt64>(0)
+    private let factoryErrors = Atomic<UInt64>(0)
+    private let staleValuesServed = Atomic<UInt64>(0)
+    private let timeouts = Atomic<UInt64>(0)
+    private let backgroundRefreshes = Atomic<UInt64>(0)
+    private let backgroundRefreshFailures = Atomic<UInt64>(0)
+    private let cacheWriteFailures = Atomic<UInt64>(0)
+    private let fallbackEvents = Atomic<UInt64>(0)
+
+    /// Creates the state of one cache instance.
+    ///
+    /// - Parameters:
+    ///   - name: The cache's name, e.g. the configuration's `name`.
+    ///   - backend: The backend's name, e.g. `"memory"`.
+    ///   - defaultTTL: The configuration's default time to live.
+    ///   - defaultOptions: Options for `getOrSet` calls that pass none.
+    ///   - logger: Where patterns log; `cache` and `backend` metadata are added.
+    ///   - wallClock: The current time, recorded in envelopes (fail-safe, early refresh). Envelopes may be read by
+    ///     other processes (Redis), so this must be wall-clock time. Tests inject their own.
+    public init(
+        name: String = "default",
+        backend: String,
+        defaultTTL: Duration? = .seconds(3600),
+        defaultOptions: GetOrSetOptions = .default,
+        logger: Logger = Logger(label: "CacheLayer"),
+        wallClock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.name = name
+        self.backend = backend
+        self.defaultTTL = defaultTTL
+        var logger = logger
+        logger[metadataKey: "cache"] = "\(name)"
+        logger[metadataKey: "backend"] = "\(backend)"
+        self.logger = logger
+        self.wallClock = wallClock
+        self.options = Mutex(defaultOptions)
+        self.hasCustomOptions = Atomic(defaultOptions != .default)
+    }
+
+    /// Options for `getOrSet` calls that pass `options: nil` (or none).
+    public var defaultOptions: GetOrSetOptions {
+        get {
+            // Most caches never change the default: skip the lock (contended on a hot getOrSet path).
+            guard hasCustomOptions.load(ordering: .acquiring) else { return .default }
+            return options.withLock { $0 }
+        }
+        set {
+            options.withLock { $0 = newValue }
+            hasCustomOptions.store(true, ordering: .releasing)
+        }
+    }
+
+    /// A snapshot of the pattern counters.
+    public var counters: CachePatternCounters {
+        CachePatternCounters(
+            factoryCalls: factoryCalls.load(ordering: .relaxed),
+            factoryErrors: factoryErrors.load(ordering: .relaxed),
+            staleValuesServed: staleValuesServed.load(ordering: .relaxed),
+            timeouts: timeouts.load(ordering: .relaxed),
+            backgroundRefreshes: backgroundRefreshes.load(ordering: .relaxed),
+            backgroundRefreshFailures: backgroundRefreshFailures.load(ordering: .relaxed),
+            cacheWriteFailures: cacheWriteFailures.load(ordering: .relaxed),
+            fallbackEvents: fallbackEvents.load(ordering: .relaxed)
+        )
+    }
+
+    /// Counts a switch to or a use of a fallback backend. Called by ``Cache`` implementations that fall back
+    /// (e.g. from Redis to memory); exported as the `fallback events` metric.
+    public func recordFallbackEvent() {
+        fallbackEvents.add(1, ordering: .relaxed)
+    }
+
+    /// Registers work that runs for the cache's lifetime (a sweeper, a health probe) when the cache runs inside a
+    /// ``CacheService``. `work` should return when its task is cancelled.
+    public func registerBackgroundWork(_ name: String, _ work: @escaping @Sendable () async throws -> Void) {
+        self.work.withLock { $0.append((name, work)) }
+    }
+
+    /// The registered background work.
+    var backgroundWork: [(name: String, run: @Sendable () async throws -> Void)] {
+        work.withLock { $0 }
+    }
+
+    // MARK: Used by the patterns
+
+    /// Milliseconds since 1970 on the wall clock.
+    func nowMilliseconds() -> Int64 {
+        Int64((wallClock().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    /// Runs a factory, counting the call and its failure.
+    func callFactory<Value>(_ factory: @Sendable () async throws -> Value) async throws -> Value {
+        factoryCalls.add(1, ordering: .relaxed)
+        do {
+            return try await factory()
+        } catch {
+            factoryErrors.add(1, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    func recordStaleValueServed() { staleValuesServed.add(1, ordering: .relaxed) }
+    func recordTimeout() { timeouts.add(1, ordering: .relaxed) }
+    func recordBackgroundRefresh() { backgroundRefreshes.add(1, ordering: .relaxed) }
+    func recordBackgroundRefreshFailure() { backgroundRefreshFailures.add(1, ordering: .relaxed) }
+
+    /// Counts and logs a failed cache write whose caller carries on (write-through, a loaded value that could not
+    /// be stored). The key is logged only at debug level.
+    func recordCacheWriteFailure(_ operation: String, key: String?, error: any Error) {
+        cacheWriteFailures.add(1, ordering: .relaxed)
+        var metadata: Logger.Metadata = ["operation": "\(operation)", "error": "\(error)"]
+        if let key, logger.logLevel <= .debug { metadata["key"] = "\(key)" }
+        logger.warning("Cache write failed; the source is up to date, the cache may serve an older value until it expires", metadata: metadata)
+    }
+}
+
+/// Counters of the patterns of one cache (see ``CachePatternsState/counters``). They start at zero and only grow.
+public struct CachePatternCounters: Sendable, Hashable, Codable {
+    /// Calls of `getOrSet` factories and batch loaders.
+    public var factoryCalls: UInt64
+    /// Factory and loader calls that threw.
+    public var factoryErrors: UInt64
+    /// Times fail-safe returned a stale value because the factory failed or was too slow.
+    public var staleValuesServed: UInt64
+    /// Waits for a factory that ended at the hard or soft timeout.
+    public var timeouts: UInt64
+    /// Early refreshes started in the background.
+    public var backgroundRefreshes: UInt64
+    /// Early refreshes whose factory or store failed.
+    public var backgroundRefreshFailures: UInt64
+    /// Cache writes that failed while the caller carried on: write-through, storing a loaded value.
+    public var cacheWriteFailures: UInt64
+    /// Uses of a fallback backend reported with ``CachePatternsState/recordFallbackEvent()``.
+    public var fallbackEvents: UInt64
+
+    /// Creates a snapshot.
+    public init(
+        factoryCalls: UInt64 = 0, factoryErrors: UInt64 = 0, staleValuesServed: UInt64 = 0, timeouts: UInt64 = 0,
+        backgroundRefreshes: UInt64 = 0, backgroundRefreshFailures: UInt64 = 0, cacheWriteFailures: UInt64 = 0,
+        fallbackEvents: UInt64 = 0
+    ) {
+        self.factoryCalls = factoryCalls
+        self.factoryErrors = factoryErrors
+        self.staleValuesServed = staleValuesServed
+        self.timeouts = timeouts
+        self.backgroundRefreshes = backgroundRefreshes
+        self.backgroundRefreshFailures = backgroundRefreshFailures
+        self.cacheWriteFailures = cacheWriteFailures
+        self.fallbackEvents = fallbackEvents
+    }
+}

@@ -1,0 +1,284 @@
+import ArgumentParser
+import CacheLayer
+import Foundation
+import Logging
+
+/// `cachelayer bench`: throughput and latency of get and set on one backend.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure get/set throughput and latency of a cache backend.",
+        discussion: """
+            Workers pick keys from a Zipf distribution and read (get) or write (set) them for a fixed time, \
+            after the key space has been filled once. Reports operations per second and p50/p99 latency per \
+            operation, and the cache's statistics.
+            """
+    )
+
+    @Option(help: "The backend to measure: memory or redis.")
+    var backend: CacheConfiguration.Backend = .memory
+
+    @Option(help: "Concurrent worker tasks.")
+    var concurrency: Int = 2
+
+    @Option(help: "Seconds of measurement after the warm-up fill.")
+    var duration: Double = 5
+
+    @Option(help: "Distinct keys in the workload.")
+    var keys: Int = 100_000
+
+    @Option(name: .customLong("value-size"), help: "Bytes per value (a string of this length).")
+    var valueSize: Int = 100
+
+    @Option(name: .customLong("read-ratio"), help: "Fraction of operations that are reads, from 0 to 1.")
+    var readRatio: Double = 0.9
+
+    @Option(help: "Zipf exponent of key popularity (0 = uniform).")
+    var zipf: Double = 0.99
+
+    @Option(name: .customLong("max-memory"), help: "Memory limit in bytes of the memory cache.")
+    var maxMemory: Int = 256 * 1024 * 1024
+
+    @Option(name: .customLong("redis-url"), help: "redis://[user:password@]host:port/db, for --backend redis.")
+    var redisURL: String?
+
+    @Flag(help: "With --backend redis: fall back to memory when Redis fails.")
+    var fallback = false
+
+    @Flag(help: "Print one JSON object instead of tables.")
+    var json = false
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1.") }
+        guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be between 0 and 3600 seconds.") }
+        guard keys >= 1 else { throw ValidationError("--keys must be at least 1.") }
+        guard valueSize >= 0, valueSize <= 64 * 1024 * 1024 else { throw ValidationError("--value-size must be between 0 and 64 MiB.") }
+        guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio must be between 0 and 1.") }
+        guard zipf >= 0 else { throw ValidationError("--zipf must be 0 or more.") }
+        guard maxMemory > 0 else { throw ValidationError("--max-memory must be positive.") }
+        if backend == .redis && redisURL == nil { throw ValidationError("--backend redis needs --redis-url redis://host:port.") }
+        if backend == .memory && (redisURL != nil || fallback) {
+            throw ValidationError("--redis-url and --fallback apply to --backend redis only.")
+        }
+    }
+
+    func run() async throws {
+        var configuration: CacheConfiguration
+        if let redisURL {
+            configuration = try CacheConfiguration(redisURL: redisURL)
+        } else {
+            configuration = CacheConfiguration()
+        }
+        configuration.name = "bench"
+        configuration.backend = backend
+        configuration.maxMemorySize = maxMemory
+        configuration.enableFallback = fallback
+        configuration.defaultTTL = .noExpiry
+        configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
+        configuration.maxIdleConnections = configuration.poolSize
+        let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
+
+        let result: BenchResult
+        do {
+            result = try await Workload(
+                keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
+                concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000)), showProgress: !json
+            ).run(on: cache)
+        } catch {
+            try? await cache.close()
+            throw error
+        }
+        let stats = await cache.stats()
+        try await cache.close()
+
+        let report = BenchReport(backend: backend.rawValue, result: result, stats: stats)
+        if json {
+            print(try report.jsonString())
+        } else {
+            print(report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
+        }
+    }
+}
+
+extension CacheConfiguration.Backend: ExpressibleByArgument {}
+
+/// What a workload measured.
+struct BenchResult: Sendable {
+    var gets = LatencyRecorder()
+    var sets = LatencyRecorder()
+    var elapsed: Duration = .zero
+}
+
+/// A timed mixed get/set workload over Zipf-distributed keys.
+struct Workload: Sendable {
+    var keys: Int
+    var valueSize: Int
+    var readRatio: Double
+    var zipf: Double
+    var concurrency: Int
+    var duration: Duration
+    var showProgress: Bool
+
+    func run(on cache: any Cache) async throws -> BenchResult {
+        let value = String(repeating: "v", count: valueSize)
+        let keyNames = (0..<keys).map { "key:\($0)" }
+
+        // Fill the key space once so reads measure hits, as redis-benchmark's GET does after SET.
+        let progress = ProgressLine(total: keys, label: "filling")
+        let fillers = min(concurrency, 8)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<fillers {
+                group.addTask {
+                    for index in stride(from: worker, to: keyNames.count, by: fillers) {
+                        try await cache.set(keyNames[index], to: value)
+                        if showProgress && worker == 0 && index % 4096 == 0 {
+                            progress.update(done: index, detail: "\(index.grouped) keys")
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        if showProgress {
+            progress.update(done: keys, detail: "\(keys.grouped) keys")
+            progress.finish()
+        }
+
+        let sampler = ZipfGenerator(count: keys, exponent: zipf)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + duration
+        let measuring = ProgressLine(total: Int(duration.components.seconds * 10 + duration.components.attoseconds / 100_000_000_000_000_000), label: "measuring")
+        var result = BenchResult()
+        try await withThrowingTaskGroup(of: BenchResult.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var random = SeededGenerator(seed: 0x5EED + UInt64(worker))
+                    var partial = BenchResult()
+                    var operations = 0
+                    while true {
+                        if operations & 63 == 0 && clock.now >= deadline { break }
+                        operations += 1
+                        let key = keyNames[sampler.next(using: &random)]
+                        let isRead = Double.random(in: 0..<1, using: &random) < readRatio
+                        let began = clock.now
+                        if isRead {
+                            _ = try await cache.get(key, as: String.self)
+                            partial.gets.record(clock.now - began)
+                        } else {
+                            try await cache.set(key, to: value)
+                            partial.sets.record(clock.now - began)
+                        }
+                    }
+                    return partial
+                }
+            }
+            if showProgress {
+                group.addTask {
+                    while clock.now < deadline {
+                        let elapsed = clock.now - start
+                        measuring.update(done: Int(elapsed / .milliseconds(100)), detail: String(format: "%.1fs", Double(elapsed / .milliseconds(1)) / 1000))
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                    measuring.update(done: Int.max, detail: "done")
+                    measuring.finish()
+                    return BenchResult()
+                }
+            }
+            for try await partial in group {
+                result.gets.merge(partial.gets)
+                result.sets.merge(partial.sets)
+            }
+        }
+        result.elapsed = clock.now - start
+        return result
+    }
+}
+
+/// The bench's output, as a table or as JSON.
+struct BenchReport: Encodable {
+    struct Operation: Encodable {
+        var name: String
+        var operations: Int
+        var opsPerSecond: Double
+        var p50Milliseconds: Double
+        var p99Milliseconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case name, operations
+            case opsPerSecond = "ops_per_sec"
+            case p50Milliseconds = "p50_ms"
+            case p99Milliseconds = "p99_ms"
+        }
+    }
+
+    struct Stats: Encodable {
+        var hits, misses, sets, deletes, evictions, expirations: UInt64
+        var size: Int
+        var entries: Int
+        var hitRate: Double
+
+        enum CodingKeys: String, CodingKey {
+            case hits, misses, sets, deletes, evictions, expirations, size, entries
+            case hitRate = "hit_rate"
+        }
+    }
+
+    var backend: String
+    var elapsedSeconds: Double
+    var operations: [Operation]
+    var stats: Stats
+    private var renderedStats: String
+
+    enum CodingKeys: String, CodingKey {
+        case backend, operations, stats
+        case elapsedSeconds = "elapsed_seconds"
+    }
+
+    init(backend: String, result: BenchResult, stats: CacheStats) {
+        self.backend = backend
+        let seconds = Double(result.elapsed / .milliseconds(1)) / 1000
+        elapsedSeconds = seconds
+        func operation(_ name: String, _ recorder: LatencyRecorder) -> Operation {
+            Operation(
+                name: name, operations: recorder.count,
+                opsPerSecond: seconds > 0 ? Double(recorder.count) / seconds : 0,
+                p50Milliseconds: recorder.milliseconds(atPercentile: 50),
+                p99Milliseconds: recorder.milliseconds(atPercentile: 99)
+            )
+        }
+        var all = result.gets
+        all.merge(result.sets)
+        operations = [operation("get", result.gets), operation("set", result.sets), operation("total", all)]
+        self.stats = Stats(
+            hits: stats.hits, misses: stats.misses, sets: stats.sets, deletes: stats.deletes,
+            evictions: stats.evictions, expirations: stats.expirations, size: stats.size,
+            entries: stats.entryCount, hitRate: stats.hitRate
+        )
+        renderedStats = statsTable(stats)
+    }
+
+    func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func table(concurrency: Int, keys: Int, valueSize: Int, readRatio: Double, zipf: Double) -> String {
+        var table = TextTable("operation", "count", "ops/s", "p50 ms", "p99 ms")
+        for operation in operations {
+            table.add(
+                operation.name, operation.operations.grouped, Int(operation.opsPerSecond).grouped,
+                String(format: "%.4f", operation.p50Milliseconds), String(format: "%.4f", operation.p99Milliseconds)
+            )
+        }
+        return """
+            backend \(backend), \(concurrency) workers, \(keys.grouped) keys, \(valueSize)-byte values, \
+            \(Int(readRatio * 100))% reads, zipf \(zipf), \(String(format: "%.1f", elapsedSeconds)) s
+
+            \(table.render())
+
+            \(renderedStats)
+            """
+    }
+}

@@ -1,0 +1,143 @@
+@testable import CacheLayer
+import Logging
+import Testing
+
+@Suite("FallbackCache decisions")
+struct FallbackCacheTests {
+    /// A fallback cache over a switchable backend, probing every 10 ms.
+    static func make(threshold: Int = 2) throws -> (FallbackCache, SwitchableBackend) {
+        let backend = SwitchableBackend()
+        var configuration = CacheConfiguration.development
+        configuration.name = "fallback-test"
+        let local = try MemoryCache(configuration: configuration)
+        let cache = try FallbackCache(
+            primary: backend, local: local,
+            configuration: FallbackConfiguration(failureThreshold: threshold, probeInterval: .milliseconds(10)),
+            logger: Logger(label: "test.fallback"),
+            probe: { try await backend.ping() }
+        )
+        return (cache, backend)
+    }
+
+    /// Waits until `condition` holds, failing the test after 30 seconds (the suite may run on a loaded machine).
+    static func eventually(_ what: Comment, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("timed out waiting until \(what)")
+    }
+
+    @Test func readsAndWritesSucceedFromMemoryWhileTheBackendIsDown() async throws {
+        let (cache, backend) = try Self.make()
+        try await cache.set("a", to: "one")
+        backend.isUp = false
+        #expect(try await cache.get("a", as: String.self) == "one")
+        try await cache.set("b", to: "two")
+        #expect(try await cache.get("b", as: String.self) == "two")
+        #expect(try await cache.exists("b"))
+        try await cache.delete("a")
+        #expect(try await cache.get("a", as: String.self) == nil)
+        let stats = await cache.stats()
+        #expect(stats.fallbacks >= 4)
+        try await cache.close()
+    }
+
+    @Test func aValueWrittenDuringAnOutageIsNeverHiddenByTheBackendsOlderCopy() async throws {
+        let (cache, backend) = try Self.make()
+        try await cache.set("user:1", to: "v1")
+        #expect(backend.stored("user:1") == "\"v1\"")
+        backend.isUp = false
+        try await cache.set("user:1", to: "v2")
+        backend.isUp = true
+        // Before and after the replay, every read sees v2, never v1.
+        #expect(try await cache.get("user:1", as: String.self) == "v2")
+        try await Self.eventually("the write is replayed") { backend.stored("user:1") == "\"v2\"" && cache.pendingKeyCount == 0 }
+        #expect(try await cache.get("user:1", as: String.self) == "v2")
+        try await cache.close()
+    }
+
+    @Test func aDeleteDuringAnOutageIsReplayed() async throws {
+        let (cache, backend) = try Self.make()
+        try await cache.set("user:1", to: "v1")
+        backend.isUp = false
+        try await cache.delete("user:1")
+        backend.isUp = true
+        #expect(try await cache.get("user:1", as: String.self) == nil)
+        try await Self.eventually("the delete is replayed") { backend.stored("user:1") == nil && cache.pendingKeyCount == 0 }
+        #expect(try await cache.get("user:1", as: String.self) == nil)
+        try await cache.close()
+    }
+
+    @Test func theBreakerStopsCallingTheBackendAndRecoversByProbing() async throws {
+        let (cache, backend) = try Self.make(threshold: 2)
+        let events = cache.healthEvents()
+        backend.isUp = false
+        _ = try await cache.get("x", as: String.self)
+        _ = try await cache.get("x", as: String.self)
+        #expect(!cache.isBackendHealthy)
+        let callsWhenOpen = backend.calls
+        for _ in 0..<100 { _ = try await cache.get("x", as: String.self) }
+        // Only the background probe may have reached the backend, not the 100 reads.
+        #expect(backend.calls - callsWhenOpen < 50)
+
+        try await cache.set("written-while-down", to: 7)
+        backend.isUp = true
+        var iterator = events.makeAsyncIterator()
+        #expect(await iterator.next() == .backendLost(reason: String(describing: CacheError.unavailable("backend switched off"))))
+        #expect(await iterator.next() == .backendRecovered(reconciledKeys: 1))
+        #expect(cache.isBackendHealthy)
+        #expect(backend.stored("written-while-down") == "7")
+        let stats = await cache.stats()
+        #expect(stats.outages == 1)
+        #expect(stats.recoveries == 1)
+        try await cache.close()
+    }
+
+    @Test func aClearDuringAnOutageIsReplayedBeforeLaterWrites() async throws {
+        let (cache, backend) = try Self.make(threshold: 1)
+        try await cache.set("old", to: 1)
+        backend.isUp = false
+        try await cache.clear()
+        try await cache.set("new", to: 2)
+        backend.isUp = true
+        try await Self.eventually("the clear is replayed") { cache.isBackendHealthy && cache.pendingKeyCount == 0 }
+        #expect(backend.stored("old") == nil)
+        #expect(backend.stored("new") == "2")
+        #expect(try await cache.get("old", as: Int.self) == nil)
+        #expect(try await cache.get("new", as: Int.self) == 2)
+        try await cache.close()
+    }
+
+    @Test func closedCacheRefusesCallsAndEndsHealthStreams() async throws {
+        let (cache, _) = try Self.make()
+        let events = cache.healthEvents()
+        try await cache.close()
+        try await cache.close()
+        await #expect(throws: CacheError.closed()) { try await cache.get("a", as: String.self) }
+        var iterator = events.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+    }
+
+    @Test func invalidFallbackConfigurationIsRejected() throws {
+        let backend = SwitchableBackend()
+        let local = try MemoryCache(configuration: .development)
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(failureThreshold: 0), logger: Logger(label: "t"), probe: {})
+        }
+    }
+
+    @Test func circuitBreakerOpensAtTheThresholdAndClosesOnRecovery() {
+        var breaker = CircuitBreaker(failureThreshold: 3)
+        #expect(breaker.recordFailure(now: .now) == .none)
+        breaker.recordSuccess()
+        #expect(breaker.recordFailure(now: .now) == .none)
+        #expect(breaker.recordFailure(now: .now) == .none)
+        #expect(breaker.recordFailure(now: .now) == .opened)
+        #expect(breaker.isOpen)
+        #expect(breaker.recordFailure(now: .now) == .none)
+        #expect(breaker.recordRecovery() == .closed)
+        #expect(breaker.allowsCalls)
+    }
+}

@@ -1,0 +1,74 @@
+import CacheLayer
+import Synchronization
+import Testing
+
+/// A backend the pattern tests run against.
+///
+/// `make` must build a fresh, empty cache whose ``Cache/patterns`` reads the wall clock from the given
+/// ``TestClock`` (and, where the backend can, whose TTLs use it too). Add MemoryCache, RedisCache and FallbackCache
+/// here to run every pattern test on them.
+struct CacheUnderTest: Sendable, CustomTestStringConvertible {
+    let name: String
+    /// Whether tags and prefix invalidation are implemented (not the protocol's `unsupported` default).
+    let supportsInvalidation: Bool
+    /// Whether TTLs follow the injected clock (so advancing it expires plain, non-envelope entries).
+    let ttlFollowsClock: Bool
+    let make: @Sendable (TestClock) async throws -> any Cache
+
+    var testDescription: String { name }
+
+    static let all: [CacheUnderTest] = [
+        CacheUnderTest(name: "DictionaryCache", supportsInvalidation: true, ttlFollowsClock: true) { DictionaryCache(clock: $0) },
+        CacheUnderTest(name: "BareCache (protocol defaults)", supportsInvalidation: false, ttlFollowsClock: true) { BareCache(clock: $0) },
+    ]
+}
+
+/// Counts calls from any task.
+final class CallCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Counts one call and returns the new total.
+    @discardableResult
+    func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
+
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// A one-shot latch: `wait()` suspends until `open()`.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Polls `condition` every millisecond until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return try await condition()
+}
+
+struct TestFailure: Error, Equatable {
+    var message = "boom"
+}
