@@ -25,6 +25,8 @@ public final class FallbackCache: Cache {
     private let configuration: FallbackConfiguration
     private let logger: Logger
     private let state: Mutex<State>
+    /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
+    public let patterns: CachePatternsState
 
     private struct State {
         var breaker: CircuitBreaker
@@ -61,6 +63,8 @@ public final class FallbackCache: Cache {
         primary: any Cache,
         local: any ReplayableCache,
         configuration: FallbackConfiguration = FallbackConfiguration(),
+        name: String = "default",
+        defaultTTL: Duration? = .seconds(3600),
         logger: Logger,
         probe: @escaping @Sendable () async throws -> Void
     ) throws {
@@ -71,6 +75,7 @@ public final class FallbackCache: Cache {
         self.logger = logger
         self.probe = probe
         self.state = Mutex(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
+        self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger)
     }
 
     // MARK: Reads
@@ -119,6 +124,7 @@ public final class FallbackCache: Cache {
             if state.mustUseMemory(for: key) {
                 state.markPending(key)
                 state.fallbacks += 1
+                patterns.recordFallbackEvent()
                 return false
             }
             return true
@@ -146,6 +152,7 @@ public final class FallbackCache: Cache {
             if state.mustUseMemory(for: key) {
                 state.markPending(key)
                 state.fallbacks += 1
+                patterns.recordFallbackEvent()
                 return false
             }
             return true
@@ -169,6 +176,7 @@ public final class FallbackCache: Cache {
                 state.clearPending = state.version
                 state.pending.removeAll()
                 state.fallbacks += 1
+                patterns.recordFallbackEvent()
                 return false
             }
             return true
@@ -263,6 +271,7 @@ public final class FallbackCache: Cache {
         state.withLock { state in
             if state.mustUseMemory(for: key) {
                 state.fallbacks += 1
+                patterns.recordFallbackEvent()
                 return false
             }
             return true
@@ -282,7 +291,8 @@ public final class FallbackCache: Cache {
     /// writes as soon as the backend answers, whether or not the breaker opened.
     private func noteFailure(_ error: any Error, fellBack: Bool) {
         let (action, startProbe) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-            if fellBack { state.fallbacks += 1 }
+            if fellBack { state.fallbacks += 1
+                patterns.recordFallbackEvent() }
             let action = state.breaker.recordFailure(now: .now)
             if action == .opened { state.outages += 1 }
             let startProbe = !state.probing && !state.closed

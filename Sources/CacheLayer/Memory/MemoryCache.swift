@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -31,6 +32,8 @@ public final class MemoryCache: Cache {
     private let logger: Logger
     private let closed = Atomic<Bool>(false)
     private let sweeper = Mutex<Task<Void, Never>?>(nil)
+    /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
+    public let patterns: CachePatternsState
 
     /// Creates a memory cache.
     ///
@@ -59,7 +62,8 @@ public final class MemoryCache: Cache {
         logger: Logger = Logger(label: "cachelayer.memory"),
         clock: any CacheClock,
         shardCount: Int?,
-        startSweeper: Bool
+        startSweeper: Bool,
+        wallClock: (@Sendable () -> Date)? = nil
     ) throws {
         try configuration.validate()
         let shards = Self.resolvedShardCount(shardCount, maxMemorySize: configuration.maxMemorySize)
@@ -71,6 +75,10 @@ public final class MemoryCache: Cache {
         var logger = logger
         logger[metadataKey: "cachelayer.cache"] = .string(configuration.name)
         self.logger = logger
+        self.patterns = CachePatternsState(
+            name: configuration.name, backend: "memory", defaultTTL: configuration.defaultTTL, logger: logger,
+            wallClock: wallClock ?? { Date() }
+        )
         if startSweeper { startSweeping() }
     }
 

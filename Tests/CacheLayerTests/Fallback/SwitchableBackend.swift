@@ -14,6 +14,7 @@ final class SwitchableBackend: Cache {
     }
 
     private let state = Mutex(State())
+    let patterns = CachePatternsState(backend: "switchable")
 
     var isUp: Bool {
         get { state.withLock { $0.isUp } }

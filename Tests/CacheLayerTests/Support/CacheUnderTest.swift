@@ -1,4 +1,4 @@
-import CacheLayer
+@testable import CacheLayer
 import Synchronization
 import Testing
 
@@ -19,6 +19,11 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
 
     static let all: [CacheUnderTest] = [
         CacheUnderTest(name: "DictionaryCache", supportsInvalidation: true, ttlFollowsClock: true) { DictionaryCache(clock: $0) },
+        CacheUnderTest(name: "MemoryCache", supportsInvalidation: false, ttlFollowsClock: true) { clock in
+            var configuration = CacheConfiguration.development
+            configuration.name = "patterns-memory"
+            return try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
+        },
         CacheUnderTest(name: "BareCache (protocol defaults)", supportsInvalidation: false, ttlFollowsClock: true) { BareCache(clock: $0) },
     ]
 }

@@ -1,3 +1,4 @@
+@testable import CacheLayer
 import Foundation
 import Synchronization
 
@@ -15,4 +16,11 @@ final class TestClock: Sendable {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         current.withLock { $0 += seconds }
     }
+}
+
+/// The memory cache reading a ``TestClock``, so plain TTLs and `getOrSet` envelopes expire together.
+struct TestCacheClock: CacheClock {
+    let clock: TestClock
+
+    func now() -> UInt64 { UInt64(clock.now.timeIntervalSince1970 * 1_000_000_000) }
 }

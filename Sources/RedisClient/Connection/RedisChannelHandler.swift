@@ -1,0 +1,190 @@
+import NIOCore
+import NIOSSL
+
+/// How a request's caller is told the outcome.
+package enum RedisReplyPromise {
+    case single(CheckedContinuation<RESPValue, any Error>)
+    case batch(CheckedContinuation<[RESPValue], any Error>)
+
+    func fail(_ error: RedisError) {
+        switch self {
+        case .single(let c): c.resume(throwing: error)
+        case .batch(let c): c.resume(throwing: error)
+        }
+    }
+}
+
+/// Decodes replies, matches them in order to the requests in flight, enforces timeouts and routes
+/// RESP3 push messages. All its methods run on the channel's event loop; `RedisConnection` reaches it
+/// through a `NIOLoopBound`.
+package final class RedisChannelHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
+
+    private var stateMachine = RedisConnectionStateMachine<RedisReplyPromise>()
+    private var decoder: NIOSingleStepByteToMessageProcessor<RESPDecoder>
+    private var context: ChannelHandlerContext?
+    private var timer: Scheduled<Void>?
+    private let eventLoop: any EventLoop
+    private let pushContinuation: AsyncStream<RESPValue>.Continuation
+
+    package init(
+        eventLoop: any EventLoop,
+        maxBulkLength: Int,
+        maxNestingDepth: Int,
+        pushContinuation: AsyncStream<RESPValue>.Continuation
+    ) {
+        self.eventLoop = eventLoop
+        self.decoder = NIOSingleStepByteToMessageProcessor(
+            RESPDecoder(maxBulkLength: maxBulkLength, maxDepth: maxNestingDepth),
+            maximumBufferSize: nil
+        )
+        self.pushContinuation = pushContinuation
+    }
+
+    package var inFlightCount: Int { self.stateMachine.inFlightCount }
+
+    package func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    package func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.perform(self.stateMachine.channelInactive())
+        self.pushContinuation.finish()
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        self.perform(self.stateMachine.channelInactive())
+        self.pushContinuation.finish()
+        context.fireChannelInactive()
+    }
+
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let redisError: RedisError
+        if let error = error as? RedisError {
+            redisError = error
+        } else if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            redisError = RedisError(
+                code: .tls,
+                message: "TLS failed: \(error); check the CA certificate, the server name and that the port speaks TLS",
+                underlying: error
+            )
+        } else {
+            redisError = .connectionClosed("I/O error: \(error)", underlying: error)
+        }
+        self.perform(self.stateMachine.close(error: redisError))
+    }
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = self.unwrapInboundIn(data)
+        do {
+            try self.decoder.process(buffer: buffer) { value in
+                self.received(value)
+            }
+        } catch {
+            self.perform(self.stateMachine.close(error: .protocolError(error)))
+        }
+    }
+
+    private func received(_ value: RESPValue) {
+        // `>` exists only in RESP3, where pushes are always out of band: never a reply to a command.
+        if case .push = value {
+            self.pushContinuation.yield(value)
+            return
+        }
+        switch self.stateMachine.receivedReply(value) {
+        case .none, .ignore:
+            break
+        case .succeed(let promise, let value):
+            if case .single(let c) = promise { c.resume(returning: value) }
+        case .succeedBatch(let promise, let values):
+            if case .batch(let c) = promise { c.resume(returning: values) }
+        case .closeAndFail(let promises, let error):
+            self.closeChannel()
+            for promise in promises { promise.fail(error) }
+        }
+    }
+
+    // MARK: called by RedisConnection, on the event loop
+
+    package func send(
+        _ bytes: ByteBuffer,
+        id: UInt64,
+        timeout: Duration?,
+        batchSize: Int?,
+        promise: RedisReplyPromise
+    ) {
+        let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
+        let entry = RedisConnectionStateMachine<RedisReplyPromise>.Entry(
+            id: id,
+            deadline: deadline,
+            timeout: timeout,
+            request: promise,
+            batchSize: batchSize
+        )
+        switch self.stateMachine.send(entry) {
+        case .fail(let promise, let error):
+            promise.fail(error)
+        case .write(let timerDeadline):
+            guard let context = self.context else {
+                self.perform(self.stateMachine.channelInactive())
+                return
+            }
+            context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
+            if let timerDeadline { self.scheduleTimer(timerDeadline) }
+        }
+    }
+
+    package func cancel(id: UInt64) {
+        switch self.stateMachine.cancel(id: id) {
+        case .none:
+            break
+        case .closeAndFail(let cancelled, let others, let otherError):
+            self.closeChannel()
+            cancelled.fail(.cancelled)
+            for promise in others { promise.fail(otherError) }
+        }
+    }
+
+    // MARK: helpers
+
+    private func scheduleTimer(_ deadline: NIODeadline) {
+        self.timer?.cancel()
+        self.timer = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        self.timer = nil
+        switch self.stateMachine.timerFired(now: .now()) {
+        case .none:
+            break
+        case .schedule(let deadline):
+            self.scheduleTimer(deadline)
+        case .closeAndFail(let expired, let others, let otherError):
+            self.closeChannel()
+            for (promise, error) in expired { promise.fail(error) }
+            for promise in others { promise.fail(otherError) }
+        }
+    }
+
+    private func perform(_ action: RedisConnectionStateMachine<RedisReplyPromise>.CloseAction) {
+        switch action {
+        case .none:
+            break
+        case .closeAndFail(let promises, let error):
+            self.timer?.cancel()
+            self.timer = nil
+            self.closeChannel()
+            for promise in promises { promise.fail(error) }
+        }
+    }
+
+    private func closeChannel() {
+        self.timer?.cancel()
+        self.timer = nil
+        self.context?.close(promise: nil)
+    }
+}

@@ -1,0 +1,315 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// One connection to a Redis server, with pipelining: any number of commands may be in flight at once,
+/// from any number of tasks; replies are matched to commands in order.
+///
+/// ```swift
+/// let connection = try await RedisConnection.connect(configuration: .init(host: "127.0.0.1", port: 6379))
+/// try await connection.set("greeting", value: "hello")
+/// let value = try await connection.getString("greeting")
+/// await connection.close()
+/// ```
+///
+/// A command that times out or whose task is cancelled closes the connection (its replies can no
+/// longer be matched) and fails every other command in flight with ``RedisError/Code/connectionClosed``.
+/// Close the connection with ``close()`` when done; a ``RedisConnectionPool`` does that for you.
+public final class RedisConnection: RedisCommandExecutor {
+    /// The configuration the connection was made with.
+    public let configuration: RedisConnectionConfiguration
+    /// RESP3 push messages (pub/sub messages, client-side caching invalidations, …). Finishes when the
+    /// connection closes. Keeps the newest 1024 unread messages.
+    public let pushMessages: AsyncStream<RESPValue>
+    /// The underlying NIO channel.
+    package let channel: any Channel
+    private let handler: NIOLoopBound<RedisChannelHandler>
+    private let requestIDs = Atomic<UInt64>(0)
+    private let negotiatedProtocol = Atomic<Int>(2)
+    private let logger: Logger
+
+    private init(
+        channel: any Channel,
+        handler: NIOLoopBound<RedisChannelHandler>,
+        pushMessages: AsyncStream<RESPValue>,
+        configuration: RedisConnectionConfiguration,
+        logger: Logger
+    ) {
+        self.channel = channel
+        self.handler = handler
+        self.pushMessages = pushMessages
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The RESP version in use: 3 after a successful `HELLO 3`, else 2.
+    public var protocolVersion: Int { self.negotiatedProtocol.load(ordering: .relaxed) }
+
+    /// `true` once the connection is closed (by either side) or poisoned by a timeout/cancellation.
+    public var isClosed: Bool { !self.channel.isActive }
+
+    /// Opens a connection and logs in: `HELLO 3` with `AUTH` and `SETNAME` (or, for servers that refuse
+    /// `HELLO`, RESP2 `AUTH` and `CLIENT SETNAME`), then `SELECT` when the database is not 0.
+    ///
+    /// - Throws: ``RedisError`` with code `connectFailed`, `timeout`, `tls` or `authenticationFailed`.
+    public static func connect(
+        configuration: RedisConnectionConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "RedisClient", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> RedisConnection {
+        let eventLoop = eventLoopGroup.any()
+        let (pushMessages, pushContinuation) = AsyncStream<RESPValue>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let tls = configuration.tls
+        let host = configuration.host
+        let maxBulkLength = configuration.maxBulkLength
+        let maxNestingDepth = configuration.maxNestingDepth
+        // Made up front so a channel that fails at once (TLS) still hands us the handler that saw why.
+        let handler = try await eventLoop.submit {
+            NIOLoopBound(
+                RedisChannelHandler(
+                    eventLoop: eventLoop,
+                    maxBulkLength: maxBulkLength,
+                    maxNestingDepth: maxNestingDepth,
+                    pushContinuation: pushContinuation
+                ),
+                eventLoop: eventLoop
+            )
+        }.get()
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        let name = tls.serverName ?? (Self.isIPAddress(host) ? nil : host)
+                        try sync.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: name))
+                    }
+                    try sync.addHandler(handler.value)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            pushContinuation.finish()
+            throw RedisError(
+                code: .connectFailed,
+                message: "could not connect to Redis at \(configuration.host):\(configuration.port): \(error); "
+                    + "check that the server is running and reachable, and the host and port",
+                underlying: error
+            )
+        }
+        let connection = RedisConnection(
+            channel: channel,
+            handler: handler,
+            pushMessages: pushMessages,
+            configuration: configuration,
+            logger: logger
+        )
+        do {
+            try await connection.handshake()
+        } catch {
+            await connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+
+    private func handshake() async throws {
+        let c = self.configuration
+        let timeout = c.connectTimeout
+        if c.protocolVersion == .resp3 {
+            var args = ["HELLO", "3"]
+            if let password = c.password { args += ["AUTH", c.username ?? "default", password] }
+            if let name = c.clientName { args += ["SETNAME", name] }
+            let reply = try await self.rawSend(RedisCommand(args).encoded, timeout: timeout)
+            if let text = Self.errorText(reply) {
+                if text.hasPrefix("NOPROTO") || text.lowercased().contains("unknown command") {
+                    self.logger.debug("server refused HELLO; falling back to RESP2", metadata: ["reply": "\(text)"])
+                    try await self.resp2Login()
+                } else if Self.isAuthError(text) {
+                    throw Self.authError(text)
+                } else {
+                    throw RedisError.server(text)
+                }
+            } else {
+                self.negotiatedProtocol.store(3, ordering: .relaxed)
+            }
+        } else {
+            try await self.resp2Login()
+        }
+        if c.database != 0 {
+            let reply = try await self.rawSend(RedisCommand("SELECT", c.database).encoded, timeout: timeout)
+            if let text = Self.errorText(reply) {
+                if Self.isAuthError(text) { throw Self.authError(text) }
+                throw RedisError(
+                    code: .invalidConfiguration,
+                    message: "SELECT \(c.database) failed: \(text); use a database number below the server's `databases` setting",
+                    serverCode: String(text.prefix { $0 != " " })
+                )
+            }
+        }
+    }
+
+    private func resp2Login() async throws {
+        let c = self.configuration
+        if let password = c.password {
+            let command = c.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
+            let reply = try await self.rawSend(command.encoded, timeout: c.connectTimeout)
+            if let text = Self.errorText(reply) { throw Self.authError(text) }
+        }
+        if let name = c.clientName {
+            let reply = try await self.rawSend(RedisCommand("CLIENT", "SETNAME", name).encoded, timeout: c.connectTimeout)
+            if let text = Self.errorText(reply) { throw RedisError.server(text) }
+        }
+    }
+
+    private static func errorText(_ value: RESPValue) -> String? {
+        switch value.withoutAttributes {
+        case .simpleError(let b), .bulkError(let b): return String(buffer: b)
+        default: return nil
+        }
+    }
+
+    private static func isAuthError(_ text: String) -> Bool {
+        text.hasPrefix("WRONGPASS") || text.hasPrefix("NOAUTH") || text.lowercased().contains("invalid password")
+            || text.lowercased().contains("invalid username-password")
+    }
+
+    private static func authError(_ text: String) -> RedisError {
+        RedisError(
+            code: .authenticationFailed,
+            message: "Redis refused the credentials: \(text); check the user name and password (requirepass / ACL)",
+            serverCode: String(text.prefix { $0 != " " })
+        )
+    }
+
+    /// Closes the connection; commands in flight fail with ``RedisError/Code/connectionClosed``. Safe to call twice.
+    public func close() async {
+        try? await self.channel.close()
+        try? await self.channel.closeFuture.get()
+    }
+
+    /// The number of commands sent and not yet answered.
+    package func inFlightCount() async throws -> Int {
+        let handler = self.handler
+        return try await self.channel.eventLoop.submit { handler.value.inFlightCount }.get()
+    }
+
+    // MARK: sending
+
+    /// Sends one command and returns its reply; an error reply is thrown as ``RedisError/Code/serverError``.
+    ///
+    /// - Parameter timeout: overrides ``RedisConnectionConfiguration/commandTimeout`` for this command.
+    public func execute(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
+        let reply = try await self.rawSend(command.encoded, timeout: timeout)
+        if let text = Self.errorText(reply) { throw RedisError.server(text) }
+        return reply
+    }
+
+    /// Sends one command with the configured command timeout; an error reply is thrown.
+    public func execute(_ command: RedisCommand) async throws -> RESPValue {
+        try await self.execute(command, timeout: self.configuration.commandTimeout)
+    }
+
+    /// Sends all commands in one write and returns every reply in order; an error reply of one command
+    /// is that command's `.failure` and does not affect the others. Throws only when the connection fails.
+    public func pipeline(
+        _ commands: [RedisCommand],
+        timeout: Duration? = nil
+    ) async throws -> [Result<RESPValue, RedisError>] {
+        try await self.rawPipeline(commands, timeout: timeout ?? self.configuration.commandTimeout).map { reply in
+            if let text = Self.errorText(reply) { return .failure(.server(text)) }
+            return .success(reply)
+        }
+    }
+
+    /// Sends commands in one write; returns raw replies (error replies included as values).
+    package func rawPipeline(_ commands: [RedisCommand], timeout: Duration?) async throws -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        var bytes = commands[0].encoded
+        for command in commands.dropFirst() {
+            var encoded = command.encoded
+            bytes.writeBuffer(&encoded)
+        }
+        let count = commands.count
+        let payload = bytes
+        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let handler = self.handler
+        let eventLoop = self.channel.eventLoop
+        try Self.checkCancellation()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPValue], any Error>) in
+                if eventLoop.inEventLoop {
+                    handler.value.send(payload, id: id, timeout: timeout, batchSize: count, promise: .batch(continuation))
+                } else {
+                    eventLoop.execute {
+                        handler.value.send(payload, id: id, timeout: timeout, batchSize: count, promise: .batch(continuation))
+                    }
+                }
+            }
+        } onCancel: {
+            eventLoop.execute { handler.value.cancel(id: id) }
+        }
+    }
+
+    /// Sends encoded bytes of one command; returns the raw reply (error replies included).
+    package func rawSend(_ bytes: ByteBuffer, timeout: Duration?) async throws -> RESPValue {
+        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let handler = self.handler
+        let eventLoop = self.channel.eventLoop
+        try Self.checkCancellation()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPValue, any Error>) in
+                if eventLoop.inEventLoop {
+                    handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
+                } else {
+                    eventLoop.execute {
+                        handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
+                    }
+                }
+            }
+        } onCancel: {
+            eventLoop.execute { handler.value.cancel(id: id) }
+        }
+    }
+
+    private static func checkCancellation() throws {
+        if Task.isCancelled { throw RedisError.cancelled }
+    }
+
+    // MARK: connection-state commands (not on the pool: they change the connection)
+
+    /// `SELECT db`: switches this connection's database.
+    public func select(database: Int) async throws {
+        _ = try await self.execute(RedisCommand("SELECT", database))
+    }
+
+    /// `CLIENT SETNAME name`.
+    public func clientSetName(_ name: String) async throws {
+        _ = try await self.execute(RedisCommand("CLIENT", "SETNAME", name))
+    }
+
+    /// `AUTH [username] password`; a refusal throws ``RedisError/Code/authenticationFailed``.
+    public func auth(username: String? = nil, password: String) async throws {
+        let command = username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
+        let reply = try await self.rawSend(command.encoded, timeout: self.configuration.commandTimeout)
+        if let text = Self.errorText(reply) { throw Self.authError(text) }
+    }
+
+    /// `HELLO protover`: returns the server's description map. Switching the protocol on a live connection
+    /// changes how replies are shaped; prefer ``RedisConnectionConfiguration/protocolVersion``.
+    public func hello(protocolVersion: Int = 3) async throws -> RESPValue {
+        let reply = try await self.execute(RedisCommand("HELLO", protocolVersion))
+        self.negotiatedProtocol.store(protocolVersion, ordering: .relaxed)
+        return reply
+    }
+}

@@ -1,0 +1,195 @@
+import NIOCore
+import NIOSSL
+
+/// How to reach and log in to a Redis server.
+///
+/// ```swift
+/// var config = RedisConnectionConfiguration(host: "127.0.0.1", port: 6379)
+/// config.password = "secret"
+/// config.database = 2
+/// config.commandTimeout = .milliseconds(500)
+/// config.tls = try .verifying(caCertificatePath: "/etc/redis/ca.pem")
+/// // or: try RedisConnectionConfiguration(url: "rediss://user:secret@cache.internal:6380/2")
+/// ```
+public struct RedisConnectionConfiguration: Sendable {
+    /// The RESP version to speak.
+    public enum ProtocolVersion: Int, Sendable {
+        /// RESP2: `AUTH`, `CLIENT SETNAME`, `SELECT` one by one; no push messages.
+        case resp2 = 2
+        /// RESP3 via `HELLO 3`, falling back to RESP2 when the server refuses `HELLO`.
+        case resp3 = 3
+    }
+
+    /// TLS settings: a prepared `NIOSSLContext` and the name to verify the server certificate against.
+    public struct TLS: Sendable {
+        /// The context shared by every connection made with this configuration.
+        public let context: NIOSSLContext
+        /// The name sent with SNI and checked against the certificate; defaults to the host.
+        public var serverName: String?
+
+        /// TLS from a full swift-nio-ssl configuration.
+        public init(configuration: TLSConfiguration, serverName: String? = nil) throws {
+            do {
+                self.context = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw RedisError(
+                    code: .tls,
+                    message: "could not create the TLS context: \(error); check the certificate files and TLS options",
+                    underlying: error
+                )
+            }
+            self.serverName = serverName
+        }
+
+        /// Verifies the server's certificate and host name against the system trust store, or only against
+        /// the PEM certificate(s) at `caCertificatePath` when given (for a private CA).
+        public static func verifying(caCertificatePath: String? = nil, serverName: String? = nil) throws -> TLS {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .fullVerification
+            if let caCertificatePath {
+                configuration.trustRoots = .file(caCertificatePath)
+            }
+            return try TLS(configuration: configuration, serverName: serverName)
+        }
+    }
+
+    /// Host name or IP address.
+    public var host: String
+    /// TCP port.
+    public var port: Int
+    /// ACL user name; `nil` logs in as `default` when a password is set.
+    public var username: String?
+    /// Password (`requirepass` or the ACL user's); `nil` sends no credentials.
+    public var password: String?
+    /// Database number selected after login.
+    public var database: Int
+    /// Name set with `CLIENT SETNAME`, shown by `CLIENT LIST`.
+    public var clientName: String?
+    /// TLS, or `nil` for plain TCP.
+    public var tls: TLS?
+    /// RESP version to negotiate.
+    public var protocolVersion: ProtocolVersion
+    /// Limit for establishing the TCP connection and for the login handshake.
+    public var connectTimeout: Duration
+    /// Default limit for each command's reply; `nil` waits forever. A command that exceeds it closes the connection.
+    public var commandTimeout: Duration?
+    /// Largest bulk string or aggregate a reply may announce (Redis's `proto-max-bulk-len`, 512 MB).
+    public var maxBulkLength: Int
+    /// Deepest nesting of aggregates a reply may have.
+    public var maxNestingDepth: Int
+
+    /// A configuration for `host:port` with defaults: no credentials, database 0, RESP3, 5 s connect timeout,
+    /// 30 s command timeout.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        clientName: String? = nil,
+        tls: TLS? = nil,
+        protocolVersion: ProtocolVersion = .resp3,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration? = .seconds(30)
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.clientName = clientName
+        self.tls = tls
+        self.protocolVersion = protocolVersion
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.maxBulkLength = 512 * 1024 * 1024
+        self.maxNestingDepth = 64
+    }
+
+    /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS
+    /// (verified against the system trust store unless `tls` is given). User and password may be percent-encoded.
+    public init(url: String, tls: TLS? = nil) throws {
+        func invalid(_ why: String) -> RedisError {
+            RedisError(
+                code: .invalidConfiguration,
+                message: "invalid Redis URL \"\(url)\": \(why); expected redis://[user:password@]host:port/db or rediss://…"
+            )
+        }
+        var rest = Substring(url)
+        let secure: Bool
+        if rest.hasPrefix("redis://") {
+            secure = false
+            rest = rest.dropFirst("redis://".count)
+        } else if rest.hasPrefix("rediss://") {
+            secure = true
+            rest = rest.dropFirst("rediss://".count)
+        } else {
+            throw invalid("the scheme must be redis or rediss")
+        }
+        var path: Substring = ""
+        if let slash = rest.firstIndex(of: "/") {
+            path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        var username: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = userInfo.firstIndex(of: ":") {
+                let user = Self.percentDecode(userInfo[..<colon])
+                username = user.isEmpty ? nil : user
+                password = Self.percentDecode(userInfo[userInfo.index(after: colon)...])
+            } else if !userInfo.isEmpty {
+                // redis://secret@host is commonly used to mean a password.
+                password = Self.percentDecode(userInfo)
+            }
+        }
+        var host = rest
+        var port = 6379
+        if rest.hasPrefix("[") {  // IPv6 literal
+            guard let close = rest.firstIndex(of: "]") else { throw invalid("unterminated IPv6 address") }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw invalid("bad port") }
+                port = p
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
+                throw invalid("bad port")
+            }
+            port = p
+        }
+        guard !host.isEmpty else { throw invalid("missing host") }
+        var database = 0
+        let dbText = path.prefix { $0 != "?" }
+        if !dbText.isEmpty {
+            guard let db = Int(dbText), db >= 0 else { throw invalid("the path must be a database number") }
+            database = db
+        }
+        self.init(host: String(host), port: port, username: username, password: password, database: database)
+        if secure {
+            self.tls = try tls ?? .verifying()
+        } else {
+            self.tls = tls
+        }
+    }
+
+    private static func percentDecode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = text.utf8[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "%"), utf8.count >= 2,
+                let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

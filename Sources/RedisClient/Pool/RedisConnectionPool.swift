@@ -1,0 +1,295 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A pool of ``RedisConnection``s to one server, shared by any number of tasks.
+///
+/// The pool makes, replaces and closes connections from its ``run()`` method, which must be running
+/// while the pool is used: run it in a task group, or hand the pool to a swift-service-lifecycle
+/// `ServiceGroup` (it is a `Service`). Cancelling `run()` or a graceful shutdown closes every connection
+/// and returns once none is left.
+///
+/// ```swift
+/// let pool = try RedisConnectionPool(
+///     url: "redis://:secret@127.0.0.1:6379/0",
+///     configuration: .init(maxConnections: 8, acquireTimeout: .seconds(1))
+/// )
+/// try await withThrowingDiscardingTaskGroup { group in
+///     group.addTask { await pool.run() }
+///     try await pool.set("k", value: "v", expiration: .after(.seconds(60)))
+///     let value = try await pool.getString("k")
+///     group.cancelAll()
+/// }
+/// ```
+///
+/// Dead connections (server restart, network failure, timeouts) are dropped when noticed and replaced
+/// on demand, so the pool heals by itself. Idempotent commands are retried on another connection after a
+/// connection failure; other commands surface the error, since they may have run.
+public final class RedisConnectionPool: RedisCommandExecutor, Service {
+    private typealias Waiter = CheckedContinuation<RedisConnection, any Error>
+    private typealias StateMachine = RedisPoolStateMachine<RedisConnection, Waiter>
+
+    private enum Event: Sendable {
+        case connect
+        case close(RedisConnection)
+    }
+
+    /// Pool sizing, timeouts and retries.
+    public let configuration: RedisConnectionPoolConfiguration
+    /// How each connection is made.
+    public let connectionConfiguration: RedisConnectionConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state: Mutex<StateMachine>
+    private let waiterIDs = Atomic<UInt64>(0)
+    private let events: AsyncStream<Event>
+    private let eventSink: AsyncStream<Event>.Continuation
+
+    /// A pool for the given server; call ``run()`` to start it.
+    public init(
+        connectionConfiguration: RedisConnectionConfiguration,
+        configuration: RedisConnectionPoolConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "RedisClient", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.configuration = configuration
+        self.connectionConfiguration = connectionConfiguration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.state = Mutex(
+            StateMachine(
+                limits: .init(
+                    maxConnections: configuration.maxConnections,
+                    minIdleConnections: configuration.minIdleConnections,
+                    maxIdleConnections: configuration.maxIdleConnections,
+                    maxConnectionLifetime: configuration.maxConnectionLifetime
+                )
+            )
+        )
+        (self.events, self.eventSink) = AsyncStream<Event>.makeStream()
+    }
+
+    /// A pool from a `redis://[user:password@]host:port/db` or `rediss://…` URL.
+    public convenience init(
+        url: String,
+        configuration: RedisConnectionPoolConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "RedisClient", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws {
+        self.init(
+            connectionConfiguration: try RedisConnectionConfiguration(url: url),
+            configuration: configuration,
+            eventLoopGroup: eventLoopGroup,
+            logger: logger
+        )
+    }
+
+    // MARK: running
+
+    /// Makes and closes connections until cancelled or gracefully shut down (or ``shutdown()`` is called);
+    /// then closes every connection and returns when none is left open.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.maintenanceLoop() }
+                    for await event in self.events {
+                        switch event {
+                        case .connect:
+                            group.addTask { await self.makeConnection() }
+                        case .close(let connection):
+                            group.addTask { await connection.close() }
+                        }
+                    }
+                    // Shut down: stop the maintenance loop and any connect retry back-off.
+                    group.cancelAll()
+                }
+            } onCancel: {
+                self.shutdown()
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+    }
+
+    /// Stops the pool: waiting callers fail with ``RedisError/Code/poolClosed``, idle connections close,
+    /// leased ones close when returned, and ``run()`` returns.
+    public func shutdown() {
+        let action = self.state.withLock { $0.shutdown() }
+        for waiter in action.failWaiters { waiter.resume(throwing: Self.closedError) }
+        for connection in action.close { self.eventSink.yield(.close(connection)) }
+        self.finishIfShutDown()
+    }
+
+    /// Ends `run()`'s event stream once nothing is leased or being made; events yielded before are still handled.
+    private func finishIfShutDown() {
+        if self.state.withLock({ $0.isShutDown }) { self.eventSink.finish() }
+    }
+
+    private static let closedError = RedisError(
+        code: .poolClosed,
+        message: "the Redis connection pool is shut down; create a new pool (and keep its run() running) to send commands"
+    )
+
+    private func maintenanceLoop() async {
+        while !Task.isCancelled {
+            let action = self.state.withLock { $0.maintenance(now: .now, isDead: { $0.isClosed }) }
+            for connection in action.close { self.eventSink.yield(.close(connection)) }
+            for _ in 0..<action.connect { self.eventSink.yield(.connect) }
+            try? await Task.sleep(for: self.configuration.maintenanceInterval)
+        }
+    }
+
+    private func makeConnection() async {
+        var attempt = 0
+        while true {
+            do {
+                let connection = try await RedisConnection.connect(
+                    configuration: self.connectionConfiguration,
+                    eventLoopGroup: self.eventLoopGroup,
+                    logger: self.logger
+                )
+                switch self.state.withLock({ $0.connectionEstablished(connection, now: .now) }) {
+                case .lease(let connection, let waiter): waiter.resume(returning: connection)
+                case .park: break
+                case .close(let connection):
+                    await connection.close()
+                    self.finishIfShutDown()
+                }
+                return
+            } catch {
+                let redisError = error as? RedisError
+                let retryable = redisError?.code != .authenticationFailed && redisError?.code != .invalidConfiguration
+                if retryable, attempt < self.configuration.maxRetries, !Task.isCancelled {
+                    attempt += 1
+                    self.logger.debug("connect failed, retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                    try? await Task.sleep(for: self.configuration.retryDelay(attempt: attempt))
+                    continue
+                }
+                self.logger.warning("could not connect to Redis", metadata: ["error": "\(error)"])
+                if case .failWaiters(let waiters) = self.state.withLock({ $0.connectionFailed() }) {
+                    for waiter in waiters { waiter.resume(throwing: error) }
+                }
+                self.finishIfShutDown()
+                return
+            }
+        }
+    }
+
+    // MARK: leasing
+
+    /// Leases a connection for the duration of `body` and returns it to the pool afterwards (closed instead
+    /// if it failed). Do not keep the connection beyond `body`.
+    ///
+    /// - Throws: ``RedisError/Code/poolTimeout`` when none becomes free within
+    ///   ``RedisConnectionPoolConfiguration/acquireTimeout``, connect errors, and whatever `body` throws.
+    public func withConnection<Result: Sendable>(
+        _ body: (RedisConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await self.leaseConnection()
+        do {
+            let result = try await body(connection)
+            self.release(connection)
+            return result
+        } catch {
+            self.release(connection)
+            throw error
+        }
+    }
+
+    private func leaseConnection() async throws -> RedisConnection {
+        let deadline = ContinuousClock.now + self.configuration.acquireTimeout
+        while true {
+            if Task.isCancelled { throw RedisError.cancelled }
+            let connection = try await self.waitForConnection(until: deadline)
+            if !connection.isClosed { return connection }
+            self.release(connection)  // died while idle: drop it (and maybe start a replacement), then try again
+        }
+    }
+
+    private func waitForConnection(until deadline: ContinuousClock.Instant) async throws -> RedisConnection {
+        let id = self.waiterIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let remaining = deadline - .now
+        let timeout = self.configuration.acquireTimeout
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: Waiter) in
+                let action = self.state.withLock { $0.lease(waiterID: id, waiter: waiter, now: .now) }
+                switch action {
+                case .lease(let connection, let expired):
+                    for connection in expired { self.eventSink.yield(.close(connection)) }
+                    waiter.resume(returning: connection)
+                case .wait(let connect, let expired):
+                    for connection in expired { self.eventSink.yield(.close(connection)) }
+                    if connect { self.eventSink.yield(.connect) }
+                    let eventLoop = self.eventLoopGroup.any()
+                    eventLoop.scheduleTask(in: TimeAmount(max(remaining, .zero))) {
+                        if let waiter = self.state.withLock({ $0.removeWaiter(id: id) }) {
+                            waiter.resume(
+                                throwing: RedisError(
+                                    code: .poolTimeout,
+                                    message: "no Redis connection became free within \(timeout); raise maxConnections or "
+                                        + "acquireTimeout, return connections sooner, and check that the pool's run() is running"
+                                )
+                            )
+                        }
+                    }
+                case .fail:
+                    waiter.resume(throwing: Self.closedError)
+                }
+            }
+        } onCancel: {
+            if let waiter = self.state.withLock({ $0.removeWaiter(id: id) }) {
+                waiter.resume(throwing: RedisError.cancelled)
+            }
+        }
+    }
+
+    private func release(_ connection: RedisConnection) {
+        let action = self.state.withLock { $0.release(connection, isUsable: !connection.isClosed, now: .now) }
+        switch action {
+        case .lease(let connection, let waiter):
+            waiter.resume(returning: connection)
+        case .park:
+            break
+        case .close(let connection, let connect):
+            if let connection { self.eventSink.yield(.close(connection)) }
+            if connect { self.eventSink.yield(.connect) }
+            self.finishIfShutDown()
+        }
+    }
+
+    /// Counts for tests and metrics: idle, leased and connecting connections, and waiting callers.
+    package var statistics: (idle: Int, leased: Int, connecting: Int, waiting: Int) {
+        self.state.withLock { ($0.idleCount, $0.leasedCount, $0.connectingCount, $0.waiterCount) }
+    }
+
+    // MARK: commands
+
+    /// Runs a command on a pooled connection. Idempotent commands (``RedisCommand/isIdempotent``) are retried
+    /// on a fresh connection after connection failures, up to ``RedisConnectionPoolConfiguration/maxRetries`` times.
+    public func execute(_ command: RedisCommand) async throws -> RESPValue {
+        var attempt = 0
+        while true {
+            do {
+                return try await self.withConnection { try await $0.execute(command) }
+            } catch let error as RedisError where command.isIdempotent && error.isConnectionFailure
+                && attempt < self.configuration.maxRetries
+            {
+                attempt += 1
+                self.logger.debug("retrying idempotent command", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                try await Task.sleep(for: self.configuration.retryDelay(attempt: attempt))
+            }
+        }
+    }
+
+    /// Sends the commands in one write on one pooled connection and returns every reply in order
+    /// (see ``RedisConnection/pipeline(_:timeout:)``). Not retried.
+    public func pipeline(
+        _ commands: [RedisCommand],
+        timeout: Duration? = nil
+    ) async throws -> [Result<RESPValue, RedisError>] {
+        try await self.withConnection { try await $0.pipeline(commands, timeout: timeout) }
+    }
+}

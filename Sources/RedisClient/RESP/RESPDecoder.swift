@@ -1,0 +1,280 @@
+import NIOCore
+
+/// Why a byte stream is not valid RESP. The connection turns it into a ``RedisError`` with the
+/// `protocolError` code and closes, since the reply stream can no longer be trusted.
+///
+/// This file and the others in `RESP/` depend on NIOCore only, so `scripts/fuzz` can compile them alone.
+package struct RESPParsingError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Reason: Sendable, Equatable {
+        case invalidTypeByte(UInt8)
+        case invalidInteger
+        case invalidDouble
+        case invalidBoolean
+        case invalidLength
+        case lengthTooLarge(Int64)
+        case lineTooLong
+        case nestingTooDeep
+        case missingCRLF
+        case invalidVerbatimString
+    }
+
+    package var reason: Reason
+
+    package init(_ reason: Reason) { self.reason = reason }
+
+    package var description: String {
+        switch self.reason {
+        case .invalidTypeByte(let b): return "unknown RESP type byte 0x\(String(b, radix: 16))"
+        case .invalidInteger: return "malformed RESP integer"
+        case .invalidDouble: return "malformed RESP double"
+        case .invalidBoolean: return "malformed RESP boolean"
+        case .invalidLength: return "malformed RESP length"
+        case .lengthTooLarge(let n): return "RESP length \(n) exceeds the configured limit"
+        case .lineTooLong: return "RESP line exceeds the configured limit without a CRLF"
+        case .nestingTooDeep: return "RESP aggregates nested deeper than the configured limit"
+        case .missingCRLF: return "RESP payload not terminated by CRLF"
+        case .invalidVerbatimString: return "malformed RESP verbatim string"
+        }
+    }
+}
+
+/// An incremental RESP2/RESP3 decoder.
+///
+/// Feed it bytes as they arrive; it returns one complete top-level value at a time, or `nil` when the
+/// buffer holds only part of one (the reader index is then left untouched, so the next call re-parses
+/// from the start of that value). Strings are zero-copy slices of the input buffer.
+///
+/// Every length is checked against ``maxBulkLength`` before anything is read, aggregates grow only as
+/// their elements are actually decoded (never pre-sized from an announced count), and nesting is bounded
+/// by ``maxDepth``: hostile input yields a ``RESPParsingError``, never a crash or a large allocation.
+package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
+    package typealias InboundOut = RESPValue
+
+    /// Largest accepted bulk string / blob length and aggregate count (Redis's `proto-max-bulk-len`).
+    package var maxBulkLength: Int
+    /// Largest accepted nesting of aggregates.
+    package var maxDepth: Int
+    /// Longest accepted line (simple strings, errors, numbers) before its CRLF.
+    package var maxLineLength: Int
+
+    package static let defaultMaxBulkLength = 512 * 1024 * 1024
+    package static let defaultMaxDepth = 64
+    package static let defaultMaxLineLength = 1024 * 1024
+
+    package init(
+        maxBulkLength: Int = RESPDecoder.defaultMaxBulkLength,
+        maxDepth: Int = RESPDecoder.defaultMaxDepth,
+        maxLineLength: Int = RESPDecoder.defaultMaxLineLength
+    ) {
+        self.maxBulkLength = maxBulkLength
+        self.maxDepth = maxDepth
+        self.maxLineLength = maxLineLength
+    }
+
+    package mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
+        var copy = buffer
+        guard let value = try self.parse(&copy, depth: 0) else { return nil }
+        buffer = copy
+        return value
+    }
+
+    package mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPValue? {
+        try self.decode(buffer: &buffer)
+    }
+
+    private static let cr = UInt8(ascii: "\r")
+    private static let lf = UInt8(ascii: "\n")
+
+    /// Parses one value from `buffer`, advancing it; `nil` when more bytes are needed (buffer then in an unspecified position).
+    private func parse(_ buffer: inout ByteBuffer, depth: Int) throws -> RESPValue? {
+        guard depth <= self.maxDepth else { throw RESPParsingError(.nestingTooDeep) }
+        guard let type = buffer.readInteger(as: UInt8.self) else { return nil }
+        switch type {
+        case UInt8(ascii: "+"):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            return .simpleString(line)
+        case UInt8(ascii: "-"):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            return .simpleError(line)
+        case UInt8(ascii: ":"):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            return .integer(try Self.parseInteger(line))
+        case UInt8(ascii: "$"):
+            guard let length = try self.readLength(&buffer) else { return nil }
+            if length < 0 { return .null }
+            guard let payload = try Self.readBlob(&buffer, length: length) else { return nil }
+            return .bulkString(payload)
+        case UInt8(ascii: "!"):
+            guard let length = try self.readLength(&buffer) else { return nil }
+            guard length >= 0 else { throw RESPParsingError(.invalidLength) }
+            guard let payload = try Self.readBlob(&buffer, length: length) else { return nil }
+            return .bulkError(payload)
+        case UInt8(ascii: "="):
+            guard let length = try self.readLength(&buffer) else { return nil }
+            guard length >= 4 else { throw RESPParsingError(.invalidVerbatimString) }
+            guard var payload = try Self.readBlob(&buffer, length: length) else { return nil }
+            guard let format = payload.readString(length: 3), payload.readInteger(as: UInt8.self) == UInt8(ascii: ":")
+            else { throw RESPParsingError(.invalidVerbatimString) }
+            return .verbatimString(format: format, payload)
+        case UInt8(ascii: "("):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            try Self.validateBigNumber(line)
+            return .bigNumber(line)
+        case UInt8(ascii: ","):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            return .double(try Self.parseDouble(line))
+        case UInt8(ascii: "#"):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            guard line.readableBytes == 1, let b = line.getInteger(at: line.readerIndex, as: UInt8.self) else {
+                throw RESPParsingError(.invalidBoolean)
+            }
+            switch b {
+            case UInt8(ascii: "t"): return .boolean(true)
+            case UInt8(ascii: "f"): return .boolean(false)
+            default: throw RESPParsingError(.invalidBoolean)
+            }
+        case UInt8(ascii: "_"):
+            guard let line = try self.readLine(&buffer) else { return nil }
+            guard line.readableBytes == 0 else { throw RESPParsingError(.missingCRLF) }
+            return .null
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
+            guard let count = try self.readLength(&buffer) else { return nil }
+            if count < 0 {
+                guard type == UInt8(ascii: "*") else { throw RESPParsingError(.invalidLength) }
+                return .null
+            }
+            guard let elements = try self.parseElements(&buffer, count: count, depth: depth) else { return nil }
+            switch type {
+            case UInt8(ascii: "*"): return .array(elements)
+            case UInt8(ascii: "~"): return .set(elements)
+            default: return .push(elements)
+            }
+        case UInt8(ascii: "%"), UInt8(ascii: "|"):
+            guard let count = try self.readLength(&buffer) else { return nil }
+            guard count >= 0 else { throw RESPParsingError(.invalidLength) }
+            guard let pairs = try self.parsePairs(&buffer, count: count, depth: depth) else { return nil }
+            if type == UInt8(ascii: "%") { return .map(pairs) }
+            // An attribute annotates the value that follows it; both form one reply.
+            guard let value = try self.parse(&buffer, depth: depth + 1) else { return nil }
+            return .attribute(pairs, value)
+        default:
+            throw RESPParsingError(.invalidTypeByte(type))
+        }
+    }
+
+    private func parseElements(_ buffer: inout ByteBuffer, count: Int, depth: Int) throws -> [RESPValue]? {
+        var elements: [RESPValue] = []
+        // Deliberately no reserveCapacity(count): the count is untrusted; the array grows only as elements arrive.
+        for _ in 0..<count {
+            guard let element = try self.parse(&buffer, depth: depth + 1) else { return nil }
+            elements.append(element)
+        }
+        return elements
+    }
+
+    private func parsePairs(
+        _ buffer: inout ByteBuffer,
+        count: Int,
+        depth: Int
+    ) throws -> [(key: RESPValue, value: RESPValue)]? {
+        var pairs: [(key: RESPValue, value: RESPValue)] = []
+        for _ in 0..<count {
+            guard let key = try self.parse(&buffer, depth: depth + 1) else { return nil }
+            guard let value = try self.parse(&buffer, depth: depth + 1) else { return nil }
+            pairs.append((key, value))
+        }
+        return pairs
+    }
+
+    /// Reads up to the next CRLF, returning the line without it; `nil` when no CRLF has arrived yet.
+    private func readLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        guard let crIndex = view.firstIndex(of: Self.cr) else {
+            if view.count > self.maxLineLength { throw RESPParsingError(.lineTooLong) }
+            return nil
+        }
+        let lineLength = crIndex - view.startIndex
+        if lineLength > self.maxLineLength { throw RESPParsingError(.lineTooLong) }
+        guard crIndex + 1 < view.endIndex else { return nil }
+        guard view[crIndex + 1] == Self.lf else { throw RESPParsingError(.missingCRLF) }
+        let line = buffer.readSlice(length: lineLength)!
+        buffer.moveReaderIndex(forwardBy: 2)
+        return line
+    }
+
+    /// Reads a length line; negative values other than -1 are invalid, values over the limit are rejected.
+    private func readLength(_ buffer: inout ByteBuffer) throws -> Int? {
+        guard let line = try self.readLine(&buffer) else { return nil }
+        let value = try Self.parseInteger(line)
+        if value < -1 { throw RESPParsingError(.invalidLength) }
+        if value > Int64(self.maxBulkLength) { throw RESPParsingError(.lengthTooLarge(value)) }
+        return Int(value)
+    }
+
+    private static func readBlob(_ buffer: inout ByteBuffer, length: Int) throws -> ByteBuffer? {
+        guard buffer.readableBytes >= length + 2 else { return nil }
+        let payload = buffer.readSlice(length: length)!
+        guard buffer.readInteger(as: UInt8.self) == cr, buffer.readInteger(as: UInt8.self) == lf else {
+            throw RESPParsingError(.missingCRLF)
+        }
+        return payload
+    }
+
+    private static func parseInteger(_ line: ByteBuffer) throws -> Int64 {
+        let view = line.readableBytesView
+        var index = view.startIndex
+        guard index < view.endIndex else { throw RESPParsingError(.invalidInteger) }
+        var negative = false
+        if view[index] == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+        } else if view[index] == UInt8(ascii: "+") {
+            index += 1
+        }
+        guard index < view.endIndex else { throw RESPParsingError(.invalidInteger) }
+        // Accumulate negatively so Int64.min parses without overflow.
+        var result: Int64 = 0
+        while index < view.endIndex {
+            let byte = view[index]
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw RESPParsingError(.invalidInteger) }
+            let (m, o1) = result.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.subtractingReportingOverflow(Int64(byte &- UInt8(ascii: "0")))
+            guard !o1, !o2 else { throw RESPParsingError(.invalidInteger) }
+            result = s
+            index += 1
+        }
+        if negative { return result }
+        guard result != .min else { throw RESPParsingError(.invalidInteger) }
+        return -result
+    }
+
+    private static func parseDouble(_ line: ByteBuffer) throws -> Double {
+        guard line.readableBytes > 0, line.readableBytes <= 512 else { throw RESPParsingError(.invalidDouble) }
+        let text = String(decoding: line.readableBytesView, as: UTF8.self)
+        switch text {
+        case "inf", "+inf": return .infinity
+        case "-inf": return -.infinity
+        case "nan", "-nan": return .nan
+        default:
+            // Only plain decimal/exponent syntax; Swift's parser would also accept hex floats and "infinity".
+            for byte in line.readableBytesView {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                    UInt8(ascii: "e"), UInt8(ascii: "E"):
+                    continue
+                default: throw RESPParsingError(.invalidDouble)
+                }
+            }
+            guard let value = Double(text) else { throw RESPParsingError(.invalidDouble) }
+            return value
+        }
+    }
+
+    private static func validateBigNumber(_ line: ByteBuffer) throws {
+        var view = line.readableBytesView[...]
+        if view.first == UInt8(ascii: "-") || view.first == UInt8(ascii: "+") { view = view.dropFirst() }
+        guard !view.isEmpty, view.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw RESPParsingError(.invalidInteger)
+        }
+    }
+}
