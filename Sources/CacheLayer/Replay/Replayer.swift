@@ -70,7 +70,8 @@ package enum ReplayPolicy: String, Sendable, CaseIterable {
     case expiry
     case s3fifo
     case tinylfu
-    /// W-TinyLFU with a static 1% window, as in the reference figures; for comparison.
+    /// W-TinyLFU with a static 1% window, sketch-only admission and aging every 10 samples per entry, as in
+    /// the reference figures; for comparison (simulated on the policy, not a memory-cache strategy).
     case tinylfuStatic = "tinylfu-static"
     case opt
 
@@ -140,6 +141,7 @@ package struct ReplayTuning: Sendable {
             case "aging": tinyLFU.agingSamplesPerEntry = Int(value)
             case "protected": tinyLFU.protectedShare = value
             case "ties": tinyLFU.admitsTies = value != 0
+            case "ghost": tinyLFU.ghostShare = value
             case "s3threshold": s3fifoThreshold = UInt8(value)
             case "s3carry": s3fifoCarriesFrequency = value != 0
             case "s3small": s3fifoSmallShare = value
@@ -224,7 +226,14 @@ package enum Replayer {
             return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount), progress)
         case .tinylfu, .tinylfuStatic:
             var policyTuning = tuning.tinyLFU
-            if policy == .tinylfuStatic { policyTuning.adaptive = false }
+            if policy == .tinylfuStatic {
+                policyTuning.adaptive = false
+                if tuning.isDefault {
+                    // The classic policy of the reference figures: sketch-only admission, Caffeine's aging.
+                    policyTuning.ghostShare = 0
+                    policyTuning.agingSamplesPerEntry = 10
+                }
+            }
             let policy = WTinyLFUPolicy(capacity: size, tuning: policyTuning)
             return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount), progress)
         case .opt:
