@@ -4,8 +4,9 @@ import DequeModule
 ///
 /// New keys enter the *small* queue (10% of the bytes). Most objects are requested once and leave from
 /// there quickly; their key hashes are remembered in the *ghost* queue. A key leaving the small queue after
-/// being hit moves to *main*, and a key that misses while its hash is still in the ghost queue goes straight
-/// to main. Main is a FIFO with a 2-bit frequency: an entry with a non-zero count at the head is reinserted
+/// being hit twice moves to *main* with its count (as libCacheSim's reference implementation, whose figures
+/// this reproduces on the ARC traces), and a key that misses while its hash is still in the ghost queue goes
+/// straight to main. Main is a FIFO with a 2-bit frequency: an entry with a non-zero count at the head is reinserted
 /// at the tail with its count decremented (CLOCK), otherwise evicted.
 ///
 /// A hit only saturating-increments the entry's counter, with no list move, which is what makes the policy

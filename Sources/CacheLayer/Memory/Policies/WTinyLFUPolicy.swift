@@ -161,8 +161,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         windowWeightedSize += weight
         weightedSize += weight
         entryCount += 1
-        sizeSketch()
         evictEntries(&victims)
+        // After eviction: the new entry briefly overfills the cache, which must not count as growth (that
+        // would discard the sketch's counts on the first eviction).
+        sizeSketch()
         climb()
     }
 
