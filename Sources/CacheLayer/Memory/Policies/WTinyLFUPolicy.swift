@@ -357,8 +357,9 @@ package struct WTinyLFUPolicy: EvictionPolicy {
             candidates -= 1
             if admit(candidate: currentCandidate, victim: hashes[currentVictim]) {
                 victim = lists.after(currentVictim)
-                candidate = lists.before(currentCandidate)
                 evict(currentVictim, into: &victims)
+                // Read after the eviction: the victim may have been the candidate's neighbour.
+                candidate = lists.before(currentCandidate)
             } else {
                 candidate = lists.before(currentCandidate)
                 remember(currentCandidate)
