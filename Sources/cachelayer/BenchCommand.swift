@@ -39,6 +39,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-memory"), help: "Memory limit in bytes of the memory cache.")
     var maxMemory: Int = 256 * 1024 * 1024
 
+    @Option(help: "The memory cache's eviction strategy: expiry, lru, tinylfu or s3fifo. Default: the library default.")
+    var strategy: String?
+
     @Option(name: .customLong("redis-url"), help: "redis://[user:password@]host:port/db, for --backend redis.")
     var redisURL: String?
 
@@ -59,6 +62,9 @@ struct BenchCommand: AsyncParsableCommand {
         guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio must be between 0 and 1.") }
         guard zipf >= 0 else { throw ValidationError("--zipf must be 0 or more.") }
         guard maxMemory > 0 else { throw ValidationError("--max-memory must be positive.") }
+        if let strategy, EvictionStrategy(name: strategy) == nil {
+            throw ValidationError("--strategy must be expiry, lru, tinylfu or s3fifo.")
+        }
         if backend == .redis && redisURL == nil { throw ValidationError("--backend redis needs --redis-url redis://host:port.") }
         if rawClient && (backend != .redis || fallback) { throw ValidationError("--raw-client needs --backend redis and no --fallback.") }
         if backend == .memory && (redisURL != nil || fallback) {
@@ -78,6 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.maxMemorySize = maxMemory
         configuration.enableFallback = fallback
         configuration.defaultTTL = .noExpiry
+        if let strategy, let chosen = EvictionStrategy(name: strategy) { configuration.evictionStrategy = chosen }
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
         configuration.maxIdleConnections = configuration.poolSize
         if rawClient {

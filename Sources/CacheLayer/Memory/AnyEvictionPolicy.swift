@@ -11,11 +11,15 @@
 enum AnyEvictionPolicy {
     case expiry(ExpiryOrderPolicy)
     case lru(LRUPolicy)
+    case tinyLFU(WTinyLFUPolicy)
+    case s3fifo(S3FIFOPolicy)
 
     init(kind: EvictionStrategy.Kind, capacity: Int) {
         switch kind {
         case .expiry: self = .expiry(ExpiryOrderPolicy(capacity: capacity))
         case .lru: self = .lru(LRUPolicy(capacity: capacity))
+        case .tinyLFU: self = .tinyLFU(WTinyLFUPolicy(capacity: capacity))
+        case .s3fifo: self = .s3fifo(S3FIFOPolicy(capacity: capacity))
         }
     }
 
@@ -23,6 +27,8 @@ enum AnyEvictionPolicy {
         switch self {
         case .expiry(let policy): policy.weightedSize
         case .lru(let policy): policy.weightedSize
+        case .tinyLFU(let policy): policy.weightedSize
+        case .s3fifo(let policy): policy.weightedSize
         }
     }
 
@@ -31,6 +37,8 @@ enum AnyEvictionPolicy {
         switch consume self {
         case .expiry(var policy): policy.recordHit(slot, keyHash: keyHash); self = .expiry(policy)
         case .lru(var policy): policy.recordHit(slot, keyHash: keyHash); self = .lru(policy)
+        case .tinyLFU(var policy): policy.recordHit(slot, keyHash: keyHash); self = .tinyLFU(policy)
+        case .s3fifo(var policy): policy.recordHit(slot, keyHash: keyHash); self = .s3fifo(policy)
         }
     }
 
@@ -39,6 +47,8 @@ enum AnyEvictionPolicy {
         switch consume self {
         case .expiry(var policy): policy.recordMiss(keyHash: keyHash); self = .expiry(policy)
         case .lru(var policy): policy.recordMiss(keyHash: keyHash); self = .lru(policy)
+        case .tinyLFU(var policy): policy.recordMiss(keyHash: keyHash); self = .tinyLFU(policy)
+        case .s3fifo(var policy): policy.recordMiss(keyHash: keyHash); self = .s3fifo(policy)
         }
     }
 
@@ -50,6 +60,12 @@ enum AnyEvictionPolicy {
         case .lru(var policy):
             policy.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
             self = .lru(policy)
+        case .tinyLFU(var policy):
+            policy.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .tinyLFU(policy)
+        case .s3fifo(var policy):
+            policy.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .s3fifo(policy)
         }
     }
 
@@ -61,6 +77,12 @@ enum AnyEvictionPolicy {
         case .lru(var policy):
             policy.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
             self = .lru(policy)
+        case .tinyLFU(var policy):
+            policy.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .tinyLFU(policy)
+        case .s3fifo(var policy):
+            policy.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            self = .s3fifo(policy)
         }
     }
 
@@ -68,6 +90,8 @@ enum AnyEvictionPolicy {
         switch consume self {
         case .expiry(var policy): policy.recordRemoval(slot); self = .expiry(policy)
         case .lru(var policy): policy.recordRemoval(slot); self = .lru(policy)
+        case .tinyLFU(var policy): policy.recordRemoval(slot); self = .tinyLFU(policy)
+        case .s3fifo(var policy): policy.recordRemoval(slot); self = .s3fifo(policy)
         }
     }
 
@@ -75,6 +99,8 @@ enum AnyEvictionPolicy {
         switch consume self {
         case .expiry(var policy): policy.removeAll(); self = .expiry(policy)
         case .lru(var policy): policy.removeAll(); self = .lru(policy)
+        case .tinyLFU(var policy): policy.removeAll(); self = .tinyLFU(policy)
+        case .s3fifo(var policy): policy.removeAll(); self = .s3fifo(policy)
         }
     }
 }

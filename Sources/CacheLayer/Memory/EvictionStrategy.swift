@@ -5,6 +5,8 @@ public struct EvictionStrategy: Hashable, Sendable, CustomStringConvertible {
     package enum Kind: String, Hashable, Sendable, CaseIterable {
         case expiry
         case lru
+        case tinyLFU = "tinylfu"
+        case s3fifo
     }
 
     package let kind: Kind
@@ -17,15 +19,23 @@ public struct EvictionStrategy: Hashable, Sendable, CustomStringConvertible {
     /// Least recently used first.
     public static let lru = EvictionStrategy(kind: .lru)
 
-    /// The strategy with the best measured hit ratios.
-    public static let `default` = EvictionStrategy.lru
+    /// Window TinyLFU with an adaptive window (Caffeine's policy): a small LRU window for new entries, and a
+    /// main space that admits an entry only if a frequency sketch has seen it more often than the entry it
+    /// would replace. Resists scans and one-hit wonders; the window size adapts to the workload.
+    public static let tinyLFU = EvictionStrategy(kind: .tinyLFU)
+    /// S3-FIFO (SOSP 2023): a small FIFO that filters one-hit wonders, a main FIFO with 2-bit counters and
+    /// a ghost list of recently evicted keys. Reads only bump a counter.
+    public static let s3fifo = EvictionStrategy(kind: .s3fifo)
+
+    /// The strategy with the best measured hit ratios (see `cachelayer replay`).
+    public static let `default` = EvictionStrategy.tinyLFU
 
     public var description: String { kind.rawValue }
 
     /// Every strategy, for benchmarks and trace replay.
     public static var allCases: [EvictionStrategy] { Kind.allCases.map(EvictionStrategy.init(kind:)) }
 
-    /// The strategy with this name (`expiry`, `lru`, …), or `nil`.
+    /// The strategy with this name (`expiry`, `lru`, `tinylfu`, `s3fifo`), or `nil`.
     public init?(name: String) {
         guard let kind = Kind(rawValue: name) else { return nil }
         self.kind = kind

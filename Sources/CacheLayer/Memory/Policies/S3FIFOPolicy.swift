@@ -1,0 +1,223 @@
+import DequeModule
+
+/// S3-FIFO (Yang et al., SOSP 2023), sized in bytes: a small FIFO, a main FIFO and a ghost FIFO.
+///
+/// New keys enter the *small* queue (10% of the bytes). Most objects are requested once and leave from
+/// there quickly; their key hashes are remembered in the *ghost* queue. A key leaving the small queue after
+/// being hit twice moves to *main* with its count (as libCacheSim's reference implementation, whose figures
+/// this reproduces on the ARC traces), and a key that misses while its hash is still in the ghost queue goes
+/// straight to main. Main is a FIFO with a 2-bit frequency: an entry with a non-zero count at the head is reinserted
+/// at the tail with its count decremented (CLOCK), otherwise evicted.
+///
+/// A hit only saturating-increments the entry's counter, with no list move, which is what makes the policy
+/// cheap under concurrency.
+package struct S3FIFOPolicy: EvictionPolicy {
+    private enum Queue: UInt8 {
+        case none = 0
+        case small = 1
+        case main = 2
+
+        var list: Int { Int(rawValue) - 1 }
+    }
+
+    /// The share of the capacity given to the small queue (the paper's 10%).
+    package let smallShare: Double
+    /// Hits needed in the small queue to be moved to main instead of evicted.
+    package let moveToMainThreshold: UInt8
+    /// Whether an entry keeps its hit count when it moves from small to main.
+    package let carriesFrequency: Bool
+
+    package let capacity: Int
+    package private(set) var weightedSize = 0
+
+    private var lists = SlotLists(listCount: 2)
+    private var queues: [Queue] = []
+    private var weights: [Int] = []
+    private var hashes: [UInt64] = []
+    private var frequencies: [UInt8] = []
+    private let smallMaximum: Int
+    private var smallWeightedSize = 0
+
+    /// Hashes evicted from the small queue, oldest first, with the bytes they stood for and a sequence number
+    /// that tells whether the index still refers to this occurrence.
+    private var ghost: Deque<(hash: UInt64, weight: Int, sequence: UInt64)> = []
+    private var ghostIndex: [UInt64: UInt64] = [:]
+    private var ghostWeightedSize = 0
+    private let ghostMaximum: Int
+    private var ghostSequence: UInt64 = 0
+
+    package init(capacity: Int) {
+        self.init(capacity: capacity, smallShare: 0.1, moveToMainThreshold: 2, carriesFrequency: true, ghostShare: 0.9)
+    }
+
+    /// A policy with explicit knobs, for measurement.
+    package init(
+        capacity: Int,
+        smallShare: Double,
+        moveToMainThreshold: UInt8,
+        carriesFrequency: Bool,
+        ghostShare: Double
+    ) {
+        self.capacity = max(0, capacity)
+        self.carriesFrequency = carriesFrequency
+        self.smallShare = smallShare
+        self.moveToMainThreshold = moveToMainThreshold
+        smallMaximum = max(1, Int(Double(self.capacity) * smallShare))
+        // The paper's ghost remembers about as many bytes of keys as main holds (90%).
+        ghostMaximum = Int(Double(self.capacity) * ghostShare)
+    }
+
+    // MARK: EvictionPolicy
+
+    package mutating func recordHit(_ slot: Int, keyHash: UInt64) {
+        if frequencies[slot] < 3 { frequencies[slot] += 1 }
+    }
+
+    package mutating func recordMiss(keyHash: UInt64) {}
+
+    package mutating func recordInsertion(
+        _ slot: Int,
+        keyHash: UInt64,
+        weight: Int,
+        expiresAt: UInt64,
+        victims: inout [Int]
+    ) {
+        guard weight <= capacity else {
+            victims.append(slot)
+            return
+        }
+        reserve(slot)
+        hashes[slot] = keyHash
+        weights[slot] = weight
+        frequencies[slot] = 0
+        let remembered = ghostIndex.removeValue(forKey: keyHash) != nil
+        // Make room before inserting, as the paper does: otherwise a full small queue would evict the new
+        // entry itself before it had any chance of a hit.
+        evictEntries(toFit: weight, &victims)
+        weightedSize += weight
+        if remembered {
+            // Seen recently enough to be remembered: it was evicted too early, so it skips probation.
+            queues[slot] = .main
+            lists.append(slot, to: Queue.main.list)
+        } else {
+            queues[slot] = .small
+            lists.append(slot, to: Queue.small.list)
+            smallWeightedSize += weight
+        }
+    }
+
+    package mutating func recordUpdate(
+        _ slot: Int,
+        keyHash: UInt64,
+        weight: Int,
+        expiresAt: UInt64,
+        victims: inout [Int]
+    ) {
+        guard slot < queues.count, queues[slot] != .none else {
+            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            return
+        }
+        guard weight <= capacity else {
+            unlink(slot)
+            victims.append(slot)
+            return
+        }
+        let delta = weight - weights[slot]
+        weights[slot] = weight
+        weightedSize += delta
+        if queues[slot] == .small { smallWeightedSize += delta }
+        if frequencies[slot] < 3 { frequencies[slot] += 1 }
+        evictEntries(toFit: 0, &victims)
+    }
+
+    package mutating func recordRemoval(_ slot: Int) {
+        guard slot < queues.count, queues[slot] != .none else { return }
+        unlink(slot)
+    }
+
+    package mutating func removeAll() {
+        lists.removeAll()
+        for index in queues.indices { queues[index] = .none }
+        weightedSize = 0
+        smallWeightedSize = 0
+        ghost.removeAll()
+        ghostIndex.removeAll()
+        ghostWeightedSize = 0
+    }
+
+    // MARK: Queues
+
+    private mutating func reserve(_ slot: Int) {
+        guard slot >= queues.count else { return }
+        let newCount = max(slot + 1, queues.count * 2, 16)
+        queues.append(contentsOf: repeatElement(.none, count: newCount - queues.count))
+        weights.append(contentsOf: repeatElement(0, count: newCount - weights.count))
+        hashes.append(contentsOf: repeatElement(0, count: newCount - hashes.count))
+        frequencies.append(contentsOf: repeatElement(0, count: newCount - frequencies.count))
+        lists.reserve(slot: newCount - 1)
+    }
+
+    private mutating func unlink(_ slot: Int) {
+        let queue = queues[slot]
+        lists.remove(slot, from: queue.list)
+        if queue == .small { smallWeightedSize -= weights[slot] }
+        weightedSize -= weights[slot]
+        queues[slot] = .none
+    }
+
+    private mutating func evictEntries(toFit incoming: Int, _ victims: inout [Int]) {
+        while weightedSize + incoming > capacity, weightedSize > 0 {
+            if smallWeightedSize >= smallMaximum || lists.counts[Queue.main.list] == 0 {
+                evictFromSmall(&victims)
+            } else {
+                evictFromMain(&victims)
+            }
+        }
+    }
+
+    /// Evicts the small queue's oldest entry that was not hit, promoting the hit ones on the way.
+    private mutating func evictFromSmall(_ victims: inout [Int]) {
+        while let slot = lists.first(Queue.small.list) {
+            lists.remove(slot, from: Queue.small.list)
+            smallWeightedSize -= weights[slot]
+            if frequencies[slot] >= moveToMainThreshold {
+                if !carriesFrequency { frequencies[slot] = 0 }
+                queues[slot] = .main
+                lists.append(slot, to: Queue.main.list)
+            } else {
+                queues[slot] = .none
+                weightedSize -= weights[slot]
+                victims.append(slot)
+                remember(hashes[slot], weight: weights[slot])
+                return
+            }
+        }
+    }
+
+    /// Evicts main's oldest entry that was not hit since it was last passed over (CLOCK with 2-bit counts).
+    private mutating func evictFromMain(_ victims: inout [Int]) {
+        while let slot = lists.first(Queue.main.list) {
+            if frequencies[slot] > 0 {
+                frequencies[slot] -= 1
+                lists.moveToBack(slot, in: Queue.main.list)
+            } else {
+                lists.remove(slot, from: Queue.main.list)
+                queues[slot] = .none
+                weightedSize -= weights[slot]
+                victims.append(slot)
+                return
+            }
+        }
+    }
+
+    private mutating func remember(_ hash: UInt64, weight: Int) {
+        ghostSequence &+= 1
+        ghost.append((hash, weight, ghostSequence))
+        ghostIndex[hash] = ghostSequence
+        ghostWeightedSize += weight
+        while ghostWeightedSize > ghostMaximum, let oldest = ghost.popFirst() {
+            ghostWeightedSize -= oldest.weight
+            if ghostIndex[oldest.hash] == oldest.sequence { ghostIndex.removeValue(forKey: oldest.hash) }
+        }
+    }
+}

@@ -1,0 +1,501 @@
+import DequeModule
+
+/// Window TinyLFU with an adaptive window: Caffeine's eviction policy, sized in bytes.
+///
+/// New entries enter a small LRU *window*. When the window overflows, its oldest entry becomes a
+/// *candidate* for the main space, a segmented LRU (probation, then protected once hit again). When the
+/// cache overflows, the candidate competes with the main space's victim (the oldest probation entry): the
+/// one the frequency sketch has seen more often stays. The window lets bursts of new keys (recency) prove
+/// themselves; the sketch keeps one-hit wonders and scans from flushing the popular keys (frequency).
+///
+/// No static window size suits every workload: 1% wins on frequency-skewed traces (search, P3) and loses to
+/// LRU on recency-skewed ones (OLTP). As in Caffeine's `climb()`, a hill climber samples the hit rate over
+/// periods of `samplesPerEntry × entries` requests and moves the window/main split in the direction that
+/// improved it, with a step that decays while the hit rate is stable and restarts when it jumps.
+///
+/// Two departures from Caffeine, both measured on the ARC traces (`cachelayer replay`): the sketch ages
+/// every 3 (not 10) increments per entry and the climber samples every 2 (not 10) requests per entry, so
+/// frequencies and the window follow phase changes within a trace; and a *ghost* of the hashes of recently
+/// rejected candidates (as many bytes as the cache) admits a candidate that comes back while remembered,
+/// as S3-FIFO's and ARC's ghosts do, because the sketch undervalues keys reused at distances just beyond
+/// the cache when stale frequencies of the victims linger. The ghost costs about 40 bytes per entry.
+///
+/// Hits only move a slot within linked arrays (no allocation); every structure is indexed by slot.
+package struct WTinyLFUPolicy: EvictionPolicy {
+    /// The knobs of the policy; the defaults are the values measured best on the ARC traces.
+    package struct Tuning: Sendable, Equatable {
+        /// The window's share of the capacity at start.
+        package var initialWindow: Double = 0.01
+        /// Whether the hill climber adapts the window; `false` gives the classic static W-TinyLFU.
+        package var adaptive: Bool = true
+        /// The first climbing step, and the step after a restart, as a share of the capacity.
+        package var stepFraction: Double = 0.0625
+        /// The factor applied to the step after each sample without a large change of hit rate.
+        package var stepDecay: Double = 0.98
+        /// A change of hit rate at least this large (absolute) restarts the climb with a full step.
+        package var restartThreshold: Double = 0.05
+        /// Requests per sample of the hit rate, per entry of capacity.
+        package var samplesPerEntry: Double = 2
+        /// Sketch increments between two agings, per entry of capacity.
+        package var agingSamplesPerEntry: Int = 3
+        /// The protected segment's share of the main space.
+        package var protectedShare: Double = 0.8
+        /// Whether a candidate as frequent as the victim is admitted (favouring recency on ties).
+        package var admitsTies: Bool = false
+        /// Sketch entries per cache entry: more lowers collisions at the cost of memory.
+        package var sketchScale: Int = 1
+        /// The bytes of rejected candidates' hashes remembered, as a share of the capacity; 0 disables the
+        /// ghost admission rule.
+        package var ghostShare: Double = 1
+
+        /// The defaults.
+        package init() {}
+    }
+
+    private enum Queue: UInt8 {
+        case none = 0
+        case window = 1
+        case probation = 2
+        case protected = 3
+
+        var list: Int { Int(rawValue) - 1 }
+    }
+
+    /// Caffeine's threshold: candidates at least this warm are admitted at random 1 time in 128 when they
+    /// lose, so an attacker cannot pin a victim by flooding the sketch (hash flooding) and a hot candidate
+    /// is not shut out forever by an equally hot victim.
+    private static let admitHashDosThreshold = 6
+    /// The most entries moved between window and main at once, to bound the work of one call.
+    private static let queueTransferThreshold = 1000
+
+    package let capacity: Int
+    package private(set) var weightedSize = 0
+    package let tuning: Tuning
+
+    private var lists = SlotLists(listCount: 3)
+    private var queues: [Queue] = []
+    private var weights: [Int] = []
+    private var hashes: [UInt64] = []
+    private var entryCount = 0
+    private var sketch: CountMinSketch
+
+    /// The window's byte budget; the hill climber moves it.
+    package private(set) var windowMaximum: Int
+    private var windowWeightedSize = 0
+    private var protectedMaximum: Int
+    private var protectedWeightedSize = 0
+
+    private var hitsInSample = 0
+    private var missesInSample = 0
+    private var previousSampleHitRate = 0.0
+    private var stepSize: Double
+    private var adjustment = 0
+    /// The hash of the last key reported by ``recordMiss(keyHash:)``, so that the insertion that usually
+    /// follows a miss (cache-aside) is not counted twice in the sketch and the sample.
+    private var lastMissHash: UInt64?
+    private var randomState: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// Hashes of candidates that lost their duel, oldest first; see ``Tuning/ghostShare``.
+    private var ghost: Deque<(hash: UInt64, weight: Int, sequence: UInt64)> = []
+    private var ghostIndex: [UInt64: UInt64] = [:]
+    private var ghostWeightedSize = 0
+    private var ghostSequence: UInt64 = 0
+    /// Per slot: the key came back while its hash was in the ghost.
+    private var returning: [Bool] = []
+
+    package init(capacity: Int) {
+        self.init(capacity: capacity, tuning: Tuning())
+    }
+
+    /// A policy with explicit knobs, for measurement.
+    package init(capacity: Int, tuning: Tuning) {
+        self.capacity = max(0, capacity)
+        self.tuning = tuning
+        sketch = CountMinSketch(samplesPerEntry: tuning.agingSamplesPerEntry)
+        windowMaximum = min(self.capacity, max(1, Int(Double(self.capacity) * tuning.initialWindow)))
+        protectedMaximum = Int(Double(self.capacity - windowMaximum) * tuning.protectedShare)
+        // Caffeine starts by shrinking the window: most workloads favour frequency.
+        stepSize = -tuning.stepFraction * Double(self.capacity)
+    }
+
+    // MARK: EvictionPolicy
+
+    package mutating func recordHit(_ slot: Int, keyHash: UInt64) {
+        sketch.increment(keyHash)
+        hitsInSample += 1
+        lastMissHash = nil
+        touch(slot)
+        climb()
+    }
+
+    package mutating func recordMiss(keyHash: UInt64) {
+        sketch.increment(keyHash)
+        missesInSample += 1
+        lastMissHash = keyHash
+    }
+
+    package mutating func recordInsertion(
+        _ slot: Int,
+        keyHash: UInt64,
+        weight: Int,
+        expiresAt: UInt64,
+        victims: inout [Int]
+    ) {
+        if lastMissHash != keyHash {
+            // A write without a preceding read miss is still a request for the key, and a miss.
+            sketch.increment(keyHash)
+            missesInSample += 1
+        }
+        lastMissHash = nil
+        guard weight <= capacity else {
+            // Larger than the whole cache: admitting it would flush everything for nothing.
+            victims.append(slot)
+            return
+        }
+        reserve(slot)
+        hashes[slot] = keyHash
+        weights[slot] = weight
+        returning[slot] = tuning.ghostShare > 0 && ghostIndex.removeValue(forKey: keyHash) != nil
+        queues[slot] = .window
+        lists.append(slot, to: Queue.window.list)
+        windowWeightedSize += weight
+        weightedSize += weight
+        entryCount += 1
+        evictEntries(&victims)
+        // After eviction: the new entry briefly overfills the cache, which must not count as growth (that
+        // would discard the sketch's counts on the first eviction).
+        sizeSketch()
+        climb()
+    }
+
+    package mutating func recordUpdate(
+        _ slot: Int,
+        keyHash: UInt64,
+        weight: Int,
+        expiresAt: UInt64,
+        victims: inout [Int]
+    ) {
+        guard slot < queues.count, queues[slot] != .none else {
+            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            return
+        }
+        lastMissHash = nil
+        sketch.increment(keyHash)
+        guard weight <= capacity else {
+            unlink(slot)
+            victims.append(slot)
+            return
+        }
+        let delta = weight - weights[slot]
+        weights[slot] = weight
+        weightedSize += delta
+        switch queues[slot] {
+        case .window: windowWeightedSize += delta
+        case .protected: protectedWeightedSize += delta
+        case .probation, .none: break
+        }
+        touch(slot)
+        evictEntries(&victims)
+    }
+
+    package mutating func recordRemoval(_ slot: Int) {
+        guard slot < queues.count, queues[slot] != .none else { return }
+        unlink(slot)
+    }
+
+    package mutating func removeAll() {
+        lists.removeAll()
+        for index in queues.indices { queues[index] = .none }
+        weightedSize = 0
+        windowWeightedSize = 0
+        protectedWeightedSize = 0
+        entryCount = 0
+        lastMissHash = nil
+    }
+
+    // MARK: Queues
+
+    private mutating func reserve(_ slot: Int) {
+        guard slot >= queues.count else { return }
+        let newCount = max(slot + 1, queues.count * 2, 16)
+        queues.append(contentsOf: repeatElement(.none, count: newCount - queues.count))
+        weights.append(contentsOf: repeatElement(0, count: newCount - weights.count))
+        hashes.append(contentsOf: repeatElement(0, count: newCount - hashes.count))
+        returning.append(contentsOf: repeatElement(false, count: newCount - returning.count))
+        lists.reserve(slot: newCount - 1)
+    }
+
+    /// Sizes the sketch once the cache is half full, when the average weight tells how many entries the
+    /// byte budget holds (as Caffeine, which also initialises its sketch lazily at half capacity).
+    private mutating func sizeSketch() {
+        if sketch.isInitialized {
+            if entryCount > sketch.sizedFor / tuning.sketchScale { sketch.ensureCapacity(entryCount * 2 * tuning.sketchScale) }
+        } else if weightedSize >= capacity / 2 && entryCount > 0 {
+            let averageWeight = max(1, weightedSize / entryCount)
+            sketch.ensureCapacity(capacity / averageWeight * tuning.sketchScale)
+        }
+    }
+
+    /// The access-order bookkeeping of a hit or an update.
+    private mutating func touch(_ slot: Int) {
+        switch queues[slot] {
+        case .window:
+            lists.moveToBack(slot, in: Queue.window.list)
+        case .probation:
+            // A second chance earned: promote, unless the entry alone would overflow the protected segment.
+            let weight = weights[slot]
+            guard weight <= protectedMaximum else {
+                lists.moveToBack(slot, in: Queue.probation.list)
+                return
+            }
+            lists.remove(slot, from: Queue.probation.list)
+            lists.append(slot, to: Queue.protected.list)
+            queues[slot] = .protected
+            protectedWeightedSize += weight
+            demoteFromProtected()
+        case .protected:
+            lists.moveToBack(slot, in: Queue.protected.list)
+        case .none:
+            break
+        }
+    }
+
+    private mutating func unlink(_ slot: Int) {
+        let queue = queues[slot]
+        let weight = weights[slot]
+        lists.remove(slot, from: queue.list)
+        switch queue {
+        case .window: windowWeightedSize -= weight
+        case .protected: protectedWeightedSize -= weight
+        case .probation, .none: break
+        }
+        queues[slot] = .none
+        weightedSize -= weight
+        entryCount -= 1
+    }
+
+    private mutating func evict(_ slot: Int, into victims: inout [Int]) {
+        unlink(slot)
+        victims.append(slot)
+    }
+
+    private mutating func demoteFromProtected() {
+        var moved = 0
+        while protectedWeightedSize > protectedMaximum, moved < Self.queueTransferThreshold,
+            let demoted = lists.first(Queue.protected.list)
+        {
+            lists.remove(demoted, from: Queue.protected.list)
+            lists.append(demoted, to: Queue.probation.list)
+            queues[demoted] = .probation
+            protectedWeightedSize -= weights[demoted]
+            moved += 1
+        }
+    }
+
+    // MARK: Eviction
+
+    private mutating func evictEntries(_ victims: inout [Int]) {
+        let candidates = evictFromWindow()
+        evictFromMain(candidates: candidates, &victims)
+    }
+
+    /// Moves the window's oldest entries to the back of probation until the window fits; they are the
+    /// candidates for admission. Returns how many moved.
+    private mutating func evictFromWindow() -> Int {
+        var candidates = 0
+        while windowWeightedSize > windowMaximum, let slot = lists.first(Queue.window.list) {
+            lists.remove(slot, from: Queue.window.list)
+            lists.append(slot, to: Queue.probation.list)
+            queues[slot] = .probation
+            windowWeightedSize -= weights[slot]
+            candidates += 1
+        }
+        return candidates
+    }
+
+    /// Evicts until the cache fits: each candidate (newest probation entries, newest first) duels the
+    /// victim (oldest probation entry) and the one with the lower estimated frequency goes. Without duels
+    /// left, the oldest entries go: probation, then protected, then window. Caffeine's `evictFromMain`.
+    private mutating func evictFromMain(candidates initialCandidates: Int, _ victims: inout [Int]) {
+        var candidates = initialCandidates
+        var victimQueue = Queue.probation
+        var victim = lists.first(Queue.probation.list)
+        var candidate = candidates > 0 ? lists.last(Queue.probation.list) : nil
+        while weightedSize > capacity {
+            if candidates <= 0 { candidate = nil }
+            guard let currentVictim = victim else {
+                if let currentCandidate = candidate {
+                    candidate = lists.before(currentCandidate)
+                    candidates -= 1
+                    evict(currentCandidate, into: &victims)
+                    continue
+                }
+                switch victimQueue {
+                case .probation:
+                    victimQueue = .protected
+                    victim = lists.first(Queue.protected.list)
+                case .protected:
+                    victimQueue = .window
+                    victim = lists.first(Queue.window.list)
+                case .window, .none:
+                    return
+                }
+                continue
+            }
+            guard let currentCandidate = candidate else {
+                victim = lists.after(currentVictim)
+                evict(currentVictim, into: &victims)
+                continue
+            }
+            if currentCandidate == currentVictim {
+                victim = lists.after(currentVictim)
+                candidate = nil
+                candidates -= 1
+                evict(currentCandidate, into: &victims)
+                continue
+            }
+            candidates -= 1
+            if admit(candidate: currentCandidate, victim: hashes[currentVictim]) {
+                victim = lists.after(currentVictim)
+                evict(currentVictim, into: &victims)
+                // Read after the eviction: the victim may have been the candidate's neighbour.
+                candidate = lists.before(currentCandidate)
+            } else {
+                candidate = lists.before(currentCandidate)
+                remember(currentCandidate)
+                evict(currentCandidate, into: &victims)
+            }
+        }
+    }
+
+    private mutating func admit(candidate slot: Int, victim: UInt64) -> Bool {
+        let candidate = hashes[slot]
+        // A candidate that lost a duel and came back before the ghost forgot it is reused at a distance
+        // the cache cannot hold but the ghost can: admit it, as S3-FIFO and ARC do with their ghosts. The
+        // sketch alone undervalues such keys when old frequencies of the victims linger (P3 at mid sizes).
+        if returning[slot] { return true }
+        let candidateFrequency = sketch.frequency(candidate)
+        let victimFrequency = sketch.frequency(victim)
+        if candidateFrequency > victimFrequency { return true }
+        if tuning.admitsTies && candidateFrequency == victimFrequency { return true }
+        guard candidateFrequency >= Self.admitHashDosThreshold else { return false }
+        return nextRandom() & 127 == 0
+    }
+
+    // MARK: Ghost admission
+
+    private mutating func remember(_ slot: Int) {
+        guard tuning.ghostShare > 0 else { return }
+        ghostSequence &+= 1
+        ghost.append((hashes[slot], weights[slot], ghostSequence))
+        ghostIndex[hashes[slot]] = ghostSequence
+        ghostWeightedSize += weights[slot]
+        let maximum = Int(Double(capacity) * tuning.ghostShare)
+        while ghostWeightedSize > maximum, let oldest = ghost.popFirst() {
+            ghostWeightedSize -= oldest.weight
+            if ghostIndex[oldest.hash] == oldest.sequence { ghostIndex.removeValue(forKey: oldest.hash) }
+        }
+    }
+
+    private mutating func nextRandom() -> UInt64 {
+        // SplitMix64: deterministic, so replays are reproducible.
+        randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    // MARK: Hill climbing
+
+    /// Caffeine's `climb()`: after each sample, step the window size in the direction that raised the hit
+    /// rate (reverse when it fell), then move entries between window and main to match.
+    private mutating func climb() {
+        guard tuning.adaptive else { return }
+        determineAdjustment()
+        if adjustment > 0 {
+            increaseWindow()
+        } else if adjustment < 0 {
+            decreaseWindow()
+        }
+    }
+
+    private mutating func determineAdjustment() {
+        guard sketch.isInitialized else {
+            // Warm-up misses say nothing about the window size.
+            hitsInSample = 0
+            missesInSample = 0
+            previousSampleHitRate = 0
+            return
+        }
+        let requests = hitsInSample + missesInSample
+        guard Double(requests) >= tuning.samplesPerEntry * Double(sketch.sizedFor / tuning.sketchScale) else { return }
+        let hitRate = Double(hitsInSample) / Double(requests)
+        let change = hitRate - previousSampleHitRate
+        let amount = change >= 0 ? stepSize : -stepSize
+        if abs(change) >= tuning.restartThreshold {
+            stepSize = tuning.stepFraction * Double(capacity) * (amount >= 0 ? 1 : -1)
+        } else {
+            stepSize = tuning.stepDecay * amount
+        }
+        previousSampleHitRate = hitRate
+        adjustment = Int(amount)
+        hitsInSample = 0
+        missesInSample = 0
+    }
+
+    private mutating func increaseWindow() {
+        guard protectedMaximum > 0 else {
+            adjustment = 0
+            return
+        }
+        var quota = min(adjustment, protectedMaximum)
+        protectedMaximum -= quota
+        windowMaximum += quota
+        demoteFromProtected()
+        for _ in 0..<Self.queueTransferThreshold {
+            var fromProbation = true
+            var candidate = lists.first(Queue.probation.list)
+            if candidate == nil || quota < weights[candidate!] {
+                candidate = lists.first(Queue.protected.list)
+                fromProbation = false
+            }
+            guard let slot = candidate, weights[slot] <= quota else { break }
+            quota -= weights[slot]
+            if fromProbation {
+                lists.remove(slot, from: Queue.probation.list)
+            } else {
+                lists.remove(slot, from: Queue.protected.list)
+                protectedWeightedSize -= weights[slot]
+            }
+            lists.append(slot, to: Queue.window.list)
+            queues[slot] = .window
+            windowWeightedSize += weights[slot]
+        }
+        // Give back what could not be moved this time; it is retried on the next call.
+        protectedMaximum += quota
+        windowMaximum -= quota
+        adjustment = quota
+    }
+
+    private mutating func decreaseWindow() {
+        guard windowMaximum > 1 else {
+            adjustment = 0
+            return
+        }
+        var quota = min(-adjustment, max(0, windowMaximum - 1))
+        protectedMaximum += quota
+        windowMaximum -= quota
+        for _ in 0..<Self.queueTransferThreshold {
+            guard let slot = lists.first(Queue.window.list), weights[slot] <= quota else { break }
+            quota -= weights[slot]
+            lists.remove(slot, from: Queue.window.list)
+            lists.append(slot, to: Queue.probation.list)
+            queues[slot] = .probation
+            windowWeightedSize -= weights[slot]
+        }
+        protectedMaximum -= quota
+        windowMaximum += quota
+        adjustment = -quota
+    }
+}

@@ -1,0 +1,237 @@
+import CacheLayer
+import Testing
+
+/// A shard in miniature: keys to slots, a free list, and the victims the policy names.
+private struct Shard<Policy: EvictionPolicy> {
+    var policy: Policy
+    var slotOfKey: [Int: Int] = [:]
+    var keyOfSlot: [Int: Int] = [:]
+    var weightOfKey: [Int: Int] = [:]
+    var freeSlots: [Int] = []
+    var nextSlot = 0
+
+    init(_ policy: Policy) { self.policy = policy }
+
+    static func hash(_ key: Int) -> UInt64 { SplitMix64.mix(UInt64(bitPattern: Int64(key))) }
+
+    /// A read, and on a miss a write of `weight` bytes. Returns whether it hit.
+    @discardableResult
+    mutating func access(_ key: Int, weight: Int = 1) -> Bool {
+        if let slot = slotOfKey[key] {
+            policy.recordHit(slot, keyHash: Self.hash(key))
+            return true
+        }
+        policy.recordMiss(keyHash: Self.hash(key))
+        insert(key, weight: weight)
+        return false
+    }
+
+    mutating func insert(_ key: Int, weight: Int) {
+        let slot = freeSlots.popLast() ?? { nextSlot += 1; return nextSlot - 1 }()
+        slotOfKey[key] = slot
+        keyOfSlot[slot] = key
+        weightOfKey[key] = weight
+        var victims: [Int] = []
+        policy.recordInsertion(slot, keyHash: Self.hash(key), weight: weight, expiresAt: .max, victims: &victims)
+        drop(victims)
+    }
+
+    mutating func update(_ key: Int, weight: Int) {
+        guard let slot = slotOfKey[key] else { return }
+        weightOfKey[key] = weight
+        var victims: [Int] = []
+        policy.recordUpdate(slot, keyHash: Self.hash(key), weight: weight, expiresAt: .max, victims: &victims)
+        drop(victims)
+    }
+
+    mutating func remove(_ key: Int) {
+        guard let slot = slotOfKey[key] else { return }
+        policy.recordRemoval(slot)
+        forget(slot)
+    }
+
+    private mutating func drop(_ victims: [Int]) {
+        for victim in victims {
+            precondition(keyOfSlot[victim] != nil, "the policy named a slot twice or an empty slot")
+            forget(victim)
+        }
+    }
+
+    private mutating func forget(_ slot: Int) {
+        let key = keyOfSlot.removeValue(forKey: slot)!
+        slotOfKey.removeValue(forKey: key)
+        weightOfKey.removeValue(forKey: key)
+        freeSlots.append(slot)
+    }
+
+    func contains(_ key: Int) -> Bool { slotOfKey[key] != nil }
+
+    var storedWeight: Int { weightOfKey.values.reduce(0, +) }
+}
+
+private func staticTinyLFU(_ capacity: Int) -> WTinyLFUPolicy {
+    var tuning = WTinyLFUPolicy.Tuning()
+    tuning.adaptive = false
+    return WTinyLFUPolicy(capacity: capacity, tuning: tuning)
+}
+
+@Suite("WTinyLFUPolicy")
+struct WTinyLFUPolicyTests {
+    @Test func frequentKeyIsAdmittedOverOneHitWonders() {
+        // The hot key comes back every 30 requests to a 20-entry cache: recency alone always loses it.
+        var tinyLFU = Shard(WTinyLFUPolicy(capacity: 20))
+        var lru = Shard(LRUPolicy(capacity: 20))
+        var tinyLFUHits = 0
+        var lruHits = 0
+        var next = 1
+        for round in 0..<200 {
+            for _ in 0..<29 {
+                tinyLFU.access(next)
+                lru.access(next)
+                next += 1
+            }
+            if tinyLFU.access(0) && round > 0 { tinyLFUHits += 1 }
+            if lru.access(0) && round > 0 { lruHits += 1 }
+        }
+        #expect(lruHits == 0)
+        #expect(tinyLFUHits >= 190)
+    }
+
+    @Test func oneHitWonderLosesTheDuelAgainstAPopularVictim() {
+        // The admission decision alone: a static window, and aging too slow to matter in this short run.
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        tuning.agingSamplesPerEntry = 100
+        var shard = Shard(WTinyLFUPolicy(capacity: 10, tuning: tuning))
+        // Ten keys, each read five times: all in the main space, all with frequency 5.
+        for _ in 0..<5 {
+            for key in 0..<10 { shard.access(key) }
+        }
+        #expect((0..<10).allSatisfy { shard.contains($0) })
+        // A burst of new keys passes through the one-entry window and loses every duel.
+        for key in 100..<200 { shard.access(key) }
+        let survivors = (0..<10).filter { shard.contains($0) }.count
+        #expect(survivors >= 9)
+        #expect(shard.contains(199), "the newest key waits in the window")
+        #expect(!shard.contains(150))
+    }
+
+    @Test func scanDoesNotFlushPopularKeys() {
+        var tinyLFU = Shard(WTinyLFUPolicy(capacity: 100))
+        var lru = Shard(LRUPolicy(capacity: 100))
+        for _ in 0..<5 {
+            for key in 0..<90 {
+                tinyLFU.access(key)
+                lru.access(key)
+            }
+        }
+        // A scan of ten times the cache size, the scan-resistance scenario. The sketch ages (halves)
+        // every 3 increments per entry, so a scan this long erodes the popular keys' counts and late scan
+        // keys start to win duels: most popular keys survive, not all (73 of 90 when measured).
+        for key in 1000..<2000 {
+            tinyLFU.access(key)
+            lru.access(key)
+        }
+        #expect((0..<90).filter { tinyLFU.contains($0) }.count >= 65)
+        #expect((0..<90).filter { lru.contains($0) }.isEmpty)
+    }
+
+    @Test func entryLargerThanTheCacheIsRejected() {
+        var shard = Shard(WTinyLFUPolicy(capacity: 100))
+        shard.access(1, weight: 60)
+        shard.access(2, weight: 101)
+        #expect(shard.contains(1))
+        #expect(!shard.contains(2))
+        #expect(shard.policy.weightedSize == 60)
+    }
+
+    @Test func adaptiveWindowGrowsOnRecencyWorkload() {
+        // Every key is requested three times, 50 new keys apart, then never again: only recency helps, and
+        // a 1% window (10 entries) is too small to hold a key until its next request. The climber must grow
+        // the window towards the 100+ entries that catch every reuse.
+        var shard = Shard(WTinyLFUPolicy(capacity: 1000))
+        #expect(shard.policy.windowMaximum == 10)
+        var hitsAtStart = 0
+        var hitsAtEnd = 0
+        for index in 0..<60_000 {
+            for key in [index, index - 50, index - 100] where key >= 0 {
+                let hit = shard.access(key)
+                if hit && index < 5000 { hitsAtStart += 1 }
+                if hit && index >= 55_000 { hitsAtEnd += 1 }
+            }
+        }
+        #expect(shard.policy.windowMaximum > 100)
+        #expect(hitsAtEnd > hitsAtStart)
+    }
+}
+
+@Suite("S3FIFOPolicy")
+struct S3FIFOPolicyTests {
+    @Test func oneHitWondersLeaveFromTheSmallQueue() {
+        var shard = Shard(S3FIFOPolicy(capacity: 10))
+        // Keys 0..<9 are hit twice in the small queue: they move to main when pushed out of it.
+        for _ in 0..<3 {
+            for key in 0..<9 { shard.access(key) }
+        }
+        for key in 100..<150 { shard.access(key) }
+        #expect((0..<9).allSatisfy { shard.contains($0) })
+        #expect(!shard.contains(100))
+        #expect(shard.contains(149))
+    }
+
+    @Test func ghostHitGoesStraightToMain() {
+        var shard = Shard(S3FIFOPolicy(capacity: 10))
+        for key in 1...11 { shard.access(key) }  // Key 1 leaves the small queue unhit: ghost only.
+        #expect(!shard.contains(1))
+        shard.access(1)  // A ghost hit: inserted into main.
+        for key in 20..<28 { shard.access(key) }
+        #expect(shard.contains(1), "main is untouched while the small queue churns")
+        #expect(!shard.contains(3))
+    }
+
+    @Test func mainEvictsUnhitEntriesBeforeHitOnes() {
+        var shard = Shard(S3FIFOPolicy(capacity: 10))
+        for _ in 0..<3 {
+            for key in 0..<9 { shard.access(key) }
+        }
+        shard.access(100)
+        shard.access(101)  // Moves 0..<9 to main with their counts; 100 goes to the ghost.
+        shard.access(0)
+        shard.access(102)  // Evicts 101 from the small queue.
+        shard.access(100)  // Ghost hit: main, count 0; evicts 102 to the ghost.
+        shard.access(102)  // Ghost hit with the small queue empty: main must evict.
+        // CLOCK: every hit entry is passed over (count decremented), the unhit newcomer 100 goes.
+        #expect((0..<9).allSatisfy { shard.contains($0) })
+        #expect(!shard.contains(100))
+        #expect(shard.contains(102))
+    }
+}
+
+@Suite("Eviction policies under weights")
+struct WeightedEvictionTests {
+    private func exercise(_ policy: some EvictionPolicy) {
+        var shard = Shard(policy)
+        var generator = SplitMix64(seed: 1)
+        for step in 0..<20_000 {
+            let key = Int(generator.next() % 500)
+            let weight = 1 + Int(generator.next() % 300)
+            switch generator.next() % 10 {
+            case 0: shard.update(key, weight: weight)
+            case 1: shard.remove(key)
+            default: shard.access(key, weight: weight)
+            }
+            #expect(shard.policy.weightedSize <= shard.policy.capacity, "step \(step)")
+            #expect(shard.policy.weightedSize == shard.storedWeight, "step \(step)")
+            if shard.policy.weightedSize > shard.policy.capacity || shard.policy.weightedSize != shard.storedWeight {
+                return
+            }
+        }
+        #expect(shard.policy.weightedSize > shard.policy.capacity / 2, "the cache is used")
+    }
+
+    @Test func tinyLFUNeverExceedsItsBudget() { exercise(WTinyLFUPolicy(capacity: 10_000)) }
+    @Test func staticTinyLFUNeverExceedsItsBudget() { exercise(staticTinyLFU(10_000)) }
+    @Test func s3FIFONeverExceedsItsBudget() { exercise(S3FIFOPolicy(capacity: 10_000)) }
+    @Test func lruNeverExceedsItsBudget() { exercise(LRUPolicy(capacity: 10_000)) }
+    @Test func expiryNeverExceedsItsBudget() { exercise(ExpiryOrderPolicy(capacity: 10_000)) }
+}
