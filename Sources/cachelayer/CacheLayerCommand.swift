@@ -6,7 +6,7 @@ struct CacheLayerCommand: AsyncParsableCommand {
         commandName: "cachelayer",
         abstract: "Demonstrates and benchmarks swift-cache-layer.",
         discussion: "Without a subcommand, runs the demonstration on the embedded memory backend.",
-        subcommands: [DemoCommand.self, BenchCommand.self],
+        subcommands: [DemoCommand.self, BenchCommand.self, CompareCommand.self],
         defaultSubcommand: DemoCommand.self
     )
 }
