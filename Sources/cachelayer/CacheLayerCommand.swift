@@ -6,7 +6,9 @@ struct CacheLayerCommand: AsyncParsableCommand {
         commandName: "cachelayer",
         abstract: "Demonstrates and benchmarks swift-cache-layer.",
         discussion: "Without a subcommand, runs the demonstration on the embedded memory backend.",
-        subcommands: [DemoCommand.self, BenchCommand.self, ReplayCommand.self, RedisBenchCommand.self, OutageDemoCommand.self],
+        subcommands: [
+            DemoCommand.self, BenchCommand.self, CompareCommand.self, ReplayCommand.self, RedisBenchCommand.self, OutageDemoCommand.self,
+        ],
         defaultSubcommand: DemoCommand.self
     )
 }

@@ -20,6 +20,11 @@ package struct MonotonicCacheClock: CacheClock {
     package init() {}
 
     package func now() -> UInt64 {
+        Self.now()
+    }
+
+    @inline(__always)
+    static func now() -> UInt64 {
         #if canImport(Darwin)
         // CLOCK_UPTIME_RAW does not advance while asleep, like Linux CLOCK_MONOTONIC.
         return clock_gettime_nsec_np(CLOCK_UPTIME_RAW)
@@ -59,5 +64,24 @@ extension Duration {
         if overflow { return .max }
         let (total, overflow2) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
         return overflow2 ? .max : total
+    }
+}
+
+/// The memory cache's clock, with the system clock as a case of its own so that reading it is a direct,
+/// inlinable call rather than a protocol witness call through an existential.
+enum CacheClockSource: Sendable {
+    case monotonic
+    case custom(any CacheClock)
+
+    init(_ clock: any CacheClock) {
+        self = clock is MonotonicCacheClock ? .monotonic : .custom(clock)
+    }
+
+    @inline(__always)
+    func now() -> UInt64 {
+        switch self {
+        case .monotonic: MonotonicCacheClock.now()
+        case .custom(let clock): clock.now()
+        }
     }
 }

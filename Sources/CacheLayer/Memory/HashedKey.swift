@@ -1,7 +1,8 @@
 /// A cache key with its 64-bit hash, computed once per operation.
 ///
-/// The hash picks the shard, feeds the eviction policy, and stands in for the string when the shard's
-/// dictionary hashes the key, so the key's bytes are hashed once per operation instead of twice.
+/// The hash picks the shard (bits 40 and up), feeds the eviction policy, and *is* the key's hash in the shard's
+/// dictionary (``_rawHashValue(seed:)``, bucket from the low bits), so the key's bytes are hashed once per
+/// operation and the dictionary does not run a second SipHash over the 64-bit hash.
 struct HashedKey: Hashable, Sendable {
     let key: String
     let hash: UInt64
@@ -25,5 +26,11 @@ struct HashedKey: Hashable, Sendable {
 
     func hash(into hasher: inout Hasher) {
         hasher.combine(hash)
+    }
+
+    /// The precomputed hash, mixed with the table's seed. `Dictionary` calls this instead of
+    /// ``hash(into:)``; the hash is already a per-process-seeded SipHash of the key, so it needs no more mixing.
+    func _rawHashValue(seed: Int) -> Int {
+        Int(truncatingIfNeeded: hash) ^ seed
     }
 }

@@ -25,7 +25,7 @@ public final class MemoryCache: Cache {
     static let maximumAutomaticShardCount = 16
 
     private let storage: ShardedMemoryStorage
-    private let clock: any CacheClock
+    private let clock: CacheClockSource
     private let codec: any CacheCodec
     /// Whether ``JSONSize`` gives the codec's exact sizes (true only for ``JSONCacheCodec``).
     private let usesJSONSizes: Bool
@@ -69,7 +69,7 @@ public final class MemoryCache: Cache {
         try configuration.validate()
         let shards = Self.resolvedShardCount(shardCount, maxMemorySize: configuration.maxMemorySize)
         self.storage = ShardedMemoryStorage(maxMemorySize: configuration.maxMemorySize, shardCount: shards, policy: configuration.evictionStrategy.kind)
-        self.clock = clock
+        self.clock = CacheClockSource(clock)
         self.codec = codec
         self.usesJSONSizes = codec is JSONCacheCodec
         self.configuration = configuration
@@ -109,12 +109,54 @@ public final class MemoryCache: Cache {
 
     // MARK: - Cache
 
+    // The async entry points are inlinable so that a call from another module is a plain synchronous call into
+    // the cache, not an out-of-line async call (a task-allocator frame, an executor check) into unspecialised
+    // generic code; the work happens in the non-generic `sampledLookup`.
+    @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        try getValue(key, as: type)
+        guard let value = try sampledLookup(key, type: Value.self) else { return nil }
+        // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+        return value as? Value
     }
 
+    @inlinable
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
-        try setValue(key, value, ttl: ttl)
+        try sampledSet(key, value, ttl: ttl, tags: [])
+    }
+
+    /// Stores `value` under `key` attached to `tags`; see ``invalidate(tag:)``.
+    ///
+    /// The tags replace those of an earlier value under `key` (storing without tags detaches the key from
+    /// every tag). Whenever the entry goes (overwritten, deleted, expired, evicted, invalidated), its tags
+    /// forget it, so the tag index only ever holds live entries.
+    @inlinable
+    public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?, tags: Set<String>) async throws {
+        try sampledSet(key, value, ttl: ttl, tags: tags)
+    }
+
+    /// ``setValue(_:_:ttl:tags:)``, timed when the latency sampler says so.
+    @usableFromInline
+    func sampledSet<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?, tags: Set<String>) throws(CacheError) {
+        let sampler = patterns.latency
+        guard sampler.shouldSample() else { return try setValue(key, value, ttl: ttl, tags: tags) }
+        let start = ContinuousClock.now
+        defer { sampler.recordSet(.now - start) }
+        try setValue(key, value, ttl: ttl, tags: tags)
+    }
+
+    /// Removes every entry stored with `tag`, counted as deletes. Costs O(entries with the tag): each shard
+    /// keeps an index from tag to entries.
+    public func invalidate(tag: String) async throws {
+        try invalidateValues(tag: tag)
+    }
+
+    /// Removes every entry whose key starts with `prefix` (compared byte for byte in UTF-8), counted as deletes.
+    ///
+    /// There is no ordered key index, because keeping one would slow down every `set`: this scans every
+    /// shard's keys, holding one shard's lock at a time, so it costs O(entries in the cache). Reads and
+    /// writes to other shards proceed meanwhile. For frequent invalidation of small groups, prefer tags.
+    public func invalidate(prefix: String) async throws {
+        try invalidateValues(prefix: prefix)
     }
 
     public func delete(_ key: String) async throws {
@@ -150,27 +192,41 @@ public final class MemoryCache: Cache {
 
     /// The value under `key`, or `nil` when absent or expired. What ``get(_:as:)`` does, without `async`.
     package func getValue<Value: Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
+        guard let value = try lookup(key, type: Value.self) else { return nil }
+        // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+        return value as? Value
+    }
+
+    /// ``lookup(_:type:)``, timed when the latency sampler says so: one relaxed atomic load while no metrics
+    /// reporter runs, then one call in 64.
+    @usableFromInline
+    func sampledLookup(_ key: String, type: any Any.Type) throws(CacheError) -> (any Sendable)? {
+        let sampler = patterns.latency
+        guard sampler.shouldSample() else { return try lookup(key, type: type) }
+        let start = ContinuousClock.now
+        defer { sampler.recordGet(.now - start) }
+        return try lookup(key, type: type)
+    }
+
+    /// The live value under `key`, whose dynamic type is exactly `type`; `nil` when absent or expired.
+    private func lookup(_ key: String, type: any Any.Type) throws(CacheError) -> (any Sendable)? {
         try checkOpen(key)
         try CacheKey.validate(key)
-        switch storage.get(HashedKey(key), now: clock.now(), type: ObjectIdentifier(Value.self)) {
+        switch storage.get(HashedKey(key), clock: clock, type: ObjectIdentifier(type)) {
         case .hit(let value):
-            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
-            guard let value = value as? Value else {
-                throw CacheError.typeMismatch(key: key, stored: String(describing: Swift.type(of: value)), requested: String(describing: Value.self))
-            }
             return value
         case .miss:
             return nil
         case .typeMismatch(let stored):
-            throw CacheError.typeMismatch(key: key, stored: stored, requested: String(describing: Value.self))
+            throw CacheError.typeMismatch(key: key, stored: stored, requested: String(describing: type))
         }
     }
 
-    /// Stores `value`, charging its encoded size. What ``set(_:to:ttl:)`` does, without `async`.
-    package func setValue<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration? = nil) throws(CacheError) {
+    /// Stores `value`, charging its encoded size. What ``set(_:to:ttl:tags:)`` does, without `async`.
+    package func setValue<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration? = nil, tags: Set<String> = []) throws(CacheError) {
         try checkOpen(key)
         try CacheKey.validate(key)
-        try store(key, value, size: encodedSize(of: value, key: key), ttl: ttl)
+        try store(key, value, size: encodedSize(of: value, key: key), ttl: ttl, tags: tags)
     }
 
     /// Stores `value` charging `size` bytes instead of its encoded size, for trace replay where only sizes
@@ -179,7 +235,7 @@ public final class MemoryCache: Cache {
         try checkOpen(key)
         try CacheKey.validate(key)
         precondition(size >= 0, "a size is never negative")
-        try store(key, value, size: size, ttl: ttl)
+        try store(key, value, size: size, ttl: ttl, tags: [])
     }
 
     /// Removes `key`; returns whether it was stored (expired or not).
@@ -211,6 +267,27 @@ public final class MemoryCache: Cache {
     package func removeAllValues() throws(CacheError) {
         try checkOpen(nil)
         storage.removeAll()
+    }
+
+    /// Removes every entry stored with `tag`; returns how many. What ``invalidate(tag:)`` does, without `async`.
+    @discardableResult
+    package func invalidateValues(tag: String) throws(CacheError) -> Int {
+        try checkOpen(nil)
+        return storage.invalidate(tag: tag)
+    }
+
+    /// Removes every entry whose key starts with `prefix`; returns how many. What ``invalidate(prefix:)`` does,
+    /// without `async`.
+    @discardableResult
+    package func invalidateValues(prefix: String) throws(CacheError) -> Int {
+        try checkOpen(nil)
+        return storage.invalidate(prefix: prefix)
+    }
+
+    /// The tag index's size over all shards: distinct tags, and (tag, entry) pairs. Both are zero whenever no
+    /// live entry has a tag; tests use this to prove the index does not leak.
+    package var tagIndexSize: (tags: Int, memberships: Int) {
+        storage.tagIndexSize()
     }
 
     /// The counters summed over the shards, each read under its lock.
@@ -248,12 +325,11 @@ public final class MemoryCache: Cache {
         }
     }
 
-    private func store<Value: Sendable>(_ key: String, _ value: Value, size: Int, ttl: Duration?) throws(CacheError) {
+    private func store<Value: Sendable>(_ key: String, _ value: Value, size: Int, ttl: Duration?, tags: Set<String>) throws(CacheError) {
         let limit = configuration.maxMemorySize
         if size > limit { throw CacheError.valueTooLarge(key: key, size: size, limit: limit) }
-        let now = clock.now()
-        let expiresAt = try expiry(for: ttl ?? configuration.defaultTTL, key: key, now: now)
-        switch storage.set(HashedKey(key), value: value, size: size, expiresAt: expiresAt, now: now) {
+        let expiresAt = try expiry(for: ttl ?? configuration.defaultTTL, key: key)
+        switch storage.set(HashedKey(key), value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock) {
         case .stored(let evicted, let expired):
             if evicted > 0 || expired > 0 {
                 logger.debug(
@@ -269,10 +345,11 @@ public final class MemoryCache: Cache {
         }
     }
 
-    /// The expiry time for `ttl` (`nil` = never).
-    private func expiry(for ttl: Duration?, key: String, now: UInt64) throws(CacheError) -> UInt64 {
+    /// The expiry time for `ttl` (`nil` = never). Reads the clock only for a finite TTL.
+    private func expiry(for ttl: Duration?, key: String) throws(CacheError) -> UInt64 {
         guard let ttl, !ttl.isNoExpiry else { return .max }
         guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
+        let now = clock.now()
         // Sub-nanosecond TTLs round up so that a positive TTL never means "already expired".
         let (expiresAt, overflow) = now.addingReportingOverflow(max(1, ttl.saturatingNanoseconds))
         return overflow || expiresAt == .max ? .max - 1 : expiresAt

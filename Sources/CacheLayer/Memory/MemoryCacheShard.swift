@@ -1,5 +1,4 @@
 import RedisClient
-import Synchronization
 
 /// The outcome of a read in a shard.
 enum ShardRead: Sendable {
@@ -18,8 +17,8 @@ enum ShardWrite: Sendable {
     case tooLarge(budget: Int)
 }
 
-/// One lock's worth of the memory cache: a key table, slot-indexed entries, an expiry queue, an eviction
-/// policy and counters, all behind one lock (`Locked`).
+/// One lock's worth of the memory cache: a key table, per-slot records, an expiry queue, an eviction policy,
+/// a tag index and counters, all behind one lock (`Locked`, which ThreadSanitizer can see).
 ///
 /// Every operation finishes its bookkeeping (eviction included) before it releases the lock, so the shard's
 /// byte size never exceeds its budget at any moment another thread can observe.
@@ -30,17 +29,19 @@ final class MemoryCacheShard: Sendable {
         state = Locked(State(budget: budget, policy: policy))
     }
 
+    /// `clock` is read only when the entry found has a finite expiry, so hits on entries without a TTL and
+    /// misses read no clock at all.
     @inline(__always)
-    func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
+    func get(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> ShardRead {
         state.withLock { state in
-            state.get(key, now: now, type: type)
+            state.get(key, clock: clock, type: type)
         }
     }
 
     @inline(__always)
-    func set(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, now: UInt64) -> ShardWrite {
+    func set(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, tags: Set<String>, clock: CacheClockSource) -> ShardWrite {
         state.withLock { state in
-            state.set(key, value: value, size: size, expiresAt: expiresAt, now: now)
+            state.set(key, value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock)
         }
     }
 
@@ -55,8 +56,8 @@ final class MemoryCacheShard: Sendable {
     /// The live value and its expiry, without counting a hit or touching the policy.
     func peek(_ key: HashedKey, now: UInt64) -> (value: any Sendable, expiresAt: UInt64)? {
         state.withLock { state in
-            guard let slot = state.index[key].map(Int.init), state.entries[slot].expiresAt > now else { return nil }
-            return (state.entries[slot].value, state.entries[slot].expiresAt)
+            guard let item = state.index[key], item.expiresAt > now else { return nil }
+            return (item.value, item.expiresAt)
         }
     }
 
@@ -66,6 +67,23 @@ final class MemoryCacheShard: Sendable {
 
     func sweepExpired(now: UInt64) -> Int {
         state.withLock { $0.removeExpired(now: now, untilSizeAtMost: nil) }
+    }
+
+    /// Removes every entry tagged `tag`; returns how many.
+    func invalidate(tag: String) -> Int {
+        state.withLock { $0.invalidate(tag: tag) }
+    }
+
+    /// Removes every entry whose key starts with `prefix`, byte for byte; returns how many. A scan of the shard.
+    func invalidate(prefix: String) -> Int {
+        state.withLock { $0.invalidate(prefix: prefix) }
+    }
+
+    /// The tags in the tag index and the number of (tag, entry) pairs.
+    func tagIndexContents() -> (tags: Set<String>, memberships: Int) {
+        state.withLock { state in
+            (Set(state.tagIndex.keys), state.tagIndex.values.reduce(0) { $0 + $1.count })
+        }
     }
 
     func addStats(to stats: inout CacheStats) {
@@ -82,29 +100,40 @@ final class MemoryCacheShard: Sendable {
     }
 }
 
-/// What a slot holds. Free slots keep an empty key and `()` as value.
-///
-/// The fields a read touches (expiry, value) come first so that they share a cache line.
-struct MemoryCacheEntry {
+/// What the key table holds per key: everything a read needs, so a hit is one hash-table probe with no
+/// second memory access (the slot's record is only touched by writes, removals and the policy).
+struct MemoryCacheItem {
+    var value: any Sendable
     /// Nanoseconds on the cache's clock; `UInt64.max` for never.
     var expiresAt: UInt64
-    var value: any Sendable
+    /// The slot that names this entry to the policy and the expiry queue.
+    var slot: Int32
+}
+
+/// What a slot records about its entry for removal, eviction and expiry. Free slots keep an empty key.
+struct MemoryCacheSlot {
     var key: String
     var keyHash: UInt64
     /// Encoded size in bytes, as charged to the budget.
     var size: Int
+    /// A copy of the item's expiry, for rebuilding the expiry queue without probing the table.
+    var expiresAt: UInt64
     /// Bumped whenever the slot's value, expiry or owner changes; invalidates older expiry-queue records.
     var generation: UInt32
     var isOccupied: Bool
+    /// The tags the entry was stored with (usually none: the empty set does not allocate).
+    var tags: Set<String>
 
-    static let free = MemoryCacheEntry(expiresAt: 0, value: (), key: "", keyHash: 0, size: 0, generation: 0, isOccupied: false)
+    static let free = MemoryCacheSlot(key: "", keyHash: 0, size: 0, expiresAt: 0, generation: 0, isOccupied: false, tags: [])
+
+    var hashedKey: HashedKey { HashedKey(key: key, hash: keyHash) }
 }
 
 extension MemoryCacheShard {
     struct State: ~Copyable {
         let budget: Int
-        var index: [HashedKey: Int32] = [:]
-        var entries: [MemoryCacheEntry] = []
+        var index: [HashedKey: MemoryCacheItem] = [:]
+        var slots: [MemoryCacheSlot] = []
         var freeSlots: [Int32] = []
         var policy: AnyEvictionPolicy
         var expiryQueue = ExpiryQueue()
@@ -113,6 +142,9 @@ extension MemoryCacheShard {
         var size = 0
         /// Reused for every policy call so that eviction does not allocate.
         var victims: [Int] = []
+        /// Tag → slots of the entries stored with it. Exact: every removal path drops the entry's memberships,
+        /// and a tag with no entries left is removed.
+        var tagIndex: [String: Set<Int32>] = [:]
 
         var hits: UInt64 = 0
         var misses: UInt64 = 0
@@ -128,17 +160,20 @@ extension MemoryCacheShard {
 
         // MARK: Operations
 
-        @inline(__always)
         /// `type` identifies the requested type; the stored value's dynamic type must be exactly it. Comparing
         /// type identities is a pointer compare, where a dynamic cast under the lock would cost far more.
-        mutating func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
-            guard let found = index[key] else {
+        @inline(__always)
+        mutating func get(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> ShardRead {
+            guard let position = index.index(forKey: key) else {
                 misses += 1
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            let slot = Int(found)
-            if entries[slot].expiresAt <= now {
+            // Fields are read in place (`inout`, through the values' `_modify`): the getter would copy the whole
+            // item, existential included, through its value witness.
+            let (expiresAt, slot32, storedType) = Self.fields(of: &index.values[position])
+            let slot = Int(slot32)
+            if expiresAt != .max && expiresAt <= clock.now() {
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 expirations += 1
@@ -146,46 +181,61 @@ extension MemoryCacheShard {
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            guard ObjectIdentifier(Swift.type(of: entries[slot].value)) == type else {
-                return .typeMismatch(stored: String(describing: Swift.type(of: entries[slot].value)))
+            guard ObjectIdentifier(storedType) == type else {
+                return .typeMismatch(stored: String(describing: storedType))
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)
-            return .hit(entries[slot].value)
+            return .hit(Self.value(of: &index.values[position]))
         }
 
-        mutating func set(_ key: HashedKey, value: any Sendable, size newSize: Int, expiresAt: UInt64, now: UInt64) -> ShardWrite {
+        @inline(__always)
+        private static func fields(of item: inout MemoryCacheItem) -> (expiresAt: UInt64, slot: Int32, type: any Any.Type) {
+            (item.expiresAt, item.slot, Swift.type(of: item.value))
+        }
+
+        @inline(__always)
+        private static func value(of item: inout MemoryCacheItem) -> any Sendable {
+            item.value
+        }
+
+        mutating func set(
+            _ key: HashedKey, value: any Sendable, size newSize: Int, expiresAt: UInt64, tags: Set<String>, clock: CacheClockSource
+        ) -> ShardWrite {
             guard newSize <= budget else { return .tooLarge(budget: budget) }
             sets += 1
             let slot: Int
             let isUpdate: Bool
-            if let found = index[key] {
-                slot = Int(found)
+            if let position = index.index(forKey: key) {
+                slot = Int(index.values[position].slot)
                 isUpdate = true
-                if entries[slot].expiresAt != .max { entriesWithExpiry -= 1 }
-                size += newSize - entries[slot].size
-                entries[slot].value = value
-                entries[slot].size = newSize
-                entries[slot].expiresAt = expiresAt
-                entries[slot].generation &+= 1
+                index.values[position].value = value
+                index.values[position].expiresAt = expiresAt
+                if slots[slot].expiresAt != .max { entriesWithExpiry -= 1 }
+                size += newSize - slots[slot].size
+                slots[slot].size = newSize
+                slots[slot].expiresAt = expiresAt
+                slots[slot].generation &+= 1
+                if !slots[slot].tags.isEmpty || !tags.isEmpty { replaceTags(of: slot, with: tags) }
             } else {
                 slot = allocateSlot()
                 isUpdate = false
-                let generation = entries[slot].generation &+ 1
-                entries[slot] = MemoryCacheEntry(
-                    expiresAt: expiresAt, value: value, key: key.key, keyHash: key.hash, size: newSize,
-                    generation: generation, isOccupied: true
+                let generation = slots[slot].generation &+ 1
+                slots[slot] = MemoryCacheSlot(
+                    key: key.key, keyHash: key.hash, size: newSize, expiresAt: expiresAt, generation: generation,
+                    isOccupied: true, tags: []
                 )
-                index[key] = Int32(truncatingIfNeeded: slot)
+                index[key] = MemoryCacheItem(value: value, expiresAt: expiresAt, slot: Int32(truncatingIfNeeded: slot))
                 size += newSize
+                if !tags.isEmpty { replaceTags(of: slot, with: tags) }
             }
             if expiresAt != .max {
                 entriesWithExpiry += 1
-                expiryQueue.insert(expiresAt: expiresAt, slot: slot, generation: entries[slot].generation)
+                expiryQueue.insert(expiresAt: expiresAt, slot: slot, generation: slots[slot].generation)
             }
 
             // Expired entries go first: they are worthless, whatever the policy thinks of them.
-            let expired = size > budget ? removeExpired(now: now, untilSizeAtMost: budget) : 0
+            let expired = size > budget ? removeExpired(now: clock.now(), untilSizeAtMost: budget) : 0
 
             victims.removeAll(keepingCapacity: true)
             if isUpdate {
@@ -204,17 +254,17 @@ extension MemoryCacheShard {
 
         mutating func delete(_ key: HashedKey) -> Bool {
             deletes += 1
-            guard let found = index[key] else { return false }
-            let slot = Int(found)
+            guard let item = index[key] else { return false }
+            let slot = Int(item.slot)
             removeEntry(slot)
             policy.recordRemoval(slot)
             return true
         }
 
         mutating func contains(_ key: HashedKey, now: UInt64) -> Bool {
-            guard let found = index[key] else { return false }
-            let slot = Int(found)
-            if entries[slot].expiresAt <= now {
+            guard let item = index[key] else { return false }
+            if item.expiresAt <= now {
+                let slot = Int(item.slot)
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 expirations += 1
@@ -225,9 +275,10 @@ extension MemoryCacheShard {
 
         mutating func removeAll() {
             index.removeAll()
-            entries.removeAll()
+            slots.removeAll()
             freeSlots.removeAll()
             expiryQueue.removeAll()
+            tagIndex.removeAll()
             entriesWithExpiry = 0
             size = 0
             policy.removeAll()
@@ -240,7 +291,7 @@ extension MemoryCacheShard {
             let limit = limit ?? -1
             while limit < 0 || size > limit, let record = expiryQueue.popDue(now: now) {
                 let slot = Int(record.slot)
-                guard entries[slot].isOccupied, entries[slot].generation == record.generation else { continue }
+                guard slots[slot].isOccupied, slots[slot].generation == record.generation else { continue }
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 removed += 1
@@ -250,33 +301,75 @@ extension MemoryCacheShard {
             return removed
         }
 
+        /// Removes every entry stored with `tag`, whether expired or not. Counted as deletes.
+        mutating func invalidate(tag: String) -> Int {
+            guard let members = tagIndex[tag] else { return 0 }
+            for slot in members {
+                removeEntry(Int(slot))
+                policy.recordRemoval(Int(slot))
+            }
+            deletes += UInt64(members.count)
+            return members.count
+        }
+
+        /// Removes every entry whose key's UTF-8 bytes start with `prefix`'s. Counted as deletes.
+        mutating func invalidate(prefix: String) -> Int {
+            var matching: [Int32] = []
+            for item in index where item.key.key.utf8.starts(with: prefix.utf8) {
+                matching.append(item.value.slot)
+            }
+            for slot in matching {
+                removeEntry(Int(slot))
+                policy.recordRemoval(Int(slot))
+            }
+            deletes += UInt64(matching.count)
+            return matching.count
+        }
+
         // MARK: Slots
 
         private mutating func allocateSlot() -> Int {
             if let slot = freeSlots.popLast() { return Int(slot) }
-            entries.append(.free)
-            return entries.count - 1
+            slots.append(.free)
+            return slots.count - 1
         }
 
-        /// Drops the entry from the table and frees its slot. The caller informs the policy if needed.
+        /// Drops the entry from the table and the tag index and frees its slot. The caller informs the policy
+        /// if needed.
         private mutating func removeEntry(_ slot: Int) {
-            let entry = entries[slot]
-            index.removeValue(forKey: HashedKey(key: entry.key, hash: entry.keyHash))
-            size -= entry.size
-            if entry.expiresAt != .max { entriesWithExpiry -= 1 }
-            var freed = MemoryCacheEntry.free
-            freed.generation = entry.generation &+ 1
-            entries[slot] = freed
+            let record = slots[slot]
+            index.removeValue(forKey: record.hashedKey)
+            size -= record.size
+            if record.expiresAt != .max { entriesWithExpiry -= 1 }
+            if !record.tags.isEmpty { replaceTags(of: slot, with: []) }
+            var freed = MemoryCacheSlot.free
+            freed.generation = record.generation &+ 1
+            slots[slot] = freed
             freeSlots.append(Int32(truncatingIfNeeded: slot))
+        }
+
+        /// Makes `tags` the slot's tags, keeping ``tagIndex`` exact.
+        private mutating func replaceTags(of slot: Int, with tags: Set<String>) {
+            let slot32 = Int32(truncatingIfNeeded: slot)
+            let old = slots[slot].tags
+            for tag in old where !tags.contains(tag) {
+                if tagIndex[tag]?.remove(slot32) != nil, tagIndex[tag]?.isEmpty == true {
+                    tagIndex[tag] = nil
+                }
+            }
+            for tag in tags where !old.contains(tag) {
+                tagIndex[tag, default: []].insert(slot32)
+            }
+            slots[slot].tags = tags
         }
 
         private mutating func compactExpiryQueueIfNeeded() {
             guard expiryQueue.needsCompaction(liveCount: entriesWithExpiry) else { return }
             var records: [ExpiryQueue.Record] = []
             records.reserveCapacity(entriesWithExpiry)
-            for slot in entries.indices where entries[slot].isOccupied && entries[slot].expiresAt != .max {
+            for slot in slots.indices where slots[slot].isOccupied && slots[slot].expiresAt != .max {
                 records.append(ExpiryQueue.Record(
-                    expiresAt: entries[slot].expiresAt, slot: Int32(truncatingIfNeeded: slot), generation: entries[slot].generation
+                    expiresAt: slots[slot].expiresAt, slot: Int32(truncatingIfNeeded: slot), generation: slots[slot].generation
                 ))
             }
             expiryQueue.replace(with: records)

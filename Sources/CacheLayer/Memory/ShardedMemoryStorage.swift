@@ -20,16 +20,19 @@ final class ShardedMemoryStorage: Sendable {
 
     @inline(__always)
     private func shard(for key: HashedKey) -> MemoryCacheShard {
-        // The dictionary inside the shard re-mixes the hash, so using its low bits here does not skew buckets.
-        shards[Int(truncatingIfNeeded: key.hash & mask)]
+        // The dictionary inside the shard takes its buckets from the low bits of the same hash, so the shard
+        // comes from high bits: otherwise every key of a shard would share its low bits and crowd its buckets.
+        shards[Int(truncatingIfNeeded: (key.hash >> 40) & mask)]
     }
 
-    func get(_ key: HashedKey, now: UInt64, type: ObjectIdentifier) -> ShardRead {
-        shard(for: key).get(key, now: now, type: type)
+    @inline(__always)
+    func get(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> ShardRead {
+        shard(for: key).get(key, clock: clock, type: type)
     }
 
-    func set(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, now: UInt64) -> ShardWrite {
-        shard(for: key).set(key, value: value, size: size, expiresAt: expiresAt, now: now)
+    @inline(__always)
+    func set(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, tags: Set<String>, clock: CacheClockSource) -> ShardWrite {
+        shard(for: key).set(key, value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock)
     }
 
     func delete(_ key: HashedKey) -> Bool {
@@ -50,6 +53,28 @@ final class ShardedMemoryStorage: Sendable {
 
     func sweepExpired(now: UInt64) -> Int {
         shards.reduce(0) { $0 + $1.sweepExpired(now: now) }
+    }
+
+    /// Removes every entry tagged `tag`, shard by shard; returns how many.
+    func invalidate(tag: String) -> Int {
+        shards.reduce(0) { $0 + $1.invalidate(tag: tag) }
+    }
+
+    /// Removes every entry whose key starts with `prefix`: a scan of every shard, one lock at a time.
+    func invalidate(prefix: String) -> Int {
+        shards.reduce(0) { $0 + $1.invalidate(prefix: prefix) }
+    }
+
+    /// The tag index over all shards: distinct tags, and (tag, entry) pairs.
+    func tagIndexSize() -> (tags: Int, memberships: Int) {
+        var tags = Set<String>()
+        var memberships = 0
+        for shard in shards {
+            let contents = shard.tagIndexContents()
+            tags.formUnion(contents.tags)
+            memberships += contents.memberships
+        }
+        return (tags.count, memberships)
     }
 
     func stats() -> CacheStats {

@@ -74,6 +74,27 @@ struct MetricsTests {
         #expect(try metrics.expectCounter("cache_misses", reporter.dimensions).totalValue == 640)
     }
 
+    @Test func theMemoryCacheTimesOneCallInSixtyFourWhileTheReporterRuns() async throws {
+        let cache = try makeTestMemoryCache()
+        let metrics = TestMetrics()
+        for _ in 0..<64 { _ = try await cache.get("k", as: Int.self) }
+        let reporter = CacheMetricsReporter(cache: cache, interval: .seconds(3600), factory: metrics)
+        let running = Task { try await reporter.run() }
+        #expect(await eventually { cache.patterns.latency.isEnabled })
+        for _ in 0..<640 { _ = try await cache.get("k", as: Int.self) }
+        for _ in 0..<64 { try await cache.set("k", to: 1, ttl: .seconds(60)) }
+        for _ in 0..<64 { try await cache.set("k", to: 1, ttl: .seconds(60), tags: ["t"]) }
+        let getTimer = try metrics.expectTimer("cache_get_duration", reporter.dimensions)
+        let setTimer = try metrics.expectTimer("cache_set_duration", reporter.dimensions)
+        // Calls before the reporter started were not counted: calls 0, 64, …, 576 are gets, 640 and 704 are sets.
+        #expect(getTimer.values.count == 10)
+        #expect(setTimer.values.count == 2)
+        running.cancel()
+        try await running.value
+        for _ in 0..<64 { _ = try await cache.get("k", as: Int.self) }
+        #expect(getTimer.values.count == 10)
+    }
+
     @Test func theCacheServiceClosesTheCacheWhenItStops() async throws {
         let cache = DictionaryCache()
         let metrics = TestMetrics()

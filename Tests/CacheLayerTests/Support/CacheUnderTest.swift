@@ -23,7 +23,7 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
 
     static let all: [CacheUnderTest] = [
         CacheUnderTest(name: "DictionaryCache", supportsInvalidation: true, ttlFollowsClock: true) { DictionaryCache(clock: $0) },
-        CacheUnderTest(name: "MemoryCache", supportsInvalidation: false, ttlFollowsClock: true) { clock in
+        CacheUnderTest(name: "MemoryCache", supportsInvalidation: true, ttlFollowsClock: true) { clock in
             var configuration = CacheConfiguration.development
             configuration.name = "patterns-memory"
             return try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
