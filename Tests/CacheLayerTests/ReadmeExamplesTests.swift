@@ -38,3 +38,62 @@ struct ReadmeExamplesTests {
         try await cache.close()
     }
 }
+
+/// A stand-in for the application's database in the README examples.
+private struct ExampleDatabase: Sendable {
+    func loadUser(id: Int) async throws -> ReadmeExamplesTests.User { .init(id: id, name: "User \(id)") }
+    func loadPrices() async throws -> [String: Int] { ["tea": 350] }
+    func loadUsers(keys: [String]) async throws -> [String: ReadmeExamplesTests.User] {
+        Dictionary(uniqueKeysWithValues: keys.map { ($0, ReadmeExamplesTests.User(id: 0, name: $0)) })
+    }
+    func save(_ user: ReadmeExamplesTests.User) async throws {}
+}
+
+extension ReadmeExamplesTests {
+    /// The README's Redis snippet: compiled here, not run (it needs servers at those addresses).
+    static func redisExample() async throws -> [any Cache] {
+        var redisOnly = try CacheConfiguration(redisURL: "redis://:secret@127.0.0.1:6379/0")
+        redisOnly.namespace = "shop"
+        let redis = try await makeCache(redisOnly)
+
+        let resilient = try await makeCache(.production(redisAddress: "redis.internal:6379", password: "secret"))
+        return [redis, resilient]
+    }
+
+    @Test func patterns() async throws {
+        let cache = try await makeCache(.development)
+        let database = ExampleDatabase()
+
+        let user = try await cache.getOrSet("user:42", ttl: .seconds(600)) {
+            try await database.loadUser(id: 42)
+        }
+        #expect(user.id == 42)
+
+        let prices = try await cache.getOrSet(
+            "prices", ttl: .seconds(60),
+            options: .failSafe(gracePeriod: .seconds(3600), softTimeout: .milliseconds(200))
+        ) {
+            try await database.loadPrices()
+        }
+        #expect(prices["tea"] == 350)
+
+        let users = try await cache.getOrSetMany(["user:1", "user:2", "user:3"], ttl: .seconds(600)) { missing in
+            try await database.loadUsers(keys: missing)
+        }
+        #expect(users.count == 3)
+
+        try await cache.writeThrough("user:42", value: user, ttl: .seconds(600)) {
+            try await database.save(user)
+        }
+
+        try await cache.set("user:42:profile", to: user, ttl: nil, tags: ["user:42"])
+        try await cache.invalidate(tag: "user:42")
+        try await cache.invalidate(prefix: "user:42:")
+        try await cache.deleteMany(["user:1", "user:2"])
+        #expect(try await cache.get("user:42:profile", as: User.self) == nil)
+
+        let report = await cache.warm(entries: users.map { (key: $0.key, value: $0.value) }, ttl: .seconds(600))
+        #expect(report.succeeded == 3)
+        try await cache.close()
+    }
+}
