@@ -87,11 +87,12 @@ struct BenchCommand: AsyncParsableCommand {
         if let strategy, let chosen = EvictionStrategy(name: strategy) { configuration.evictionStrategy = chosen }
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
         configuration.maxIdleConnections = configuration.poolSize
+        let workload = Workload(
+            keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
+            concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000)), showProgress: !json
+        )
         if rawClient {
-            let result = try await RawClientWorkload(
-                configuration: configuration, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
-                concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000))
-            ).run()
+            let result = try await RawClientWorkload(configuration: configuration, workload: workload).run()
             let report = BenchReport(backend: "redis-raw-client", result: result, stats: CacheStats())
             print(json ? try report.jsonString() : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
             return
@@ -100,10 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         let result: BenchResult
         do {
-            result = try await Workload(
-                keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
-                concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000)), showProgress: !json
-            ).run(on: cache)
+            result = try await workload.run(on: cache)
         } catch {
             try? await cache.close()
             throw error
@@ -139,8 +137,20 @@ struct Workload: Sendable {
     var duration: Duration
     var showProgress: Bool
 
+    /// Fills the key space, then measures `get` and `set` of the cache.
     func run(on cache: any Cache) async throws -> BenchResult {
         let value = String(repeating: "v", count: valueSize)
+        return try await run(
+            get: { key in _ = try await cache.get(key, as: String.self) },
+            set: { key in try await cache.set(key, to: value) }
+        )
+    }
+
+    /// Fills the key space with `set`, then runs the timed mix of `get` and `set` on Zipf-chosen keys.
+    func run(
+        get: @escaping @Sendable (String) async throws -> Void,
+        set: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> BenchResult {
         let keyNames = (0..<keys).map { "key:\($0)" }
 
         // Fill the key space once so reads measure hits, as redis-benchmark's GET does after SET.
@@ -150,7 +160,7 @@ struct Workload: Sendable {
             for worker in 0..<fillers {
                 group.addTask {
                     for index in stride(from: worker, to: keyNames.count, by: fillers) {
-                        try await cache.set(keyNames[index], to: value)
+                        try await set(keyNames[index])
                         if showProgress && worker == 0 && index % 4096 == 0 {
                             progress.update(done: index, detail: "\(index.grouped) keys")
                         }
@@ -164,29 +174,29 @@ struct Workload: Sendable {
             progress.finish()
         }
 
-        let sampler = ZipfGenerator(count: keys, exponent: zipf)
+        let sampler = ZipfSampler(count: keys, exponent: zipf)
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + duration
-        let measuring = ProgressLine(total: Int(duration.components.seconds * 10 + duration.components.attoseconds / 100_000_000_000_000_000), label: "measuring")
+        let measuring = ProgressLine(total: Int(duration / .milliseconds(100)), label: "measuring")
         var result = BenchResult()
         try await withThrowingTaskGroup(of: BenchResult.self) { group in
             for worker in 0..<concurrency {
                 group.addTask {
-                    var random = SeededGenerator(seed: 0x5EED + UInt64(worker))
+                    var random = SplitMix64(seed: 0x5EED + UInt64(worker))
                     var partial = BenchResult()
                     var operations = 0
                     while true {
                         if operations & 63 == 0 && clock.now >= deadline { break }
                         operations += 1
-                        let key = keyNames[sampler.next(using: &random)]
+                        let key = keyNames[sampler.next(using: &random) - 1]
                         let isRead = Double.random(in: 0..<1, using: &random) < readRatio
                         let began = clock.now
                         if isRead {
-                            _ = try await cache.get(key, as: String.self)
+                            try await get(key)
                             partial.gets.record(clock.now - began)
                         } else {
-                            try await cache.set(key, to: value)
+                            try await set(key)
                             partial.sets.record(clock.now - began)
                         }
                     }

@@ -91,7 +91,7 @@ struct DemoCommand: AsyncParsableCommand {
         configuration.defaultTTL = .seconds(300)
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.demo"))
 
-        let sampler = ZipfGenerator(count: keys, exponent: zipf)
+        let sampler = ZipfSampler(count: keys, exponent: zipf)
         let latency = Duration.microseconds(Int64(sourceLatency * 1000))
         let counter = RequestCounter()
         let clock = ContinuousClock()
@@ -105,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
             for worker in 0..<concurrency {
                 let share = perWorker + (worker < remainder ? 1 : 0)
                 group.addTask {
-                    var random = SeededGenerator(seed: 42 + UInt64(worker))
+                    var random = SplitMix64(seed: 42 + UInt64(worker))
                     var recorder = LatencyRecorder()
                     for _ in 0..<share {
                         let id = sampler.next(using: &random)

@@ -134,7 +134,7 @@ struct OutageDemoCommand: AsyncParsableCommand {
         return try await withThrowingTaskGroup(of: PhaseResult.self) { group in
             for worker in 0..<concurrency {
                 group.addTask {
-                    var random = SeededGenerator(seed: 7 + UInt64(worker))
+                    var random = SplitMix64(seed: 7 + UInt64(worker))
                     var result = PhaseResult()
                     while ContinuousClock.now < deadline {
                         let key = "item:\(Int.random(in: 0..<1_000, using: &random))"

@@ -11,9 +11,9 @@ package struct ZipfSampler: Sendable {
     private let hIntegralCount: Double
     private let s: Double
 
-    /// A sampler over `count` ranks with parameter `exponent` (> 0; 1 is the classic Zipf law).
+    /// A sampler over `count` ranks with parameter `exponent` (1 is the classic Zipf law; 0 is uniform).
     package init(count: Int, exponent: Double) {
-        precondition(count > 0 && exponent > 0, "Zipf needs at least one key and a positive exponent")
+        precondition(count > 0 && exponent >= 0, "Zipf needs at least one key and an exponent of 0 or more")
         self.count = count
         self.exponent = exponent
         hIntegralX1 = Self.hIntegral(1.5, exponent) - 1
@@ -23,6 +23,7 @@ package struct ZipfSampler: Sendable {
 
     /// The next rank, 1 being the most popular.
     package func next(using generator: inout some RandomNumberGenerator) -> Int {
+        if exponent == 0 { return Int.random(in: 1...count, using: &generator) }
         while true {
             let u = hIntegralCount + Double.random(in: 0..<1, using: &generator) * (hIntegralX1 - hIntegralCount)
             let x = Self.hIntegralInverse(u, exponent)
