@@ -13,19 +13,25 @@ public protocol CacheCodec: Sendable {
 
 /// The default codec: JSON through Foundation's `JSONEncoder` and `JSONDecoder`.
 public struct JSONCacheCodec: CacheCodec {
+    // One encoder and decoder for every call: building them per value dominated batch reads of small values.
+    // Both are Sendable and safe to use from several threads at once; their options are never changed here.
+    private let encoder: JSONEncoder
+    private let decoder: JSONDecoder
+
     /// Creates a JSON codec. Dates are stored as ISO 8601 strings, data as Base64.
-    public init() {}
+    public init() {
+        encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+    }
 
     public func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(value))
+        Array(try encoder.encode(value))
     }
 
     public func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(type, from: Data(bytes))
+        try decoder.decode(type, from: Data(bytes))
     }
 }
 
