@@ -14,7 +14,7 @@ struct RedisChannelHandlerTests {
         let closed = ClosedFlag()
         if let batch {
             let result: Result<[RESPValue], any Error> = await asyncResult {
-                try await withUnsafeThrowingContinuation { continuation in
+                try await withCheckedThrowingContinuation { continuation in
                     self.drive(inbound, closed: closed) { handler, command in
                         var bytes = ByteBuffer()
                         for _ in 0..<batch { bytes.writeImmutableBuffer(command) }
@@ -25,7 +25,7 @@ struct RedisChannelHandlerTests {
             return (result, closed.value)
         }
         let result: Result<RESPValue, any Error> = await asyncResult {
-            try await withUnsafeThrowingContinuation { continuation in
+            try await withCheckedThrowingContinuation { continuation in
                 self.drive(inbound, closed: closed) { handler, command in
                     handler.send(command, id: 1, timeout: nil, batchSize: nil, promise: .single(continuation))
                 }

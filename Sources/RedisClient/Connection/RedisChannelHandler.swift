@@ -7,8 +7,8 @@ import NIOSSL
 /// exactly once because the state machine hands every request out exactly once (reply, timeout,
 /// cancellation or close), which its tests cover.
 package enum RedisReplyPromise {
-    case single(UnsafeContinuation<RESPValue, any Error>)
-    case batch(UnsafeContinuation<[RESPValue], any Error>)
+    case single(CheckedContinuation<RESPValue, any Error>)
+    case batch(CheckedContinuation<[RESPValue], any Error>)
 
     func fail(_ error: RedisError) {
         switch self {

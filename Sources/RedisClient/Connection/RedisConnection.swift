@@ -250,7 +250,7 @@ public final class RedisConnection: RedisCommandExecutor {
         let eventLoop = self.channel.eventLoop
         try Self.checkCancellation()
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPValue], any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPValue], any Error>) in
                 if eventLoop.inEventLoop {
                     handler.value.send(payload, id: id, timeout: timeout, batchSize: count, promise: .batch(continuation))
                 } else {
@@ -271,7 +271,7 @@ public final class RedisConnection: RedisCommandExecutor {
         let eventLoop = self.channel.eventLoop
         try Self.checkCancellation()
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RESPValue, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPValue, any Error>) in
                 if eventLoop.inEventLoop {
                     handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
                 } else {
