@@ -1,4 +1,5 @@
 import ArgumentParser
+import CacheLayer
 import Foundation
 import RedisClient
 import Synchronization
@@ -89,7 +90,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
             for (index, connection) in connections.enumerated() {
                 // Each client runs on its connection's event loop: no thread hop per request.
                 group.addTask(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
-                    var generator = SplitMix(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+                    var generator = SplitMix64(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
                     var latencies: [Double] = []
                     latencies.reserveCapacity(total / connections.count + pipeline)
                     var commands: [RedisCommand] = []
@@ -138,7 +139,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
     }
 
     /// Writes a random 12-digit key number into `key:NNNNNNNNNNNN`, as redis-benchmark's `-r` does.
-    private static func fillKey(_ key: inout [UInt8], keyspace: Int, generator: inout SplitMix) {
+    private static func fillKey(_ key: inout [UInt8], keyspace: Int, generator: inout SplitMix64) {
         guard keyspace > 0 else { return }
         var n = Int(generator.next() % UInt64(keyspace))
         var index = key.count - 1
@@ -152,18 +153,5 @@ struct RedisBenchCommand: AsyncParsableCommand {
     /// Requests claimed so far, shared by the client tasks.
     final class Counter: Sendable {
         let value = Atomic<Int>(0)
-    }
-
-    /// A tiny deterministic PRNG: the benchmark's key choice must cost next to nothing.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { self.state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }
