@@ -43,6 +43,20 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
                 name: "patterns-fallback", logger: quietLogger, wallClock: { clock.now }, probe: { try await redis.ping() }
             )
         },
+        // Redis down for the whole test: the breaker opens on the first refused connection and memory serves.
+        CacheUnderTest(name: "FallbackCache with Redis down", supportsInvalidation: true, ttlFollowsClock: true) { clock in
+            let redis = try RedisCache(
+                configuration: try await StoppedRedisServer.configuration.value, codec: JSONCacheCodec(),
+                logger: quietLogger, wallClock: { clock.now }
+            )
+            var configuration = CacheConfiguration.development
+            configuration.name = "patterns-fallback-down"
+            let memory = try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
+            return try FallbackCache(
+                primary: redis, local: memory, configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .milliseconds(200)),
+                name: "patterns-fallback-down", logger: quietLogger, wallClock: { clock.now }, probe: { try await redis.ping() }
+            )
+        },
     ]
 }
 

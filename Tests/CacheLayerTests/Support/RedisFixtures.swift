@@ -72,6 +72,23 @@ enum SharedRedisServer {
     }
 }
 
+/// The address of a redis-server that was started and then stopped: connections to it are refused, as when
+/// Redis is down.
+enum StoppedRedisServer {
+    static let configuration = Task<CacheConfiguration, any Error> {
+        let server = try await RedisServer.start()
+        var configuration = server.cacheConfiguration(namespace: "patterns-down")
+        await server.stop()
+        configuration.poolSize = 2
+        configuration.maxIdleConnections = 2
+        configuration.maxRetries = 0
+        configuration.connectTimeout = .milliseconds(500)
+        configuration.readTimeout = .milliseconds(500)
+        configuration.writeTimeout = .milliseconds(500)
+        return configuration
+    }
+}
+
 extension RedisServer {
     /// Runs `body` with a plain connection to this server (no namespace), to look at or change what Redis holds.
     func withRawConnection<T: Sendable>(database: Int = 0, _ body: (RedisConnection) async throws -> T) async throws -> T {
