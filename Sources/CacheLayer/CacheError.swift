@@ -113,7 +113,7 @@ extension CacheError {
     public static func typeMismatch(key: String, stored: String, requested: String, underlying: (any Error)? = nil) -> CacheError {
         CacheError(
             code: .typeMismatch, key: key,
-            message: "The value stored under this key is a \(stored), not a \(requested). Read it with the type it was stored with, or use distinct keys per type.",
+            message: "The value stored under this key is of type \(stored), not \(requested). Read it with the type it was stored with, or use distinct keys per type.",
             underlying: underlying
         )
     }

@@ -22,7 +22,7 @@ struct DemoCommand: AsyncParsableCommand {
     var concurrency: Int = 32
 
     @Option(name: .customLong("max-memory"), help: "Memory limit of the cache in bytes.")
-    var maxMemory: Int = 4 * 1024 * 1024
+    var maxMemory: Int = 1024 * 1024
 
     @Option(name: .customLong("source-latency-ms"), help: "Simulated latency of the data source per load, in milliseconds.")
     var sourceLatency: Double = 2
