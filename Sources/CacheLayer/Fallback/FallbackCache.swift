@@ -54,7 +54,6 @@ public final class FallbackCache: Cache {
         var subscribers: [Int: AsyncStream<FallbackHealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
         var closed = false
-        var fallbacks: UInt64 = 0
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
 
@@ -169,7 +168,6 @@ public final class FallbackCache: Cache {
         let useBackend = state.withLock { state -> Bool in
             if state.mustUseMemory(for: key) {
                 state.markPending(key, tags: tags)
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
             }
@@ -221,7 +219,6 @@ public final class FallbackCache: Cache {
         let useBackend = state.withLock { state -> Bool in
             if state.mustUseMemory(for: key) {
                 state.markPending(key)
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
             }
@@ -243,7 +240,6 @@ public final class FallbackCache: Cache {
         let useBackend = state.withLock { state -> Bool in
             guard state.breaker.allowsCalls else {
                 state.markClearPending()
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
             }
@@ -269,7 +265,6 @@ public final class FallbackCache: Cache {
         guard !keys.isEmpty else { return [:] }
         var (remote, inMemory) = state.withLock { state -> ([String], [String]) in
             if state.mustUseMemoryForAll {
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return ([], keys)
             }
@@ -279,7 +274,6 @@ public final class FallbackCache: Cache {
                 if state.pending[key] != nil { inMemory.append(key) } else { remote.append(key) }
             }
             if !inMemory.isEmpty {
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
             }
             return (remote, inMemory)
@@ -321,7 +315,6 @@ public final class FallbackCache: Cache {
                 }
             }
             if fellBack {
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
             }
             return remote
@@ -355,7 +348,6 @@ public final class FallbackCache: Cache {
                 if state.mustUseMemory(for: key) { state.markPending(key) } else { remote.append(key) }
             }
             if remote.count < keys.count {
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
             }
             return remote
@@ -401,7 +393,6 @@ public final class FallbackCache: Cache {
         let useBackend = state.withLock { state -> Bool in
             if state.mustUseMemoryForAll {
                 state.markInvalidationPending(invalidation)
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
             }
@@ -427,16 +418,17 @@ public final class FallbackCache: Cache {
     public func stats() async -> CacheStats {
         let backend = await primary.stats()
         let memory = await local.stats()
-        let counts = state.withLock { ($0.fallbacks, $0.outages, $0.recoveries) }
+        let counts = state.withLock { ($0.outages, $0.recoveries) }
         var stats = CacheStats(
             hits: backend.hits + memory.hits, misses: backend.misses + memory.misses,
             sets: memory.sets, deletes: memory.deletes,
             evictions: memory.evictions, expirations: memory.expirations,
             size: backend.size, entryCount: backend.entryCount
         )
-        stats.fallbacks = counts.0
-        stats.outages = counts.1
-        stats.recoveries = counts.2
+        // The pattern counters already count every call served by memory for the metrics; stats reads the same.
+        stats.fallbacks = patterns.counters.fallbackEvents
+        stats.outages = counts.0
+        stats.recoveries = counts.1
         return stats
     }
 
@@ -495,7 +487,6 @@ public final class FallbackCache: Cache {
     private func routeToBackend(_ key: String) throws -> Bool {
         state.withLock { state in
             if state.mustUseMemory(for: key) {
-                state.fallbacks += 1
                 patterns.recordFallbackEvent()
                 return false
             }
@@ -516,8 +507,7 @@ public final class FallbackCache: Cache {
     /// writes as soon as the backend answers, whether or not the breaker opened.
     private func noteFailure(_ error: any Error, fellBack: Bool) {
         let (action, startProbe) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-            if fellBack { state.fallbacks += 1
-                patterns.recordFallbackEvent() }
+            if fellBack { patterns.recordFallbackEvent() }
             let action = state.breaker.recordFailure(now: .now)
             if action == .opened { state.outages += 1 }
             let startProbe = !state.probing && !state.closed
