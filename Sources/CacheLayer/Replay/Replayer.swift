@@ -15,19 +15,21 @@ package struct PolicyReplayTarget<Policy: EvictionPolicy>: ReplayTarget {
     private var expiresAt: [UInt64] = []
     private var freeSlots: [Int] = []
     private var victims: [Int] = []
+    private let seed: UInt64
 
     /// A target for keys in `0..<keyCount` over `policy`.
-    package init(policy: Policy, keyCount: Int) {
+    package init(policy: Policy, keyCount: Int, seed: UInt64 = 0) {
         self.policy = policy
+        self.seed = seed
         slotOfKey = [Int32](repeating: -1, count: keyCount)
     }
 
     /// Keys hashed as a shard would (any well-mixed 64-bit hash).
     @inline(__always)
-    private static func hash(_ key: UInt32) -> UInt64 { SplitMix64.mix(UInt64(key)) }
+    private func hash(_ key: UInt32) -> UInt64 { SplitMix64.mix(UInt64(key) ^ seed) }
 
     package mutating func access(key: UInt32, size: Int, ttl: UInt32, now: UInt64) -> Bool {
-        let keyHash = Self.hash(key)
+        let keyHash = hash(key)
         let existing = Int(slotOfKey[Int(key)])
         if existing >= 0 {
             if expiresAt[existing] > now {
@@ -114,6 +116,8 @@ package struct ReplayTuning: Sendable {
     package var s3fifoCarriesFrequency = true
     package var s3fifoSmallShare = 0.1
     package var s3fifoGhostShare = 0.9
+    /// Mixed into the keys' hashes, to see how much a figure depends on hash collisions.
+    package var seed: UInt64 = 0
 
     /// The defaults of the policies.
     package init() {}
@@ -121,7 +125,7 @@ package struct ReplayTuning: Sendable {
     /// Whether every knob has the value the memory cache uses, so replay can go through ``MemoryCache``.
     package var isDefault: Bool {
         tinyLFU == WTinyLFUPolicy.Tuning() && s3fifoThreshold == 2 && s3fifoCarriesFrequency
-            && s3fifoSmallShare == 0.1 && s3fifoGhostShare == 0.9
+            && s3fifoSmallShare == 0.1 && s3fifoGhostShare == 0.9 && seed == 0
     }
 
     /// Parses `name=value` pairs separated by commas: `window`, `step`, `decay`, `restart`, `sample`,
@@ -129,6 +133,14 @@ package struct ReplayTuning: Sendable {
     package init(_ text: String) throws {
         for pair in text.split(separator: ",") {
             let field = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            if field.count == 2, field[0] == "ghostless" {
+                tinyLFU.ghostlessShares = field[1].split(separator: ":").compactMap { Double($0) }
+                continue
+            }
+            if field.count == 2, field[0] == "shares" {
+                tinyLFU.simulatedShares = field[1].split(separator: ":").compactMap { Double($0) }
+                continue
+            }
             guard field.count == 2, let value = Double(field[1]) else {
                 throw SyntheticWorkload.SpecificationError(description: "\(pair): expected name=number")
             }
@@ -147,6 +159,14 @@ package struct ReplayTuning: Sendable {
             case "s3small": s3fifoSmallShare = value
             case "s3ghost": s3fifoGhostShare = value
             case "sketch": tinyLFU.sketchScale = Int(value)
+            case "seed": seed = UInt64(value)
+            case "lazy": tinyLFU.growsLazily = value != 0
+            case "margin": tinyLFU.simulationMargin = value
+            case "sim": tinyLFU.windowSimulation = value != 0
+            case "simentries": tinyLFU.simulationEntries = Int(value)
+            case "simperiod": tinyLFU.simulationPeriod = value
+            case "simdecay": tinyLFU.simulationDecay = value
+            case "gp": tinyLFU.returningToProtected = value != 0
             default: throw SyntheticWorkload.SpecificationError(description: "unknown tuning knob \(field[0])")
             }
         }
@@ -212,9 +232,9 @@ package enum Replayer {
         let keyCount = trace.keyCount
         switch policy {
         case .lru:
-            return run(trace, PolicyReplayTarget(policy: LRUPolicy(capacity: size), keyCount: keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: LRUPolicy(capacity: size), keyCount: keyCount, seed: tuning.seed), progress)
         case .expiry:
-            return run(trace, PolicyReplayTarget(policy: ExpiryOrderPolicy(capacity: size), keyCount: keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: ExpiryOrderPolicy(capacity: size), keyCount: keyCount, seed: tuning.seed), progress)
         case .s3fifo:
             let policy = S3FIFOPolicy(
                 capacity: size,
@@ -223,7 +243,7 @@ package enum Replayer {
                 carriesFrequency: tuning.s3fifoCarriesFrequency,
                 ghostShare: tuning.s3fifoGhostShare
             )
-            return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount, seed: tuning.seed), progress)
         case .tinylfu, .tinylfuStatic:
             var policyTuning = tuning.tinyLFU
             if policy == .tinylfuStatic {
@@ -235,7 +255,7 @@ package enum Replayer {
                 }
             }
             let policy = WTinyLFUPolicy(capacity: size, tuning: policyTuning)
-            return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount), progress)
+            return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount, seed: tuning.seed), progress)
         case .opt:
             return BeladyOPT.hits(trace: trace, capacity: size, progress: progress)
         }

@@ -9,16 +9,23 @@ import DequeModule
 /// themselves; the sketch keeps one-hit wonders and scans from flushing the popular keys (frequency).
 ///
 /// No static window size suits every workload: 1% wins on frequency-skewed traces (search, P3) and loses to
-/// LRU on recency-skewed ones (OLTP). As in Caffeine's `climb()`, a hill climber samples the hit rate over
-/// periods of `samplesPerEntry × entries` requests and moves the window/main split in the direction that
-/// improved it, with a step that decays while the hit rate is stable and restarts when it jumps.
+/// LRU on recency-skewed ones (OLTP). Caffeine moves the window with a hill climber; here, by default,
+/// miniature simulations choose it (``WindowSimulations``): static copies of this policy with windows of
+/// 1% to 60% run on a hashed sample of the keys, and the window of the one that hits most is applied. The
+/// climber compares the hit rate of one period with the previous one, so it mistakes a change of the
+/// workload for the effect of its last step; the simulations compare the candidates on the same requests.
+/// On the ARC traces the climber lost up to 6 points to the best static window; the simulations do not.
+/// The hill climber remains available (``Tuning/windowSimulation`` = false) for comparison.
 ///
-/// Two departures from Caffeine, both measured on the ARC traces (`cachelayer replay`): the sketch ages
-/// every 3 (not 10) increments per entry and the climber samples every 2 (not 10) requests per entry, so
-/// frequencies and the window follow phase changes within a trace; and a *ghost* of the hashes of recently
-/// rejected candidates (as many bytes as the cache) admits a candidate that comes back while remembered,
-/// as S3-FIFO's and ARC's ghosts do, because the sketch undervalues keys reused at distances just beyond
-/// the cache when stale frequencies of the victims linger. The ghost costs about 40 bytes per entry.
+/// Departures from Caffeine, each measured on the ARC traces (`cachelayer replay`):
+/// - a *ghost* of the hashes of recently rejected candidates (as many bytes as the cache) admits a
+///   candidate that comes back while remembered straight into the protected segment, as ARC's ghost hits
+///   go to its frequency list; the sketch alone undervalues keys reused at distances just beyond the
+///   cache (P3 at 131,072 pages: +6 points). The simulations also try the smallest window without the
+///   rule, which wins on small caches of P3. The ghost costs about 40 bytes per entry;
+/// - the sketch has two counters per entry (Caffeine: one) against collisions, 16 bytes per entry;
+/// - a growing window fills with new entries instead of taking the main space's entries at once: moving
+///   them cost up to 2 points per large step on P3.
 ///
 /// Hits only move a slot within linked arrays (no allocation); every structure is indexed by slot.
 package struct WTinyLFUPolicy: EvictionPolicy {
@@ -37,16 +44,37 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         /// Requests per sample of the hit rate, per entry of capacity.
         package var samplesPerEntry: Double = 2
         /// Sketch increments between two agings, per entry of capacity.
-        package var agingSamplesPerEntry: Int = 3
+        package var agingSamplesPerEntry: Int = 10
         /// The protected segment's share of the main space.
         package var protectedShare: Double = 0.8
         /// Whether a candidate as frequent as the victim is admitted (favouring recency on ties).
         package var admitsTies: Bool = false
         /// Sketch entries per cache entry: more lowers collisions at the cost of memory.
-        package var sketchScale: Int = 1
+        package var sketchScale: Int = 2
         /// The bytes of rejected candidates' hashes remembered, as a share of the capacity; 0 disables the
         /// ghost admission rule.
         package var ghostShare: Double = 1
+        /// Whether the window share is chosen by miniature simulations (``WindowSimulations``) rather
+        /// than by hill climbing; only when `adaptive`.
+        package var windowSimulation: Bool = true
+        /// The window shares the simulations compare.
+        package var simulatedShares: [Double] = [0.01, 0.05, 0.15, 0.3, 0.6]
+        /// Window shares simulated without the ghost admission rule.
+        package var ghostlessShares: [Double] = [0.01]
+        /// Entries per simulation: keys are sampled so that each simulated cache holds about this many.
+        package var simulationEntries: Int = 2048
+        /// Sampled requests between two choices of the window, per simulated entry.
+        package var simulationPeriod: Double = 1
+        /// The weight of the previous periods' hits in the simulations' scores.
+        package var simulationDecay: Double = 0.8
+        /// Whether a growing window fills with new entries (rather than taking main entries at once).
+        package var growsLazily = true
+        /// How much more (relatively) the best simulation must have hit to replace the current choice.
+        package var simulationMargin = 0.02
+        /// Periods the simulations fill before their first choice.
+        package var simulationWarmupPeriods = 2
+        /// Whether a returning key goes straight to the protected segment when admitted.
+        package var returningToProtected: Bool = true
 
         /// The defaults.
         package init() {}
@@ -102,6 +130,12 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     private var ghostSequence: UInt64 = 0
     /// Per slot: the key came back while its hash was in the ghost.
     private var returning: [Bool] = []
+    /// The miniature simulations that choose the window, once the sketch is sized; see ``Tuning/windowSimulation``.
+    private var simulations: WindowSimulations?
+    /// The window's byte budget the simulations chose.
+    private var windowTarget: Int?
+    /// Whether the ghost admission rule applies now; the simulations may turn it off.
+    private var ghostAdmits = true
 
     package init(capacity: Int) {
         self.init(capacity: capacity, tuning: Tuning())
@@ -125,6 +159,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         hitsInSample += 1
         lastMissHash = nil
         touch(slot)
+        simulate(keyHash, weight: weights[slot])
         climb()
     }
 
@@ -156,15 +191,23 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         hashes[slot] = keyHash
         weights[slot] = weight
         returning[slot] = tuning.ghostShare > 0 && ghostIndex.removeValue(forKey: keyHash) != nil
-        queues[slot] = .window
-        lists.append(slot, to: Queue.window.list)
-        windowWeightedSize += weight
+        if returning[slot] && ghostAdmits && tuning.returningToProtected && weight <= protectedMaximum {
+            queues[slot] = .protected
+            lists.append(slot, to: Queue.protected.list)
+            protectedWeightedSize += weight
+            demoteFromProtected()
+        } else {
+            queues[slot] = .window
+            lists.append(slot, to: Queue.window.list)
+            windowWeightedSize += weight
+        }
         weightedSize += weight
         entryCount += 1
         evictEntries(&victims)
         // After eviction: the new entry briefly overfills the cache, which must not count as growth (that
         // would discard the sketch's counts on the first eviction).
         sizeSketch()
+        simulate(keyHash, weight: weight)
         climb()
     }
 
@@ -196,6 +239,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         }
         touch(slot)
         evictEntries(&victims)
+        simulate(keyHash, weight: weight)
     }
 
     package mutating func recordRemoval(_ slot: Int) {
@@ -233,6 +277,21 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         } else if weightedSize >= capacity / 2 && entryCount > 0 {
             let averageWeight = max(1, weightedSize / entryCount)
             sketch.ensureCapacity(capacity / averageWeight * tuning.sketchScale)
+            if tuning.adaptive && tuning.windowSimulation {
+                simulations = WindowSimulations(
+                    capacity: capacity,
+                    entries: capacity / averageWeight,
+                    configurations: tuning.simulatedShares.map { .init(share: $0, ghostAdmits: true) }
+                        + tuning.ghostlessShares.map { .init(share: $0, ghostAdmits: false) },
+                    initialShare: tuning.initialWindow,
+                    targetEntries: tuning.simulationEntries,
+                    periodPerEntry: tuning.simulationPeriod,
+                    decay: tuning.simulationDecay,
+                    margin: tuning.simulationMargin,
+                    warmupPeriods: tuning.simulationWarmupPeriods,
+                    tuning: tuning
+                )
+            }
         }
     }
 
@@ -373,7 +432,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         // A candidate that lost a duel and came back before the ghost forgot it is reused at a distance
         // the cache cannot hold but the ghost can: admit it, as S3-FIFO and ARC do with their ghosts. The
         // sketch alone undervalues such keys when old frequencies of the victims linger (P3 at mid sizes).
-        if returning[slot] { return true }
+        if returning[slot] && ghostAdmits { return true }
         let candidateFrequency = sketch.frequency(candidate)
         let victimFrequency = sketch.frequency(victim)
         if candidateFrequency > victimFrequency { return true }
@@ -406,13 +465,29 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         return z ^ (z >> 31)
     }
 
+    // MARK: Window simulations
+
+    @inline(__always)
+    private mutating func simulate(_ keyHash: UInt64, weight: Int) {
+        guard simulations?.record(keyHash: keyHash, weight: weight) == true,
+            let configuration = simulations?.configuration
+        else { return }
+        windowTarget = min(capacity, max(1, Int(Double(capacity) * configuration.share)))
+        ghostAdmits = configuration.ghostAdmits
+    }
+
     // MARK: Hill climbing
 
     /// Caffeine's `climb()`: after each sample, step the window size in the direction that raised the hit
     /// rate (reverse when it fell), then move entries between window and main to match.
     private mutating func climb() {
         guard tuning.adaptive else { return }
-        determineAdjustment()
+        if tuning.windowSimulation {
+            guard let windowTarget, windowTarget != windowMaximum else { return }
+            adjustment = windowTarget - windowMaximum
+        } else {
+            determineAdjustment()
+        }
         if adjustment > 0 {
             increaseWindow()
         } else if adjustment < 0 {
@@ -453,6 +528,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         protectedMaximum -= quota
         windowMaximum += quota
         demoteFromProtected()
+        if tuning.growsLazily {
+            adjustment = 0
+            return
+        }
         for _ in 0..<Self.queueTransferThreshold {
             var fromProbation = true
             var candidate = lists.first(Queue.probation.list)

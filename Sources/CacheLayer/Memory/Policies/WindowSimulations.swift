@@ -1,0 +1,143 @@
+/// Miniature simulations that pick the window size of ``WTinyLFUPolicy``.
+///
+/// A handful of static W-TinyLFU caches, each with a different window share, replay the same requests on
+/// a spatial sample of the keys (the keys whose hash falls below a threshold, as in SHARDS by Waldspurger
+/// et al., FAST'15) with their capacity scaled down by the same rate. Every period the window share of
+/// the simulation with the most (decayed) hits becomes the real cache's target. All simulations see the
+/// same requests at the same time, so a change of the workload cannot be mistaken for the effect of a
+/// step, as it can with hill climbing; that is what fooled the climber on the ARC traces' P3.
+///
+/// Cost: one hash comparison per request, and for the sampled ones (about ``targetEntries`` per cache,
+/// whatever its size) one lookup and one policy update per simulation. Memory: the simulations hold
+/// about `shares.count × targetEntries` small entries (roughly 100 bytes each).
+struct WindowSimulations: Sendable {
+    /// One simulated cache: a static W-TinyLFU policy and its key table.
+    private struct Simulation: Sendable {
+        var policy: WTinyLFUPolicy
+        var slotOfHash: [UInt64: Int32] = [:]
+        var hashOfSlot: [UInt64] = []
+        var freeSlots: [Int32] = []
+        var hits = 0
+        var score = 0.0
+
+        /// Requests the key; returns whether it was present.
+        mutating func access(_ keyHash: UInt64, weight: Int, victims: inout [Int]) {
+            if let slot = slotOfHash[keyHash] {
+                policy.recordHit(Int(slot), keyHash: keyHash)
+                hits += 1
+                return
+            }
+            policy.recordMiss(keyHash: keyHash)
+            let slot: Int32
+            if let free = freeSlots.popLast() {
+                slot = free
+                hashOfSlot[Int(slot)] = keyHash
+            } else {
+                slot = Int32(hashOfSlot.count)
+                hashOfSlot.append(keyHash)
+            }
+            slotOfHash[keyHash] = slot
+            victims.removeAll(keepingCapacity: true)
+            policy.recordInsertion(Int(slot), keyHash: keyHash, weight: weight, expiresAt: .max, victims: &victims)
+            for victim in victims {
+                slotOfHash.removeValue(forKey: hashOfSlot[victim])
+                freeSlots.append(Int32(victim))
+            }
+        }
+    }
+
+    /// A configuration the simulations compare.
+    struct Configuration: Sendable, Equatable {
+        /// The window's share of the capacity.
+        var share: Double
+        /// Whether a candidate remembered by the ghost is admitted without a duel.
+        var ghostAdmits: Bool
+    }
+
+    /// The configurations simulated.
+    let configurations: [Configuration]
+    /// A key is sampled when the low 32 bits of its hash are below this.
+    private let threshold: UInt64
+    private var simulations: [Simulation]
+    private var victims: [Int] = []
+    /// Sampled requests per decision.
+    private let period: Int
+    private var requestsInPeriod = 0
+    private let decay: Double
+    private let margin: Double
+    private var periodsToSkip: Int
+    /// The index in ``shares`` of the current choice.
+    private(set) var chosen: Int
+
+    /// Simulations for a cache of `capacity` bytes expected to hold about `entries` entries, sampling
+    /// enough keys for about `targetEntries` entries per simulation.
+    init(
+        capacity: Int,
+        entries: Int,
+        configurations: [Configuration],
+        initialShare: Double,
+        targetEntries: Int,
+        periodPerEntry: Double,
+        decay: Double,
+        margin: Double,
+        warmupPeriods: Int,
+        tuning: WTinyLFUPolicy.Tuning
+    ) {
+        let rate = min(1, Double(targetEntries) / Double(max(1, entries)))
+        threshold = rate >= 1 ? UInt64(1) << 32 : UInt64(rate * Double(UInt64(1) << 32))
+        let scaledCapacity = max(1, Int((Double(capacity) * rate).rounded()))
+        self.configurations = configurations
+        simulations = configurations.map { configuration in
+            var simulated = tuning
+            simulated.adaptive = false
+            simulated.initialWindow = configuration.share
+            if !configuration.ghostAdmits { simulated.ghostShare = 0 }
+            return Simulation(policy: WTinyLFUPolicy(capacity: scaledCapacity, tuning: simulated))
+        }
+        period = max(64, Int(periodPerEntry * Double(min(entries, targetEntries))))
+        self.decay = decay
+        self.margin = margin
+        periodsToSkip = warmupPeriods
+        chosen = configurations.indices.min {
+            abs(configurations[$0].share - initialShare) < abs(configurations[$1].share - initialShare)
+        } ?? 0
+    }
+
+    /// The configuration the simulations currently favour.
+    var configuration: Configuration { configurations[chosen] }
+
+    /// Feeds one request (a hit, or a miss followed by an insertion of `weight` bytes) to the simulations
+    /// if the key is sampled. Returns whether a new period chose a share (which may be the same).
+    @inline(__always)
+    mutating func record(keyHash: UInt64, weight: Int) -> Bool {
+        guard keyHash & 0xFFFF_FFFF < threshold else { return false }
+        // Remixed, so the simulations' sketches and sampling do not share the bits the sample selected.
+        let simulatedHash = SplitMix64.mix(keyHash)
+        for index in simulations.indices {
+            simulations[index].access(simulatedHash, weight: weight, victims: &victims)
+        }
+        requestsInPeriod += 1
+        guard requestsInPeriod >= period else { return false }
+        requestsInPeriod = 0
+        decide()
+        return true
+    }
+
+    private mutating func decide() {
+        if periodsToSkip > 0 {
+            // The simulated caches are still filling: their hits say nothing of the window yet.
+            periodsToSkip -= 1
+            for index in simulations.indices { simulations[index].hits = 0 }
+            return
+        }
+        for index in simulations.indices {
+            simulations[index].score = simulations[index].score * decay + Double(simulations[index].hits)
+            simulations[index].hits = 0
+        }
+        var best = chosen
+        for index in simulations.indices where simulations[index].score > simulations[best].score {
+            best = index
+        }
+        if simulations[best].score > simulations[chosen].score * (1 + margin) { chosen = best }
+    }
+}
