@@ -116,6 +116,40 @@ struct WTinyLFUPolicyTests {
         #expect(!shard.contains(150))
     }
 
+    @Test func rejectedCandidateThatReturnsIsAdmittedToProtected() {
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        tuning.agingSamplesPerEntry = 100
+        var shard = Shard(WTinyLFUPolicy(capacity: 100, tuning: tuning))
+        // 99 popular keys fill the main space; the window holds one entry.
+        for _ in 0..<5 {
+            for key in 0..<99 { shard.access(key) }
+        }
+        shard.access(1000)
+        shard.access(1001)  // Pushes 1000 out of the window: it loses its duel and is remembered.
+        #expect(!shard.contains(1000))
+        shard.access(1000)  // Back while remembered: admitted past the window, into protected.
+        for key in 2000..<2010 { shard.access(key) }  // New keys churn the window and lose their duels.
+        #expect(shard.contains(1000))
+        #expect(!shard.contains(2005))
+    }
+
+    @Test func withoutTheGhostAReturningCandidateLosesAgain() {
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        tuning.agingSamplesPerEntry = 100
+        tuning.ghostShare = 0
+        var shard = Shard(WTinyLFUPolicy(capacity: 100, tuning: tuning))
+        for _ in 0..<5 {
+            for key in 0..<99 { shard.access(key) }
+        }
+        shard.access(1000)
+        shard.access(1001)
+        shard.access(1000)
+        for key in 2000..<2010 { shard.access(key) }
+        #expect(!shard.contains(1000))
+    }
+
     @Test func scanDoesNotFlushPopularKeys() {
         var tinyLFU = Shard(WTinyLFUPolicy(capacity: 100))
         var lru = Shard(LRUPolicy(capacity: 100))
@@ -145,11 +179,14 @@ struct WTinyLFUPolicyTests {
         #expect(shard.policy.weightedSize == 60)
     }
 
-    @Test func adaptiveWindowGrowsOnRecencyWorkload() {
+    @Test(arguments: [true, false])
+    func adaptiveWindowGrowsOnRecencyWorkload(simulated: Bool) {
         // Every key is requested three times, 50 new keys apart, then never again: only recency helps, and
-        // a 1% window (10 entries) is too small to hold a key until its next request. The climber must grow
-        // the window towards the 100+ entries that catch every reuse.
-        var shard = Shard(WTinyLFUPolicy(capacity: 1000))
+        // a 1% window (10 entries) is too small to hold a key until its next request. The simulations (or
+        // the climber) must grow the window towards the 100+ entries that catch every reuse.
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.windowSimulation = simulated
+        var shard = Shard(WTinyLFUPolicy(capacity: 1000, tuning: tuning))
         #expect(shard.policy.windowMaximum == 10)
         var hitsAtStart = 0
         var hitsAtEnd = 0
@@ -162,6 +199,78 @@ struct WTinyLFUPolicyTests {
         }
         #expect(shard.policy.windowMaximum > 100)
         #expect(hitsAtEnd > hitsAtStart)
+    }
+}
+
+@Suite("WTinyLFU window simulations")
+struct WindowSimulationTests {
+    /// Zipf-distributed keys (s = 1) over `keys` keys, from a fixed seed.
+    private func zipfKeys(count: Int, keys: Int, seed: UInt64) -> [Int] {
+        var generator = SplitMix64(seed: seed)
+        let sampler = ZipfSampler(count: keys, exponent: 1.0)
+        return (0..<count).map { _ in sampler.next(using: &generator) }
+    }
+
+    @Test func frequencySkewedWorkloadKeepsTheWindowSmall() {
+        // Popular keys recur at random distances and most other keys are seen once: frequency wins, and
+        // the best window is the smallest.
+        var shard = Shard(WTinyLFUPolicy(capacity: 1000))
+        for key in zipfKeys(count: 200_000, keys: 100_000, seed: 7) { shard.access(key) }
+        #expect(shard.policy.windowMaximum <= 50, "window \(shard.policy.windowMaximum) of 1000")
+    }
+
+    @Test func simulationsPickTheShareThatHitsMost() {
+        // The simulations alone, at full scale (a small cache samples every key): on a pure recency
+        // workload (each key reused 50 and 100 keys later) only the windows of 15% and more catch reuses.
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        var simulations = WindowSimulations(
+            capacity: 1000,
+            entries: 1000,
+            configurations: [0.01, 0.05, 0.15, 0.6].map { .init(share: $0, ghostAdmits: true) },
+            initialShare: 0.01,
+            targetEntries: 2048,
+            periodPerEntry: 1,
+            decay: 0.8,
+            margin: 0.02,
+            warmupPeriods: 1,
+            tuning: tuning
+        )
+        #expect(simulations.configuration.share == 0.01)
+        var decisions = 0
+        for index in 0..<30_000 {
+            for key in [index, index - 50, index - 100] where key >= 0 {
+                if simulations.record(keyHash: SplitMix64.mix(UInt64(key)), weight: 1) { decisions += 1 }
+            }
+        }
+        #expect(decisions > 10)
+        #expect(simulations.configuration.share >= 0.15)
+    }
+
+    @Test func sampledSimulationsStayWithinTheirScaledCapacity() {
+        // A cache of a million entries samples about 1/500 of the keys for simulations of ~2,000 entries.
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        var simulations = WindowSimulations(
+            capacity: 1_000_000,
+            entries: 1_000_000,
+            configurations: [.init(share: 0.01, ghostAdmits: true)],
+            initialShare: 0.01,
+            targetEntries: 2000,
+            periodPerEntry: 1,
+            decay: 0.8,
+            margin: 0.02,
+            warmupPeriods: 0,
+            tuning: tuning
+        )
+        var decisions = 0
+        for key in 0..<2_000_000 where simulations.record(keyHash: SplitMix64.mix(UInt64(key)), weight: 1) {
+            decisions += 1
+        }
+        // 2M distinct keys at a 1/500 sample: about 4,000 sampled requests, two periods of 2,000.
+        #expect((1...3).contains(decisions))
+        #expect(simulations.simulatedWeight <= 2000)
+        #expect(simulations.simulatedWeight >= 1500)
     }
 }
 

@@ -10,7 +10,7 @@
 /// Cost: one hash comparison per request, and for the sampled ones (about ``targetEntries`` per cache,
 /// whatever its size) one lookup and one policy update per simulation. Memory: the simulations hold
 /// about `shares.count × targetEntries` small entries (roughly 100 bytes each).
-struct WindowSimulations: Sendable {
+package struct WindowSimulations: Sendable {
     /// One simulated cache: a static W-TinyLFU policy and its key table.
     private struct Simulation: Sendable {
         var policy: WTinyLFUPolicy
@@ -47,15 +47,20 @@ struct WindowSimulations: Sendable {
     }
 
     /// A configuration the simulations compare.
-    struct Configuration: Sendable, Equatable {
+    package struct Configuration: Sendable, Equatable {
         /// The window's share of the capacity.
-        var share: Double
+        package var share: Double
         /// Whether a candidate remembered by the ghost is admitted without a duel.
-        var ghostAdmits: Bool
+        package var ghostAdmits: Bool
+
+        package init(share: Double, ghostAdmits: Bool) {
+            self.share = share
+            self.ghostAdmits = ghostAdmits
+        }
     }
 
     /// The configurations simulated.
-    let configurations: [Configuration]
+    package let configurations: [Configuration]
     /// A key is sampled when the low 32 bits of its hash are below this.
     private let threshold: UInt64
     private var simulations: [Simulation]
@@ -71,7 +76,7 @@ struct WindowSimulations: Sendable {
 
     /// Simulations for a cache of `capacity` bytes expected to hold about `entries` entries, sampling
     /// enough keys for about `targetEntries` entries per simulation.
-    init(
+    package init(
         capacity: Int,
         entries: Int,
         configurations: [Configuration],
@@ -103,13 +108,16 @@ struct WindowSimulations: Sendable {
         } ?? 0
     }
 
+    /// Bytes held by the first simulated cache (for tests).
+    package var simulatedWeight: Int { simulations.first?.policy.weightedSize ?? 0 }
+
     /// The configuration the simulations currently favour.
-    var configuration: Configuration { configurations[chosen] }
+    package var configuration: Configuration { configurations[chosen] }
 
     /// Feeds one request (a hit, or a miss followed by an insertion of `weight` bytes) to the simulations
     /// if the key is sampled. Returns whether a new period chose a share (which may be the same).
     @inline(__always)
-    mutating func record(keyHash: UInt64, weight: Int) -> Bool {
+    package mutating func record(keyHash: UInt64, weight: Int) -> Bool {
         guard keyHash & 0xFFFF_FFFF < threshold else { return false }
         // Remixed, so the simulations' sketches and sampling do not share the bits the sample selected.
         let simulatedHash = SplitMix64.mix(keyHash)
