@@ -14,11 +14,17 @@ enum AnyEvictionPolicy {
     case tinyLFU(WTinyLFUPolicy)
     case s3fifo(S3FIFOPolicy)
 
-    init(kind: EvictionStrategy.Kind, capacity: Int) {
+    /// The policy of one of `shardCount` shards with `capacity` bytes each.
+    init(kind: EvictionStrategy.Kind, capacity: Int, shardCount: Int = 1) {
         switch kind {
         case .expiry: self = .expiry(ExpiryOrderPolicy(capacity: capacity))
         case .lru: self = .lru(LRUPolicy(capacity: capacity))
-        case .tinyLFU: self = .tinyLFU(WTinyLFUPolicy(capacity: capacity))
+        case .tinyLFU:
+            // Every shard simulates its own sample; together they hold about as many simulated entries as one
+            // shard would, so the simulations' memory does not grow with the shard count.
+            var tuning = WTinyLFUPolicy.Tuning()
+            tuning.simulationEntries = max(512, tuning.simulationEntries / shardCount)
+            self = .tinyLFU(WTinyLFUPolicy(capacity: capacity, tuning: tuning))
         case .s3fifo: self = .s3fifo(S3FIFOPolicy(capacity: capacity))
         }
     }

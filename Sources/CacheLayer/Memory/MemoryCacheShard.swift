@@ -25,8 +25,8 @@ enum ShardWrite: Sendable {
 final class MemoryCacheShard: Sendable {
     private let state: Locked<State>
 
-    init(budget: Int, policy: EvictionStrategy.Kind) {
-        state = Locked(State(budget: budget, policy: policy))
+    init(budget: Int, policy: EvictionStrategy.Kind, shardCount: Int = 1) {
+        state = Locked(State(budget: budget, policy: policy, shardCount: shardCount))
     }
 
     /// `clock` is read only when the entry found has a finite expiry, so hits on entries without a TTL and
@@ -153,9 +153,9 @@ extension MemoryCacheShard {
         var evictions: UInt64 = 0
         var expirations: UInt64 = 0
 
-        init(budget: Int, policy kind: EvictionStrategy.Kind) {
+        init(budget: Int, policy kind: EvictionStrategy.Kind, shardCount: Int) {
             self.budget = budget
-            policy = AnyEvictionPolicy(kind: kind, capacity: budget)
+            policy = AnyEvictionPolicy(kind: kind, capacity: budget, shardCount: shardCount)
         }
 
         // MARK: Operations

@@ -12,7 +12,9 @@ final class ShardedMemoryStorage: Sendable {
         precondition(shardCount > 0 && shardCount & (shardCount - 1) == 0 && shardCount <= maxMemorySize)
         let base = maxMemorySize / shardCount
         let remainder = maxMemorySize % shardCount
-        shards = (0..<shardCount).map { MemoryCacheShard(budget: base + ($0 < remainder ? 1 : 0), policy: policy) }
+        shards = (0..<shardCount).map {
+            MemoryCacheShard(budget: base + ($0 < remainder ? 1 : 0), policy: policy, shardCount: shardCount)
+        }
         mask = UInt64(shardCount - 1)
     }
 

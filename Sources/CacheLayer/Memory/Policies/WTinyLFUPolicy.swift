@@ -59,11 +59,11 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         /// than by hill climbing; only when `adaptive`.
         package var windowSimulation: Bool = true
         /// The window shares the simulations compare.
-        package var simulatedShares: [Double] = [0.01, 0.05, 0.15, 0.3, 0.6]
+        package var simulatedShares: [Double] = [0.01, 0.1, 0.3]
         /// Window shares simulated without the ghost admission rule.
         package var ghostlessShares: [Double] = [0.01]
         /// Entries per simulation: keys are sampled so that each simulated cache holds about this many.
-        package var simulationEntries: Int = 2048
+        package var simulationEntries: Int = 1024
         /// Sampled requests between two choices of the window, per simulated entry.
         package var simulationPeriod: Double = 1
         /// The weight of the previous periods' hits in the simulations' scores.
