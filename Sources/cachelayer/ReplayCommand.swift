@@ -36,7 +36,7 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated cache sizes (entries, or bytes for sized traces). Default: 0.5%, 1%, 2%, 5% and 10% of the distinct keys.")
     var sizes: String?
 
-    @Option(help: "all, or a comma-separated list of: lru, expiry, tinylfu, s3fifo, opt (and tinylfu-static).")
+    @Option(help: "all, or a comma-separated list of: lru, expiry, arc, s3fifo, tinylfu, opt (and tinylfu-static).")
     var policy: String = "all"
 
     @Option(help: "Replay only the first N requests.")
@@ -55,6 +55,7 @@ struct ReplayCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
+        Self.makeHashingDeterministic()
         let policies = try parsePolicies()
         var trace = try loadTrace()
         if let limit { trace = trace.prefix(limit) }
@@ -85,11 +86,24 @@ struct ReplayCommand: AsyncParsableCommand {
         }
     }
 
+    /// String hashes are seeded per process, and the policies' sketches and samples follow the hashes, so
+    /// two runs could differ by a few tenths of a point. Replay runs itself again with Swift's
+    /// deterministic hashing, so that every run of the same command prints the same figures.
+    private static func makeHashingDeterministic() {
+        let variable = "SWIFT_DETERMINISTIC_HASHING"
+        guard ProcessInfo.processInfo.environment[variable] == nil else { return }
+        setenv(variable, "1", 1)
+        let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", arguments)
+        // Only reached when exec failed: go on, with figures that may vary a little between runs.
+        for argument in arguments { free(argument) }
+    }
+
     private func parsePolicies() throws -> [ReplayPolicy] {
         if policy == "all" { return ReplayPolicy.all }
         return try policy.split(separator: ",").map { name in
             guard let policy = ReplayPolicy(rawValue: String(name)) else {
-                throw ValidationError("unknown policy \(name); expected all or lru, expiry, tinylfu, s3fifo, opt, tinylfu-static")
+                throw ValidationError("unknown policy \(name); expected all or lru, expiry, arc, s3fifo, tinylfu, opt, tinylfu-static")
             }
             return policy
         }

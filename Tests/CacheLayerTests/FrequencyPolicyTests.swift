@@ -274,6 +274,52 @@ struct WindowSimulationTests {
     }
 }
 
+@Suite("ARCPolicy")
+struct ARCPolicyTests {
+    @Test func ghostHitInB1GrowsTheRecencyTargetAndStoresInT2() {
+        var shard = Shard(ARCPolicy(capacity: 4))
+        shard.access(1)
+        shard.access(1)  // Seen twice: T2.
+        for key in 2...4 { shard.access(key) }  // T1 = 2, 3, 4: the cache is full.
+        shard.access(5)  // T1 is above its target (0): its oldest, 2, goes to the ghost B1.
+        #expect(!shard.contains(2))
+        #expect(shard.policy.target == 0)
+        shard.access(2)  // A B1 hit: T1 deserved more room, and 2 is stored in T2.
+        #expect(shard.policy.target == 1)
+        #expect(shard.contains(2))
+        // A run of new keys churns T1 and leaves T2 alone.
+        for key in 10..<20 { shard.access(key) }
+        #expect(shard.contains(1))
+        #expect(shard.contains(2))
+        #expect(!shard.contains(5))
+        #expect(shard.policy.weightedSize == 4)
+    }
+
+    @Test func whenT1FillsTheCacheItsOldestIsDroppedWithoutAGhost() {
+        var shard = Shard(ARCPolicy(capacity: 4))
+        for key in 1...5 { shard.access(key) }  // |T1| = c: the paper deletes T1's oldest outright.
+        shard.access(1)
+        #expect(shard.policy.target == 0, "1 was not remembered, so its return is a plain miss")
+    }
+
+    @Test func keysSeenTwiceSurviveAScan() {
+        var arc = Shard(ARCPolicy(capacity: 100))
+        var lru = Shard(LRUPolicy(capacity: 100))
+        for _ in 0..<3 {
+            for key in 0..<50 {
+                arc.access(key)
+                lru.access(key)
+            }
+        }
+        for key in 1000..<1200 {
+            arc.access(key)
+            lru.access(key)
+        }
+        #expect((0..<50).filter { arc.contains($0) }.count == 50)
+        #expect((0..<50).filter { lru.contains($0) }.isEmpty)
+    }
+}
+
 @Suite("S3FIFOPolicy")
 struct S3FIFOPolicyTests {
     @Test func oneHitWondersLeaveFromTheSmallQueue() {
@@ -342,5 +388,6 @@ struct WeightedEvictionTests {
     @Test func staticTinyLFUNeverExceedsItsBudget() { exercise(staticTinyLFU(10_000)) }
     @Test func s3FIFONeverExceedsItsBudget() { exercise(S3FIFOPolicy(capacity: 10_000)) }
     @Test func lruNeverExceedsItsBudget() { exercise(LRUPolicy(capacity: 10_000)) }
+    @Test func arcNeverExceedsItsBudget() { exercise(ARCPolicy(capacity: 10_000)) }
     @Test func expiryNeverExceedsItsBudget() { exercise(ExpiryOrderPolicy(capacity: 10_000)) }
 }

@@ -75,10 +75,12 @@ package enum ReplayPolicy: String, Sendable, CaseIterable {
     /// W-TinyLFU with a static 1% window, sketch-only admission and aging every 10 samples per entry, as in
     /// the reference figures; for comparison (simulated on the policy, not a memory-cache strategy).
     case tinylfuStatic = "tinylfu-static"
+    /// ARC (Megiddo and Modha), for comparison; simulated on the policy, not a memory-cache strategy.
+    case arc
     case opt
 
     /// The policies `--policy all` replays.
-    package static let all: [ReplayPolicy] = [.lru, .expiry, .s3fifo, .tinylfu, .opt]
+    package static let all: [ReplayPolicy] = [.lru, .expiry, .arc, .s3fifo, .tinylfu, .opt]
     /// The memory cache's default.
     package static var `default`: ReplayPolicy {
         ReplayPolicy.allCases.first { $0.strategy == EvictionStrategy.default } ?? .lru
@@ -91,7 +93,7 @@ package enum ReplayPolicy: String, Sendable, CaseIterable {
         case .expiry: .expiry
         case .s3fifo: .s3fifo
         case .tinylfu: .tinyLFU
-        case .tinylfuStatic, .opt: nil
+        case .tinylfuStatic, .arc, .opt: nil
         }
     }
 }
@@ -193,7 +195,7 @@ package enum Replayer {
             } else {
                 hits = simulate(trace, policy: policy, size: size, tuning: tuning, progress)
             }
-        case .tinylfuStatic:
+        case .tinylfuStatic, .arc:
             hits = simulate(trace, policy: policy, size: size, tuning: tuning, progress)
         case .opt:
             hits = BeladyOPT.hits(trace: trace, capacity: size, progress: progress)
@@ -244,6 +246,8 @@ package enum Replayer {
                 ghostShare: tuning.s3fifoGhostShare
             )
             return run(trace, PolicyReplayTarget(policy: policy, keyCount: keyCount, seed: tuning.seed), progress)
+        case .arc:
+            return run(trace, PolicyReplayTarget(policy: ARCPolicy(capacity: size), keyCount: keyCount, seed: tuning.seed), progress)
         case .tinylfu, .tinylfuStatic:
             var policyTuning = tuning.tinyLFU
             if policy == .tinylfuStatic {

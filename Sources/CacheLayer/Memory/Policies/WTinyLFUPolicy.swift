@@ -11,7 +11,7 @@ import DequeModule
 /// No static window size suits every workload: 1% wins on frequency-skewed traces (search, P3) and loses to
 /// LRU on recency-skewed ones (OLTP). Caffeine moves the window with a hill climber; here, by default,
 /// miniature simulations choose it (``WindowSimulations``): static copies of this policy with windows of
-/// 1% to 60% run on a hashed sample of the keys, and the window of the one that hits most is applied. The
+/// 1%, 10% and 30% run on a hashed sample of the keys, and the window of the one that hits most is applied. The
 /// climber compares the hit rate of one period with the previous one, so it mistakes a change of the
 /// workload for the effect of its last step; the simulations compare the candidates on the same requests.
 /// On the ARC traces the climber lost up to 6 points to the best static window; the simulations do not.
