@@ -22,7 +22,7 @@ import DequeModule
 ///   candidate that comes back while remembered straight into the protected segment, as ARC's ghost hits
 ///   go to its frequency list; the sketch alone undervalues keys reused at distances just beyond the
 ///   cache (P3 at 131,072 pages: +6 points). The simulations also try the smallest window without the
-///   rule, which wins on small caches of P3. The ghost costs about 40 bytes per entry;
+///   rule, which wins on small caches of P3. The ghost costs about 50 bytes per entry;
 /// - the sketch has four words per entry (Caffeine: one) against collisions, 32 bytes per entry: on a
 ///   Zipf workload with scans, collisions of the scan keys cost 0.4 points with one word, 0.2 with four;
 /// - a growing window fills with new entries instead of taking the main space's entries at once: moving
