@@ -130,8 +130,12 @@ package struct ReplayTuning: Sendable {
             && s3fifoSmallShare == 0.1 && s3fifoGhostShare == 0.9 && seed == 0
     }
 
-    /// Parses `name=value` pairs separated by commas: `window`, `step`, `decay`, `restart`, `sample`,
-    /// `aging`, `protected` for W-TinyLFU; `s3threshold`, `s3carry` (0/1) for S3-FIFO.
+    /// Parses `name=value` pairs separated by commas. W-TinyLFU: `window`, `aging`, `sketch`, `protected`,
+    /// `ties`, `ghost`, `gp` (returning keys to protected), `lazy` (lazy window growth); its simulations:
+    /// `sim` (0: hill climbing), `shares` and `ghostless` (lists separated by `:`), `simentries`,
+    /// `simperiod`, `simdecay`, `margin`; its hill climber: `step`, `decay`, `restart`, `sample`. S3-FIFO:
+    /// `s3threshold`, `s3carry`, `s3small`, `s3ghost`. `seed` mixes a seed into the key hashes. Any knob
+    /// away from its default replays the policy alone (``PolicyReplayTarget``) rather than `MemoryCache`.
     package init(_ text: String) throws {
         for pair in text.split(separator: ",") {
             let field = pair.split(separator: "=", maxSplits: 1).map(String.init)
