@@ -131,7 +131,7 @@ package struct ReplayTuning: Sendable {
     }
 
     /// Parses `name=value` pairs separated by commas. W-TinyLFU: `window`, `aging`, `sketch`, `protected`,
-    /// `ties`, `ghost`, `gp` (returning keys to protected), `lazy` (lazy window growth); its simulations:
+    /// `ties`, `ghost`, `gp` (returning keys to protected); its simulations:
     /// `sim` (0: hill climbing), `shares` and `ghostless` (lists separated by `:`), `simentries`,
     /// `simperiod`, `simdecay`, `margin`; its hill climber: `step`, `decay`, `restart`, `sample`. S3-FIFO:
     /// `s3threshold`, `s3carry`, `s3small`, `s3ghost`. `seed` mixes a seed into the key hashes. Any knob
@@ -166,7 +166,6 @@ package struct ReplayTuning: Sendable {
             case "s3ghost": s3fifoGhostShare = value
             case "sketch": tinyLFU.sketchScale = Int(value)
             case "seed": seed = UInt64(value)
-            case "lazy": tinyLFU.growsLazily = value != 0
             case "margin": tinyLFU.simulationMargin = value
             case "sim": tinyLFU.windowSimulation = value != 0
             case "simentries": tinyLFU.simulationEntries = Int(value)
