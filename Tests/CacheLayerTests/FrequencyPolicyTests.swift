@@ -274,6 +274,60 @@ struct WindowSimulationTests {
     }
 }
 
+@Suite("GhostList")
+struct GhostListTests {
+    @Test func forgetsTheOldestBeyondItsBudget() {
+        var ghost = GhostList(maximum: 10)
+        for hash: UInt64 in 1...4 { ghost.remember(hash, weight: 3) }  // 12 bytes: 1 is forgotten.
+        #expect(!ghost.contains(1))
+        #expect((2...4).allSatisfy { ghost.contains($0) })
+        #expect(ghost.weightedSize == 9)
+    }
+
+    @Test func aRemovedRecordStopsCountingAtOnce() {
+        var ghost = GhostList(maximum: 10)
+        ghost.remember(1, weight: 4)
+        ghost.remember(2, weight: 4)
+        let removed = ghost.remove(1)
+        let removedAgain = ghost.remove(1)
+        #expect(removed)
+        #expect(!removedAgain)
+        #expect(ghost.weightedSize == 4)
+        ghost.remember(3, weight: 6)  // Fits beside 2 because 1 no longer counts.
+        #expect(ghost.contains(2) && ghost.contains(3))
+        ghost.removeOldest()
+        #expect(!ghost.contains(2))
+        #expect(ghost.weightedSize == 6)
+    }
+
+    @Test func rememberingAgainReplacesTheRecord() {
+        var ghost = GhostList(maximum: 10)
+        ghost.remember(1, weight: 4)
+        ghost.remember(2, weight: 4)
+        ghost.remember(1, weight: 2)  // 1 is now the newest, with its new weight.
+        #expect(ghost.weightedSize == 6)
+        ghost.remember(3, weight: 5)  // 11 bytes: the oldest live record, 2, goes.
+        #expect(!ghost.contains(2))
+        #expect(ghost.contains(1) && ghost.contains(3))
+    }
+
+    @Test func staysSmallWhenEveryKeyComesBack() {
+        // Every remembered key returns: nothing is ever trimmed, and compaction must keep the queue bounded
+        // while the live records stay exact.
+        var ghost = GhostList(maximum: 1000)
+        for hash: UInt64 in 0...99_990 {
+            ghost.remember(hash, weight: 1)
+            if hash % 10 != 0 { ghost.remove(hash) }
+        }
+        #expect(ghost.weightedSize == 1000)
+        #expect(ghost.queuedRecords <= 2 * 1000 + 16)
+        #expect(ghost.contains(99_990))
+        #expect(!ghost.contains(99_991))
+        ghost.removeAll()
+        #expect(ghost.weightedSize == 0 && !ghost.contains(99_990))
+    }
+}
+
 @Suite("ARCPolicy")
 struct ARCPolicyTests {
     @Test func ghostHitInB1GrowsTheRecencyTargetAndStoresInT2() {

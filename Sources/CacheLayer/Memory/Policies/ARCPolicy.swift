@@ -1,5 +1,3 @@
-import DequeModule
-
 /// Adaptive Replacement Cache (Megiddo and Modha, FAST'03), sized in bytes: a comparison policy for
 /// `cachelayer replay`, not a memory-cache strategy.
 ///
@@ -16,40 +14,6 @@ package struct ARCPolicy: EvictionPolicy {
         var list: Int { Int(rawValue) - 1 }
     }
 
-    /// A ghost list: hashes with their weights, oldest first. A record removed out of order (a ghost hit)
-    /// stays in the deque until it reaches the front, where its stale sequence number gives it away.
-    private struct Ghost {
-        private var order: Deque<(hash: UInt64, sequence: UInt64)> = []
-        private var live: [UInt64: (sequence: UInt64, weight: Int)] = [:]
-        private(set) var weightedSize = 0
-        private var sequence: UInt64 = 0
-
-        func contains(_ hash: UInt64) -> Bool { live[hash] != nil }
-
-        mutating func append(_ hash: UInt64, weight: Int) {
-            sequence &+= 1
-            if let old = live.updateValue((sequence, weight), forKey: hash) { weightedSize -= old.weight }
-            order.append((hash, sequence))
-            weightedSize += weight
-        }
-
-        /// Removes `hash` if remembered.
-        mutating func remove(_ hash: UInt64) {
-            guard let record = live.removeValue(forKey: hash) else { return }
-            weightedSize -= record.weight
-        }
-
-        /// Drops the oldest live record.
-        mutating func removeOldest() {
-            while let oldest = order.popFirst() {
-                guard let record = live[oldest.hash], record.sequence == oldest.sequence else { continue }
-                live.removeValue(forKey: oldest.hash)
-                weightedSize -= record.weight
-                return
-            }
-        }
-    }
-
     package let capacity: Int
     package private(set) var weightedSize = 0
 
@@ -59,8 +23,8 @@ package struct ARCPolicy: EvictionPolicy {
     private var hashes: [UInt64] = []
     private var t1WeightedSize = 0
     private var t2WeightedSize = 0
-    private var b1 = Ghost()
-    private var b2 = Ghost()
+    private var b1 = GhostList()
+    private var b2 = GhostList()
     /// The target size of T1, in bytes.
     package private(set) var target = 0
 
@@ -181,7 +145,7 @@ package struct ARCPolicy: EvictionPolicy {
         let queue = queues[slot]
         unlink(slot)
         if toGhost {
-            if queue == .t1 { b1.append(hashes[slot], weight: weights[slot]) } else { b2.append(hashes[slot], weight: weights[slot]) }
+            if queue == .t1 { b1.remember(hashes[slot], weight: weights[slot]) } else { b2.remember(hashes[slot], weight: weights[slot]) }
         }
         victims.append(slot)
     }

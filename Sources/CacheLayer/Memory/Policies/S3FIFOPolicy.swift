@@ -1,5 +1,3 @@
-import DequeModule
-
 /// S3-FIFO (Yang et al., SOSP 2023), sized in bytes: a small FIFO, a main FIFO and a ghost FIFO.
 ///
 /// New keys enter the *small* queue (10% of the bytes). Most objects are requested once and leave from
@@ -38,13 +36,8 @@ package struct S3FIFOPolicy: EvictionPolicy {
     private let smallMaximum: Int
     private var smallWeightedSize = 0
 
-    /// Hashes evicted from the small queue, oldest first, with the bytes they stood for and a sequence number
-    /// that tells whether the index still refers to this occurrence.
-    private var ghost: Deque<(hash: UInt64, weight: Int, sequence: UInt64)> = []
-    private var ghostIndex: [UInt64: UInt64] = [:]
-    private var ghostWeightedSize = 0
-    private let ghostMaximum: Int
-    private var ghostSequence: UInt64 = 0
+    /// Hashes evicted from the small queue.
+    private var ghost: GhostList
 
     package init(capacity: Int) {
         self.init(capacity: capacity, smallShare: 0.1, moveToMainThreshold: 2, carriesFrequency: true, ghostShare: 0.9)
@@ -64,7 +57,7 @@ package struct S3FIFOPolicy: EvictionPolicy {
         self.moveToMainThreshold = moveToMainThreshold
         smallMaximum = max(1, Int(Double(self.capacity) * smallShare))
         // The paper's ghost remembers about as many bytes of keys as main holds (90%).
-        ghostMaximum = Int(Double(self.capacity) * ghostShare)
+        ghost = GhostList(maximum: Int(Double(self.capacity) * ghostShare))
     }
 
     // MARK: EvictionPolicy
@@ -90,7 +83,7 @@ package struct S3FIFOPolicy: EvictionPolicy {
         hashes[slot] = keyHash
         weights[slot] = weight
         frequencies[slot] = 0
-        let remembered = ghostIndex.removeValue(forKey: keyHash) != nil
+        let remembered = ghost.remove(keyHash)
         // Make room before inserting, as the paper does: otherwise a full small queue would evict the new
         // entry itself before it had any chance of a hit.
         evictEntries(toFit: weight, &victims)
@@ -141,8 +134,6 @@ package struct S3FIFOPolicy: EvictionPolicy {
         weightedSize = 0
         smallWeightedSize = 0
         ghost.removeAll()
-        ghostIndex.removeAll()
-        ghostWeightedSize = 0
     }
 
     // MARK: Queues
@@ -188,7 +179,7 @@ package struct S3FIFOPolicy: EvictionPolicy {
                 queues[slot] = .none
                 weightedSize -= weights[slot]
                 victims.append(slot)
-                remember(hashes[slot], weight: weights[slot])
+                ghost.remember(hashes[slot], weight: weights[slot])
                 return
             }
         }
@@ -207,17 +198,6 @@ package struct S3FIFOPolicy: EvictionPolicy {
                 victims.append(slot)
                 return
             }
-        }
-    }
-
-    private mutating func remember(_ hash: UInt64, weight: Int) {
-        ghostSequence &+= 1
-        ghost.append((hash, weight, ghostSequence))
-        ghostIndex[hash] = ghostSequence
-        ghostWeightedSize += weight
-        while ghostWeightedSize > ghostMaximum, let oldest = ghost.popFirst() {
-            ghostWeightedSize -= oldest.weight
-            if ghostIndex[oldest.hash] == oldest.sequence { ghostIndex.removeValue(forKey: oldest.hash) }
         }
     }
 }

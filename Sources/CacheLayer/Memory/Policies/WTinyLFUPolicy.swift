@@ -1,5 +1,3 @@
-import DequeModule
-
 /// Window TinyLFU with an adaptive window: Caffeine's eviction policy, sized in bytes.
 ///
 /// New entries enter a small LRU *window*. When the window overflows, its oldest entry becomes a
@@ -127,10 +125,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     private var randomState: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// Hashes of candidates that lost their duel, oldest first; see ``Tuning/ghostShare``.
-    private var ghost: Deque<(hash: UInt64, weight: Int, sequence: UInt64)> = []
-    private var ghostIndex: [UInt64: UInt64] = [:]
-    private var ghostWeightedSize = 0
-    private var ghostSequence: UInt64 = 0
+    private var ghost: GhostList
     /// Per slot: the key came back while its hash was in the ghost.
     private var returning: [Bool] = []
     /// The miniature simulations that choose the window, once the sketch is sized; see ``Tuning/windowSimulation``.
@@ -153,6 +148,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         protectedMaximum = Int(Double(self.capacity - windowMaximum) * tuning.protectedShare)
         // Caffeine starts by shrinking the window: most workloads favour frequency.
         stepSize = -tuning.stepFraction * Double(self.capacity)
+        ghost = GhostList(maximum: Int(Double(self.capacity) * tuning.ghostShare))
     }
 
     // MARK: EvictionPolicy
@@ -193,7 +189,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         reserve(slot)
         hashes[slot] = keyHash
         weights[slot] = weight
-        returning[slot] = tuning.ghostShare > 0 && ghostIndex.removeValue(forKey: keyHash) != nil
+        returning[slot] = tuning.ghostShare > 0 && ghost.remove(keyHash)
         if returning[slot] && ghostAdmits && tuning.returningToProtected && weight <= protectedMaximum {
             queues[slot] = .protected
             lists.append(slot, to: Queue.protected.list)
@@ -448,15 +444,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
 
     private mutating func remember(_ slot: Int) {
         guard tuning.ghostShare > 0 else { return }
-        ghostSequence &+= 1
-        ghost.append((hashes[slot], weights[slot], ghostSequence))
-        ghostIndex[hashes[slot]] = ghostSequence
-        ghostWeightedSize += weights[slot]
-        let maximum = Int(Double(capacity) * tuning.ghostShare)
-        while ghostWeightedSize > maximum, let oldest = ghost.popFirst() {
-            ghostWeightedSize -= oldest.weight
-            if ghostIndex[oldest.hash] == oldest.sequence { ghostIndex.removeValue(forKey: oldest.hash) }
-        }
+        ghost.remember(hashes[slot], weight: weights[slot])
     }
 
     private mutating func nextRandom() -> UInt64 {
