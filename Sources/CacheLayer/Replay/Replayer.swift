@@ -139,12 +139,9 @@ package struct ReplayTuning: Sendable {
     package init(_ text: String) throws {
         for pair in text.split(separator: ",") {
             let field = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            if field.count == 2, field[0] == "ghostless" {
-                tinyLFU.ghostlessShares = field[1].split(separator: ":").compactMap { Double($0) }
-                continue
-            }
-            if field.count == 2, field[0] == "shares" {
-                tinyLFU.simulatedShares = field[1].split(separator: ":").compactMap { Double($0) }
+            if field.count == 2, field[0] == "shares" || field[0] == "ghostless" {
+                let shares = field[1].split(separator: ":").compactMap { Double($0) }
+                if field[0] == "shares" { tinyLFU.simulatedShares = shares } else { tinyLFU.ghostlessShares = shares }
                 continue
             }
             guard field.count == 2, let value = Double(field[1]) else {

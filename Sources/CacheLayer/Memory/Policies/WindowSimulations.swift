@@ -1,15 +1,15 @@
-/// Miniature simulations that pick the window size of ``WTinyLFUPolicy``.
+/// Miniature simulations that pick the window size (and the ghost rule) of ``WTinyLFUPolicy``.
 ///
 /// A handful of static W-TinyLFU caches, each with a different window share, replay the same requests on
 /// a spatial sample of the keys (the keys whose hash falls below a threshold, as in SHARDS by Waldspurger
-/// et al., FAST'15) with their capacity scaled down by the same rate. Every period the window share of
-/// the simulation with the most (decayed) hits becomes the real cache's target. All simulations see the
+/// et al., FAST'15) with their capacity scaled down by the same rate. Every period the configuration of
+/// the simulation with the most (decayed) hits becomes the real cache's. All simulations see the
 /// same requests at the same time, so a change of the workload cannot be mistaken for the effect of a
 /// step, as it can with hill climbing; that is what fooled the climber on the ARC traces' P3.
 ///
 /// Cost: one hash comparison per request, and for the sampled ones (about ``targetEntries`` per cache,
 /// whatever its size) one lookup and one policy update per simulation. Memory: the simulations hold
-/// about `shares.count × targetEntries` small entries (roughly 100 bytes each).
+/// about `configurations.count × targetEntries` small entries (roughly 100 bytes each).
 package struct WindowSimulations: Sendable {
     /// One simulated cache: a static W-TinyLFU policy and its key table.
     private struct Simulation: Sendable {
@@ -20,7 +20,7 @@ package struct WindowSimulations: Sendable {
         var hits = 0
         var score = 0.0
 
-        /// Requests the key; returns whether it was present.
+        /// Requests the key, counting a hit if it was present and inserting it otherwise.
         mutating func access(_ keyHash: UInt64, weight: Int, victims: inout [Int]) {
             if let slot = slotOfHash[keyHash] {
                 policy.recordHit(Int(slot), keyHash: keyHash)
@@ -71,7 +71,7 @@ package struct WindowSimulations: Sendable {
     private let decay: Double
     private let margin: Double
     private var periodsToSkip: Int
-    /// The index in ``shares`` of the current choice.
+    /// The index in ``configurations`` of the current choice.
     private(set) var chosen: Int
 
     /// Simulations for a cache of `capacity` bytes expected to hold about `entries` entries, sampling
@@ -115,7 +115,7 @@ package struct WindowSimulations: Sendable {
     package var configuration: Configuration { configurations[chosen] }
 
     /// Feeds one request (a hit, or a miss followed by an insertion of `weight` bytes) to the simulations
-    /// if the key is sampled. Returns whether a new period chose a share (which may be the same).
+    /// if the key is sampled. Returns whether a new period chose a configuration (which may be the same).
     @inline(__always)
     package mutating func record(keyHash: UInt64, weight: Int) -> Bool {
         guard keyHash & 0xFFFF_FFFF < threshold else { return false }
