@@ -77,6 +77,9 @@ public struct RedisConnectionConfiguration: Sendable {
     public var maxBulkLength: Int
     /// Deepest nesting of aggregates a reply may have.
     public var maxNestingDepth: Int
+    /// How many unread RESP3 push messages ``RedisConnection/pushMessages`` holds; one more closes the
+    /// connection instead of dropping a message. Default: 1024.
+    public var pushBufferCapacity: Int
 
     /// A configuration for `host:port` with defaults: no credentials, database 0, RESP3, 5 s connect timeout,
     /// 30 s command timeout.
@@ -104,6 +107,7 @@ public struct RedisConnectionConfiguration: Sendable {
         self.commandTimeout = commandTimeout
         self.maxBulkLength = 512 * 1024 * 1024
         self.maxNestingDepth = 64
+        self.pushBufferCapacity = 1024
     }
 
     /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS
