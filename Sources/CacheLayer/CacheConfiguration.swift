@@ -57,6 +57,13 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// Which entries the memory cache drops first when it is full.
     public var evictionStrategy: EvictionStrategy = .default
 
+    // MARK: Near cache
+
+    /// With the Redis backend: an in-process near cache (L1) in front of Redis, kept coherent by Redis client-side
+    /// caching; ``makeCache(_:codec:logger:)`` then builds a ``TwoLevelCache``. `nil` (the default): every read goes
+    /// to Redis.
+    public var nearCache: NearCacheConfiguration? = nil
+
     // MARK: Connections
 
     /// How many times a failed connection attempt or safe command is retried. Default: 3.

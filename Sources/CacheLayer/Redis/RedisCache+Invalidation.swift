@@ -35,6 +35,12 @@ extension RedisCache {
     /// The set is read and removed atomically (`MULTI SMEMBERS UNLINK EXEC`), so a key tagged meanwhile lands in a
     /// new set and is not lost; its members are then unlinked in batches of 1,000.
     public func invalidate(tag: String) async throws {
+        try await removeTagged(tag)
+    }
+
+    /// What ``invalidate(tag:)`` does; returns the Redis keys (namespace included) it removed.
+    @discardableResult
+    func removeTagged(_ tag: String) async throws(CacheError) -> [ByteBuffer] {
         try checkOpen(nil)
         let tagKey = keyspace.tagKey(tag)
         let replies = try await runPipeline(
@@ -51,6 +57,7 @@ extension RedisCache {
             _ = try await run(RedisCommand([ByteBuffer(string: "UNLINK")] + keys[start..<end]), key: nil)
             start = end
         }
+        return keys
     }
 
     /// Removes every key of this cache starting with `prefix` (`SCAN MATCH <namespace>:<prefix>*`, glob characters
