@@ -163,13 +163,13 @@ final class InvalidationTracker: Sendable {
     /// Handles one push: `invalidate [keys…]` removes the keys, `invalidate null` (FLUSHALL/FLUSHDB) everything.
     private func apply(_ push: RESPValue) {
         guard let parts = push.array, parts.count >= 2, parts[0].string == "invalidate" else { return }
-        invalidationMessages.add(1, ordering: .relaxed)
+        // Counted once applied, so that whoever waits on a counter sees L1 already changed.
+        defer { invalidationMessages.add(1, ordering: .relaxed) }
         if parts[1].isNull {
             nearCache.flush()
             return
         }
         guard let keys = parts[1].array else { return }
-        invalidatedKeys.add(UInt64(keys.count), ordering: .relaxed)
         let prefix = self.prefix
         nearCache.invalidate(keys.lazy.compactMap { value -> String? in
             guard let buffer = value.buffer else { return nil }
@@ -177,6 +177,7 @@ final class InvalidationTracker: Sendable {
             guard key.hasPrefix(prefix) else { return nil }
             return String(key.dropFirst(prefix.count))
         })
+        invalidatedKeys.add(UInt64(keys.count), ordering: .relaxed)
     }
 }
 

@@ -51,6 +51,8 @@ struct TwoLevelCacheTests {
             let cache = try await Self.instance(server, near: Self.near(maxTTL: .seconds(2)))
             try await cache.set("short", to: "v", ttl: .milliseconds(400))
             try await cache.set("long", to: "v", ttl: .seconds(3600))
+            // The writes' own invalidations come back through tracking; wait for them so they do not empty L1 later.
+            #expect(await eventually { cache.receivedInvalidationKeys >= 2 })
             _ = try await cache.get("short", as: String.self)
             _ = try await cache.get("long", as: String.self)
             let short = try #require(try cache.near.memory.peekValue("short")?.remainingNanoseconds)
@@ -148,6 +150,23 @@ struct TwoLevelCacheTests {
         }
     }
 
+    @Test func anOwnWriteDuringARedisReadKeepsTheOlderValueOutOfL1() async throws {
+        try await withRedisServer { server in
+            let cache = try await Self.instance(server)
+            try await cache.set("k", to: "old", ttl: .seconds(60))
+            // The read has its (old) reply; before it may fill L1, this instance writes and its write returns.
+            cache.setFillHook { key in
+                guard key == "k" else { return }
+                try? await cache.set("k", to: "new", ttl: .seconds(60))
+            }
+            #expect(try await cache.get("k", as: String.self) == "old")
+            cache.setFillHook(nil)
+            #expect(try Self.nearValue(cache, "k") == nil)
+            #expect(try await cache.get("k", as: String.self) == "new")
+            try await cache.close()
+        }
+    }
+
     @Test func concurrentWritesOfTwoInstancesLeaveNoStaleEntry() async throws {
         try await withRedisServer { server in
             let a = try await Self.instance(server)
@@ -200,6 +219,47 @@ struct TwoLevelCacheTests {
             try await writer.set("k", to: "v3", ttl: .seconds(60))
             #expect(try await eventually { try await reader.get("k", as: String.self) == "v3" })
             #expect(reader.trackingClientID != id)
+            try await reader.close()
+            try await writer.close()
+        }
+    }
+
+    @Test func aMissedPingDeadlineEmptiesL1AndTrackingComesBack() async throws {
+        try await withRedisServer { server in
+            let cache = try await Self.instance(server)
+            try await cache.set("k", to: "v", ttl: .seconds(60))
+            #expect(await eventually { cache.receivedInvalidationKeys >= 1 })
+            #expect(try await cache.get("k", as: String.self) == "v")
+            #expect(try Self.nearValue(cache, "k") == "v")
+            // A frozen server keeps the connection open but answers nothing: only the PING deadline notices.
+            try server.pause()
+            let noticed = await eventually(timeout: .seconds(3)) { !cache.nearCacheStatistics.isCoherent }
+            try server.resume()
+            #expect(noticed)
+            #expect(try Self.nearValue(cache, "k") == nil)
+            #expect(await eventually { cache.nearCacheStatistics.isCoherent && cache.nearCacheStatistics.trackingSetUps >= 2 })
+            #expect(try await cache.get("k", as: String.self) == "v")
+            try await cache.close()
+        }
+    }
+
+    @Test func ttlOnlyCoherenceServesFromL1WithoutATrackingConnection() async throws {
+        try await withRedisServer { server in
+            var near = Self.near(maxTTL: .milliseconds(300))
+            near.coherence = .ttlOnly
+            let reader = try await Self.instance(server, near: near)
+            let writer = try await Self.instance(server)
+            #expect(reader.trackingClientID == nil)
+            try await writer.set("k", to: "v1", ttl: .seconds(60))
+            #expect(try await reader.get("k", as: String.self) == "v1")
+            try await writer.set("k", to: "v2", ttl: .seconds(60))
+            // Not told about the write: the older value is served until the L1 TTL cap, then the new one.
+            #expect(try await reader.get("k", as: String.self) == "v1")
+            try await Task.sleep(for: .milliseconds(350))
+            #expect(try await reader.get("k", as: String.self) == "v2")
+            // Its own writes apply at once.
+            try await reader.set("k", to: "v3", ttl: .seconds(60))
+            #expect(try await reader.get("k", as: String.self) == "v3")
             try await reader.close()
             try await writer.close()
         }
