@@ -32,7 +32,7 @@ final class InvalidationTracker: Sendable {
     private let establishedCount = Atomic<UInt64>(0)
     private let invalidationMessages = Atomic<UInt64>(0)
     private let invalidatedKeys = Atomic<UInt64>(0)
-    private let lastFailure = Locked<String?>(nil)
+    private let lastFailure = Locked<(description: String, refusedByServer: Bool)?>(nil)
 
     /// - Parameters:
     ///   - connectionConfiguration: How to reach Redis (the cache's pool settings); RESP3 is required.
@@ -61,8 +61,9 @@ final class InvalidationTracker: Sendable {
     /// The `CLIENT ID` of the tracking connection while tracking is set up, for `CLIENT KILL ID` in tests and demos.
     var clientID: Int? { state.withLock { $0.clientID } }
 
-    /// Why the last attempt to set up tracking failed, if it did.
-    var failure: String? { lastFailure.withLock { $0 } }
+    /// Why the last attempt to set up tracking failed, if it did, and whether Redis refused it (no RESP3, or an error
+    /// reply to `CLIENT TRACKING`) rather than being unreachable.
+    var failure: (description: String, refusedByServer: Bool)? { lastFailure.withLock { $0 } }
 
     /// Connects, sets up tracking and applies invalidations until ``shutdown()`` or cancellation; reconnects with
     /// backoff (10 ms doubling to 1 s) whenever the connection is lost.
@@ -75,7 +76,8 @@ final class InvalidationTracker: Sendable {
                 failures = 0
             } catch {
                 failures += 1
-                lastFailure.withLock { $0 = "\(error)" }
+                let refused = (error as? CacheError)?.code == .unsupported || (error as? RedisError)?.code == .serverError
+                lastFailure.withLock { $0 = ("\(error)", refused) }
                 if failures == 1 {
                     logger.warning("Could not set up Redis client tracking; the near cache is bypassed until it works", metadata: ["error": "\(error)"])
                 }

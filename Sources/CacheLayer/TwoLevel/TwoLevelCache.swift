@@ -92,6 +92,7 @@ public final class TwoLevelCache: Cache {
         let redis = try RedisCache(configuration: configuration, codec: codec, logger: logger)
         var memoryConfiguration = configuration
         memoryConfiguration.backend = .memory
+        memoryConfiguration.nearCache = nil
         memoryConfiguration.maxMemorySize = nearConfiguration.maxMemorySize
         memoryConfiguration.defaultTTL = nearConfiguration.maxTTL
         let memory = try MemoryCache(configuration: memoryConfiguration, codec: codec, logger: logger)
@@ -228,6 +229,11 @@ public final class TwoLevelCache: Cache {
     /// The `CLIENT ID` of the tracking connection while tracking is set up; tests and the coherence demo kill it.
     package var trackingClientID: Int? { tracker?.clientID }
 
+    /// The value L1 holds for `key`, without going to Redis or counting a hit; for tests and the coherence demo.
+    package func nearValueForInspection<Value: Sendable>(_ key: String, as type: Value.Type) -> Value? {
+        (try? near.memory.peekValue(key))??.value as? Value
+    }
+
     /// Runs `hook` after each read from Redis and before its result may fill L1, so tests can deliver an
     /// invalidation in between.
     package func setFillHook(_ hook: (@Sendable (String) async -> Void)?) {
@@ -238,10 +244,11 @@ public final class TwoLevelCache: Cache {
     package func waitUntilCoherent(timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         while !near.isCoherent {
-            guard ContinuousClock.now < deadline else {
+            let failure = tracker?.failure
+            if failure?.refusedByServer == true || ContinuousClock.now >= deadline {
                 throw CacheError(
-                    code: tracker?.failure?.contains("RESP3") == true || tracker?.failure?.contains("unknown") == true ? .unsupported : .unavailable,
-                    message: "Redis client tracking was not set up within \(timeout)\(tracker?.failure.map { ": \($0)" } ?? ""). Check that Redis is 6 or later and allows CLIENT TRACKING, or set nearCache.coherence = .ttlOnly."
+                    code: failure?.refusedByServer == true ? .unsupported : .unavailable,
+                    message: "Redis client tracking, which keeps the near cache coherent, could not be set up\(failure.map { ": \($0.description)" } ?? " within \(timeout)"). Use Redis 6 or later with CLIENT TRACKING allowed for this user, or set nearCache.coherence = .ttlOnly (or nearCache = nil)."
                 )
             }
             try await Task.sleep(for: .milliseconds(2))

@@ -226,18 +226,18 @@ struct TwoLevelCacheTests {
 
     @Test func aMissedPingDeadlineEmptiesL1AndTrackingComesBack() async throws {
         try await withRedisServer { server in
-            let cache = try await Self.instance(server)
+            let cache = try await Self.instance(server, namespace: "pingtest")
             try await cache.set("k", to: "v", ttl: .seconds(60))
             #expect(await eventually { cache.receivedInvalidationKeys >= 1 })
             #expect(try await cache.get("k", as: String.self) == "v")
             #expect(try Self.nearValue(cache, "k") == "v")
             // A frozen server keeps the connection open but answers nothing: only the PING deadline notices.
             try server.pause()
-            let noticed = await eventually(timeout: .seconds(3)) { !cache.nearCacheStatistics.isCoherent }
+            let noticed = await eventually(timeout: .seconds(10)) { !cache.nearCacheStatistics.isCoherent }
             try server.resume()
             #expect(noticed)
-            #expect(try Self.nearValue(cache, "k") == nil)
-            #expect(await eventually { cache.nearCacheStatistics.isCoherent && cache.nearCacheStatistics.trackingSetUps >= 2 })
+            #expect(try Self.nearValue(cache, "k") == nil, "\(cache.nearCacheStatistics)")
+            #expect(await eventually(timeout: .seconds(10)) { cache.nearCacheStatistics.isCoherent && cache.nearCacheStatistics.trackingSetUps >= 2 })
             #expect(try await cache.get("k", as: String.self) == "v")
             try await cache.close()
         }
@@ -318,6 +318,36 @@ struct TwoLevelCacheTests {
             #expect(try await b.get("p1", as: String.self) == nil)
             try await a.close()
             try await b.close()
+        }
+    }
+
+    @Test func makeCacheBuildsTheTwoLevelCacheWhenANearCacheIsConfigured() async throws {
+        try await withRedisServer { server in
+            var configuration = server.cacheConfiguration(namespace: "made")
+            configuration.nearCache = Self.near()
+            let cache = try await makeCache(configuration, logger: quietLogger)
+            let twoLevel = try #require(cache as? TwoLevelCache)
+            #expect(twoLevel.nearCacheStatistics.isCoherent)
+            try await cache.close()
+        }
+    }
+
+    @Test func aServerThatRefusesClientTrackingIsReportedAsUnsupported() async throws {
+        let user = RedisServer.Options.User(name: "app", password: "pw", rules: ["~*", "&*", "+@all", "-client|tracking"])
+        try await withRedisServer(.init(users: [user])) { server in
+            var configuration = server.cacheConfiguration(namespace: "refused")
+            configuration.redisUsername = "app"
+            configuration.redisPassword = "pw"
+            configuration.nearCache = Self.near()
+            let error = await #expect(throws: CacheError.self) { try await makeCache(configuration, logger: quietLogger) }
+            #expect(error?.code == .unsupported)
+            #expect(error?.message.contains("ttlOnly") == true)
+            // TTL-only coherence needs no tracking.
+            configuration.nearCache?.coherence = .ttlOnly
+            let cache = try await makeCache(configuration, logger: quietLogger)
+            try await cache.set("k", to: "v", ttl: .seconds(60))
+            #expect(try await cache.get("k", as: String.self) == "v")
+            try await cache.close()
         }
     }
 
