@@ -51,9 +51,12 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// The most bytes the memory cache (or the fallback memory cache) holds, counted by encoded value size.
     /// Default: 100 MiB.
     public var maxMemorySize: Int = 100 * 1024 * 1024
-    /// The time to live used when `set` is called with `ttl: nil`; `nil` means values never expire.
-    /// Default: one hour.
-    public var defaultTTL: Duration? = .seconds(3600)
+    /// The time to live of a value stored with `ttl: nil`; ``Swift/Duration/noExpiry`` keeps such values until
+    /// they are deleted or evicted. Default: one hour.
+    ///
+    /// One rule for time to live everywhere: a `ttl` argument of `nil` means "this default", and
+    /// ``Swift/Duration/noExpiry`` means "never expires", both here and in every `set`.
+    public var defaultTTL: Duration = .seconds(3600)
     /// How often the memory cache removes expired entries in the background. Default: one minute.
     public var sweepInterval: Duration = .seconds(60)
     /// Which entries the memory cache drops first when it is full.
@@ -102,9 +105,16 @@ public struct CacheConfiguration: Sendable, Equatable {
     public func validate() throws(CacheError) {
         func fail(_ message: String) throws(CacheError) { throw CacheError.invalidConfiguration(message) }
         if name.isEmpty { try fail("name is empty. Give the cache a short name such as \"sessions\"; it labels logs and metrics.") }
+        // The name is also the Redis client name (CLIENT SETNAME), which refuses spaces and control characters.
+        if !name.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            try fail("name \"\(name)\" has spaces or characters other than printable ASCII. Use letters, digits and - _ . : such as \"user-sessions\"; it also names the Redis connections.")
+        }
+        if enableFallback && backend == .memory {
+            try fail("enableFallback is set, but the backend is memory, which has nothing to fall back from. Set backend = .redis, or turn enableFallback off.")
+        }
         if maxMemorySize <= 0 { try fail("maxMemorySize is \(maxMemorySize). Set a positive number of bytes, e.g. 64 * 1024 * 1024.") }
-        if let defaultTTL, defaultTTL <= .zero {
-            try fail("defaultTTL is \(defaultTTL). Use a positive duration, or nil for values that never expire.")
+        if defaultTTL <= .zero {
+            try fail("defaultTTL is \(defaultTTL). Use a positive duration, or Duration.noExpiry for values that never expire.")
         }
         if sweepInterval <= .zero { try fail("sweepInterval is \(sweepInterval). Use a positive duration such as .seconds(60).") }
         if maxRetries < 0 { try fail("maxRetries is \(maxRetries). Use 0 (no retries) or more.") }
@@ -270,7 +280,7 @@ extension CacheConfiguration {
         }
         if let value = try integer("REDIS_DB") { configuration.redisDatabase = value }
         if let value = try integer("CACHE_MAX_MEMORY") { configuration.maxMemorySize = value }
-        if let value = try integer("CACHE_DEFAULT_TTL") { configuration.defaultTTL = value == 0 ? nil : .seconds(value) }
+        if let value = try integer("CACHE_DEFAULT_TTL") { configuration.defaultTTL = value == 0 ? .noExpiry : .seconds(value) }
         if let value = try integer("CACHE_POOL_SIZE") { configuration.poolSize = value }
         if let text = environment["CACHE_ENABLE_FALLBACK"] {
             switch text.lowercased() {
