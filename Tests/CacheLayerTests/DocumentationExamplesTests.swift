@@ -6,6 +6,7 @@ import MetricsTestKit
 import ServiceLifecycle
 import Synchronization
 import Testing
+import UnixSignals
 
 /// The code of the DocC articles in `Sources/CacheLayer/Documentation.docc`, compiled and run so that it cannot
 /// drift from the API.
@@ -166,7 +167,7 @@ struct DocumentationExamplesTests {
 
     @Test func cacheAside() async throws {
         let cache = try Self.cache()
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
 
         let user = try await cache.getOrSet("user:42", ttl: .seconds(600)) {
             try await database.loadUser(id: 42)
@@ -201,7 +202,7 @@ struct DocumentationExamplesTests {
 
     @Test func hardTimeoutAndDefaultOptions() async throws {
         let cache = try Self.cache()
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
 
         let options = GetOrSetOptions(hardTimeout: .seconds(2))
         let report = try await cache.getOrSet("report:daily", ttl: .seconds(3600), options: options) {
@@ -225,7 +226,7 @@ struct DocumentationExamplesTests {
     }
 
     @Test func singleFlightWithoutACache() async throws {
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
 
         let flights = SingleFlight<Int>()
         let profile = try await flights.run(42) {
@@ -241,9 +242,9 @@ struct DocumentationExamplesTests {
     @Test func failSafe() async throws {
         let clock = TestClock()
         let cache = try Self.cache(on: clock)
-        let pricing = ExamplePricing()
+        let pricing = DocsExamplePricing()
 
-        func readPrice() async throws -> Int {
+        @Sendable func readPrice() async throws -> Int {
             let options = GetOrSetOptions.failSafe(gracePeriod: .seconds(3600), softTimeout: .milliseconds(200))
             let price = try await cache.getOrSet("price:tea", ttl: .seconds(60), options: options) {
                 try await pricing.price(of: "tea")
@@ -259,15 +260,15 @@ struct DocumentationExamplesTests {
         #expect(cache.patterns.counters.staleValuesServed == 1)
         // After the grace period there is nothing left to serve.
         clock.advance(by: .seconds(3600))
-        await #expect(throws: ExamplePricing.Unavailable.self) { try await readPrice() }
+        await #expect(throws: DocsExamplePricing.Unavailable.self) { try await readPrice() }
     }
 
     @Test func refreshAhead() async throws {
         let clock = TestClock()
         let cache = try Self.cache(on: clock)
-        let pricing = ExamplePricing()
+        let pricing = DocsExamplePricing()
 
-        func readRates() async throws -> [String: Int] {
+        @Sendable func readRates() async throws -> [String: Int] {
             let refreshing = GetOrSetOptions(refreshAhead: 0.8)
             let rates = try await cache.getOrSet("rates:EUR", ttl: .seconds(300), options: refreshing) {
                 try await pricing.exchangeRates(base: "EUR")
@@ -289,7 +290,7 @@ struct DocumentationExamplesTests {
 
     @Test func batches() async throws {
         let cache = try Self.cache()
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
 
         try await cache.setMany(["user:1": "Ada", "user:2": "Grace"], ttl: .seconds(600))
         let names = try await cache.getMany(["user:1", "user:2", "user:3"], as: String.self)
@@ -324,20 +325,26 @@ struct DocumentationExamplesTests {
         try await cache.set("user:7:profile", to: other, ttl: nil, tags: ["user:7"])
 
         try await cache.invalidate(tag: "orders")        // removes user:42:orders
-        #expect(try await cache.get("user:42:orders", as: [Int].self) == nil)
-        #expect(try await cache.get("user:42:profile", as: User.self) == profile)
         try await cache.invalidate(prefix: "user:42:")   // removes user:42:profile
 
+        #expect(try await cache.get("user:42:orders", as: [Int].self) == nil)
         #expect(try await cache.get("user:42:profile", as: User.self) == nil)
         #expect(try await cache.get("user:7:profile", as: User.self) == other)
         try await cache.invalidate(tag: "no-such-tag")   // not an error
+
+        // The tag alone removes only the entries that carry it.
+        try await cache.set("user:42:profile", to: profile, ttl: nil, tags: ["user:42"])
+        try await cache.set("user:42:orders", to: orders, ttl: nil, tags: ["user:42", "orders"])
+        try await cache.invalidate(tag: "orders")
+        #expect(try await cache.get("user:42:orders", as: [Int].self) == nil)
+        #expect(try await cache.get("user:42:profile", as: User.self) == profile)
     }
 
     // MARK: Warming.md
 
     @Test func warming() async throws {
         let cache = try Self.cache()
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
 
         let products = (1...250).map { (key: "product:\($0)", value: "Product \($0)") }
         let report = await cache.warm(entries: products, ttl: .seconds(3600)) { progress in
@@ -368,7 +375,7 @@ struct DocumentationExamplesTests {
 
     @Test func writeThrough() async throws {
         let cache = try Self.cache()
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
 
         let renamed = User(id: 42, name: "Ada Lovelace")
         let cached = try await cache.writeThrough("user:42", value: renamed, ttl: .seconds(600)) {
@@ -383,7 +390,7 @@ struct DocumentationExamplesTests {
 
     @Test func writeThroughWhoseCacheWriteFails() async throws {
         let cache = try Self.cache(maxMemorySize: 64)
-        let database = ExampleDatabase()
+        let database = DocsExampleDatabase()
         try await cache.set("user:42", to: "old", ttl: nil)
 
         // The update succeeds, the value is too large for the cache: nothing is thrown, the old value goes.
@@ -570,7 +577,7 @@ struct DocumentationExamplesTests {
 // MARK: - Stand-ins for the application's code in the articles
 
 /// The application's database in the articles.
-final class ExampleDatabase: Sendable {
+final class DocsExampleDatabase: Sendable {
     typealias User = DocumentationExamplesTests.User
 
     private let userLoadCount = Atomic<Int>(0)
@@ -608,7 +615,7 @@ final class ExampleDatabase: Sendable {
 }
 
 /// The pricing service of the fail-safe article: it can be made to fail.
-final class ExamplePricing: Sendable {
+final class DocsExamplePricing: Sendable {
     struct Unavailable: Error {}
 
     private let failing = Atomic<Bool>(false)
