@@ -23,13 +23,23 @@ struct DocumentationExamplesTests {
 
     /// A memory cache whose time (TTLs and the wall clock of `getOrSet` envelopes) moves only when `clock` is
     /// advanced.
-    static func cache(on clock: TestClock = TestClock(), maxMemorySize: Int = 1 << 20) throws -> MemoryCache {
+    static func cache(on clock: ManualClock = ManualClock(), maxMemorySize: Int = 1 << 20) throws -> MemoryCache {
         var configuration = CacheConfiguration.development
         configuration.maxMemorySize = maxMemorySize
         return try MemoryCache(
-            configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false,
-            wallClock: { clock.now }
+            configuration: configuration, clock: clock, shardCount: nil, startSweeper: false,
+            wallClock: { Date(timeIntervalSince1970: 1_700_000_000 + Double(clock.now()) / 1e9) }
         )
+    }
+
+    /// Polls `condition` every millisecond until it holds or five seconds pass.
+    static func eventually(_ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return try await condition()
     }
 
     // MARK: CacheLayer.md
@@ -214,15 +224,13 @@ struct DocumentationExamplesTests {
         #expect(cache.patterns.defaultOptions.hardTimeout == .seconds(5))
 
         // A factory slower than the hard timeout: the caller gets `.timeout`, the load goes on and is stored.
-        let gate = Gate()
         await expectCacheError(.timeout) {
             try await cache.getOrSet("slow", ttl: .seconds(60), options: GetOrSetOptions(hardTimeout: .milliseconds(20))) {
-                await gate.wait()
+                try await Task.sleep(for: .milliseconds(200))
                 return 7
             }
         }
-        gate.open()
-        #expect(await eventually { (try? await cache.get("slow", as: Int.self)) == 7 })
+        #expect(await Self.eventually { (try? await cache.get("slow", as: Int.self)) == 7 })
     }
 
     @Test func singleFlightWithoutACache() async throws {
@@ -240,7 +248,7 @@ struct DocumentationExamplesTests {
     // MARK: FailSafeAndRefreshAhead.md
 
     @Test func failSafe() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         let cache = try Self.cache(on: clock)
         let pricing = DocsExamplePricing()
 
@@ -264,7 +272,7 @@ struct DocumentationExamplesTests {
     }
 
     @Test func refreshAhead() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         let cache = try Self.cache(on: clock)
         let pricing = DocsExamplePricing()
 
@@ -280,7 +288,7 @@ struct DocumentationExamplesTests {
         // After 80% of the TTL a read returns the current value at once and reloads in the background.
         clock.advance(by: .seconds(250))
         #expect(try await readRates() == ["USD": 1])
-        #expect(await eventually { (try? await readRates()) == ["USD": 2] })
+        #expect(await Self.eventually { (try? await readRates()) == ["USD": 2] })
         #expect(cache.patterns.counters.backgroundRefreshes == 1)
         // The value is stored in an envelope: a plain read of the key does not see a dictionary.
         await expectCacheError(.typeMismatch) { try await cache.get("rates:EUR", as: [String: Int].self) }
@@ -404,8 +412,8 @@ struct DocumentationExamplesTests {
 
         // The update fails: the cache is not touched and the error is rethrown.
         try await cache.set("user:42", to: "kept", ttl: nil)
-        await #expect(throws: TestFailure.self) {
-            try await cache.writeThrough("user:42", value: "new") { throw TestFailure() }
+        await #expect(throws: DocsFailure.self) {
+            try await cache.writeThrough("user:42", value: "new") { throw DocsFailure() }
         }
         #expect(try await cache.get("user:42", as: String.self) == "kept")
     }
@@ -576,6 +584,10 @@ struct DocumentationExamplesTests {
 
 // MARK: - Stand-ins for the application's code in the articles
 
+struct DocsFailure: Error, Equatable {
+    var message = "boom"
+}
+
 /// The application's database in the articles.
 final class DocsExampleDatabase: Sendable {
     typealias User = DocumentationExamplesTests.User
@@ -597,7 +609,7 @@ final class DocsExampleDatabase: Sendable {
 
     /// Knows users 1 and 2 only.
     func loadUser(key: String) async throws -> User {
-        guard let id = Int(key.dropFirst("user:".count)), id <= 2 else { throw TestFailure(message: "no \(key)") }
+        guard let id = Int(key.dropFirst("user:".count)), id <= 2 else { throw DocsFailure(message: "no \(key)") }
         return try await loadUser(id: id)
     }
 
@@ -714,6 +726,6 @@ struct DocumentationCatalogTests {
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) { return directory }
             directory.deleteLastPathComponent()
         }
-        throw TestFailure(message: "no Package.swift above \(#filePath)")
+        throw DocsFailure(message: "no Package.swift above \(#filePath)")
     }
 }
