@@ -3,26 +3,26 @@
 /// A slot belongs to at most one list at a time, so every list shares one pair of `previous`/`next` arrays
 /// indexed by slot: moving an entry between queues (window, probation, protected; small, main) costs a few
 /// array writes and no allocation, which keeps the policies' per-request work constant-time.
-struct SlotLists: Sendable {
+package struct SlotLists: Sendable {
     /// Marks the absence of a neighbour, head or tail.
-    static let none = -1
+    package static let none = -1
 
     private var previous: [Int] = []
     private var next: [Int] = []
     private var heads: [Int]
     private var tails: [Int]
     /// How many slots each list holds.
-    private(set) var counts: [Int]
+    package private(set) var counts: [Int]
 
     /// `listCount` empty lists, numbered from 0.
-    init(listCount: Int) {
+    package init(listCount: Int) {
         heads = Array(repeating: Self.none, count: listCount)
         tails = Array(repeating: Self.none, count: listCount)
         counts = Array(repeating: 0, count: listCount)
     }
 
     /// Grows the link arrays so that `slot` can be linked; shards hand out slots densely from 0.
-    mutating func reserve(slot: Int) {
+    package mutating func reserve(slot: Int) {
         guard slot >= next.count else { return }
         let newCount = max(slot + 1, next.count * 2, 16)
         previous.append(contentsOf: repeatElement(Self.none, count: newCount - previous.count))
@@ -30,31 +30,31 @@ struct SlotLists: Sendable {
     }
 
     /// The oldest slot of `list` (its head), or `nil` when the list is empty.
-    func first(_ list: Int) -> Int? {
+    package func first(_ list: Int) -> Int? {
         let head = heads[list]
         return head == Self.none ? nil : head
     }
 
     /// The newest slot of `list` (its tail), or `nil` when the list is empty.
-    func last(_ list: Int) -> Int? {
+    package func last(_ list: Int) -> Int? {
         let tail = tails[list]
         return tail == Self.none ? nil : tail
     }
 
     /// The slot after `slot` (towards the tail), or `nil`.
-    func after(_ slot: Int) -> Int? {
+    package func after(_ slot: Int) -> Int? {
         let value = next[slot]
         return value == Self.none ? nil : value
     }
 
     /// The slot before `slot` (towards the head), or `nil`.
-    func before(_ slot: Int) -> Int? {
+    package func before(_ slot: Int) -> Int? {
         let value = previous[slot]
         return value == Self.none ? nil : value
     }
 
     /// Links `slot` as the newest entry of `list`. The slot must not be in any list.
-    mutating func append(_ slot: Int, to list: Int) {
+    package mutating func append(_ slot: Int, to list: Int) {
         let tail = tails[list]
         previous[slot] = tail
         next[slot] = Self.none
@@ -64,7 +64,7 @@ struct SlotLists: Sendable {
     }
 
     /// Unlinks `slot` from `list`, which must hold it.
-    mutating func remove(_ slot: Int, from list: Int) {
+    package mutating func remove(_ slot: Int, from list: Int) {
         let before = previous[slot]
         let after = next[slot]
         if before == Self.none { heads[list] = after } else { next[before] = after }
@@ -75,14 +75,14 @@ struct SlotLists: Sendable {
     }
 
     /// Makes `slot`, already in `list`, its newest entry.
-    mutating func moveToBack(_ slot: Int, in list: Int) {
+    package mutating func moveToBack(_ slot: Int, in list: Int) {
         guard tails[list] != slot else { return }
         remove(slot, from: list)
         append(slot, to: list)
     }
 
     /// Empties every list; the link arrays keep their size for reuse.
-    mutating func removeAll() {
+    package mutating func removeAll() {
         for index in heads.indices {
             heads[index] = Self.none
             tails[index] = Self.none

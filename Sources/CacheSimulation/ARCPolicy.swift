@@ -1,3 +1,4 @@
+import CacheLayer
 /// Adaptive Replacement Cache (Megiddo and Modha, FAST'03), sized in bytes: a comparison policy for
 /// `cachelayer replay`, not a memory-cache strategy.
 ///
