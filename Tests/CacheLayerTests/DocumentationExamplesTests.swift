@@ -545,9 +545,9 @@ struct DocumentationExamplesTests {
         #expect(error?.code == .invalidConfiguration)
         #expect(error?.message == "minIdleConnections (8) is larger than poolSize (4). Lower minIdleConnections or raise poolSize.")
 
-        let fromURL = try CacheConfiguration(redisURL: "rediss://reader:s%40fe@cache.internal:6380/2")
-        // backend .redis, redisAddress "cache.internal:6380", redisUsername "reader",
-        // redisPassword "s@fe", redisDatabase 2, redisTLS true
+        let fromURL = try CacheConfiguration(redisURL: "rediss://reader:s%40fe@cache.internal:6380/2?command_timeout=500ms")
+        // backend .redis, redisAddress "cache.internal:6380", redisUsername "reader", redisPassword "s@fe",
+        // redisDatabase 2, redisTLS true, readTimeout and writeTimeout 500 ms
 
         #expect(fromURL.backend == .redis)
         #expect(fromURL.redisAddress == "cache.internal:6380")
@@ -555,6 +555,10 @@ struct DocumentationExamplesTests {
         #expect(fromURL.redisPassword == "s@fe")
         #expect(fromURL.redisDatabase == 2)
         #expect(fromURL.redisTLS)
+        #expect(fromURL.readTimeout == .milliseconds(500))
+        #expect(fromURL.writeTimeout == .milliseconds(500))
+        #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: "redis://cache.internal:6379/0?comand_timeout=1s") }
+        #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: "redis://:p%zz@cache.internal:6379") }
 
         let environment = ["CACHE_MAX_MEMORY": "33554432", "CACHE_DEFAULT_TTL": "120"]
         let fromEnvironment = try CacheConfiguration.fromEnvironment(environment, base: .development)
