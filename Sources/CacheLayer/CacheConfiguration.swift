@@ -1,6 +1,6 @@
 import RedisClient
 
-/// Everything needed to create a cache with ``makeCache(_:logger:)``.
+/// Everything needed to create a cache with ``makeCache(_:codec:logger:)``.
 ///
 /// Start from a preset and change what you need:
 ///

@@ -1,6 +1,6 @@
 /// A parsed Redis URL: `redis://[[user]:password@]host[:port][/db][?option=value&…]`, or `rediss://…` for TLS.
 ///
-/// The one parser of Redis URLs in this package: ``RedisConnectionConfiguration/init(url:tls:)`` and the cache's
+/// The one parser of Redis URLs in this package: ``RedisConnectionConfiguration/init(url:tls:)-(String,_)`` and the cache's
 /// configuration both read URLs through it, so a URL means the same everywhere.
 ///
 /// - User name and password may be percent-encoded (`p%40ss` is `p@ss`); a `%` not followed by two hex digits
