@@ -124,12 +124,11 @@ struct DocumentationExamplesTests {
         try await jsonCache.close()
     }
 
-    @Test func fallbackIsIgnoredByTheMemoryBackend() async throws {
+    @Test func fallbackIsRefusedByTheMemoryBackend() async throws {
         var configuration = CacheConfiguration.development
         configuration.enableFallback = true
-        let cache = try await makeCache(configuration)
-        #expect(cache is MemoryCache)
-        try await cache.close()
+        let error = await #expect(throws: CacheError.self) { try await makeCache(configuration) }
+        #expect(error?.code == .invalidConfiguration)
     }
 
     /// ChoosingABackend.md and FallbackAndRecovery.md on Redis: compiled, not run.
