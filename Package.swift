@@ -83,13 +83,15 @@ let package = Package(
                 "CacheSimulation",
                 "CommonSupport",
                 "RedisClient",
+                "RedisTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Starts and stops real redis-server processes for the test targets.
+        // Starts, kills, pauses and restarts real redis-server processes for the integration tests and the
+        // CLI's outage demo.
         .target(
             name: "RedisTestSupport",
             dependencies: ["CommonSupport", "RedisClient"],
