@@ -17,8 +17,11 @@ public protocol Cache: Sendable {
 
     /// Stores `value` under `key`.
     ///
-    /// - Parameter ttl: How long the value lives. `nil` uses the configuration's default TTL;
-    ///   ``Swift/Duration/noExpiry`` keeps it until it is deleted or evicted. Zero or negative is an error.
+    /// - Parameters:
+    ///   - key: A non-empty key of at most ``CacheKey/maximumLength`` UTF-8 bytes.
+    ///   - value: The value; it replaces any value stored under `key`.
+    ///   - ttl: How long the value lives. `nil` uses the configuration's default TTL;
+    ///     ``Swift/Duration/noExpiry`` keeps it until it is deleted or evicted. Zero or negative is an error.
     func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws
 
     /// Removes `key`. Removing an absent key is not an error.
@@ -84,6 +87,8 @@ public protocol Cache: Sendable {
     /// for fail-safe (stale-if-error), timeouts and early refresh.
     ///
     /// - Parameters:
+    ///   - key: The key to read and, on a miss, to store the factory's value under.
+    ///   - type: The value's type.
     ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses ``CachePatternsState/defaultTTL``.
     ///   - options: `nil` uses ``CachePatternsState/defaultOptions``.
     ///   - factory: Loads the value from its source. It runs in a task of its own, so a caller that is

@@ -1,3 +1,4 @@
+import CommonSupport
 import RedisClient
 import Foundation
 import Synchronization
@@ -56,6 +57,10 @@ public final class RedisServer: Sendable {
         public var enableDebugCommand: Bool
         /// Further command-line arguments, e.g. `["--databases", "4"]`.
         public var extraArguments: [String]
+        /// The `redis-server` binary; `nil` looks for it in `REDIS_SERVER`, then on `PATH`.
+        public var executablePath: String?
+        /// The port to listen on; `nil` picks a free loopback port.
+        public var port: Int?
 
         /// Options; the defaults give a plain, password-less server with `DEBUG` enabled.
         public init(
@@ -64,7 +69,9 @@ public final class RedisServer: Sendable {
             tls: Bool = false,
             protectedMode: Bool = false,
             enableDebugCommand: Bool = true,
-            extraArguments: [String] = []
+            extraArguments: [String] = [],
+            executablePath: String? = nil,
+            port: Int? = nil
         ) {
             self.password = password
             self.users = users
@@ -72,6 +79,8 @@ public final class RedisServer: Sendable {
             self.protectedMode = protectedMode
             self.enableDebugCommand = enableDebugCommand
             self.extraArguments = extraArguments
+            self.executablePath = executablePath
+            self.port = port
         }
     }
 
@@ -124,15 +133,15 @@ public final class RedisServer: Sendable {
     /// Starts a server on a free loopback port and waits until it accepts connections.
     /// Retries with another port when the chosen one was taken in the meantime.
     public static func start(_ options: Options = .init()) async throws -> RedisServer {
-        let executable = try Self.findRedisServer()
+        let executable = try options.executablePath ?? Self.findRedisServer()
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("redis-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var caPath: String?
         if options.tls { caPath = try Self.makeCertificates(in: directory) }
         var lastError: (any Swift.Error)?
-        for _ in 0..<10 {
-            let port = try Self.freePort()
+        for _ in 0..<(options.port == nil ? 10 : 1) {
+            let port = try options.port ?? Self.freePort()
             do {
                 let process = try await Self.launch(
                     executable: executable,
@@ -180,7 +189,7 @@ public final class RedisServer: Sendable {
     /// with the same options. Data is lost (persistence is off). Returns once it accepts connections again.
     public func restart(kill: Bool = false) async throws {
         await self.terminate(signal: kill ? SIGKILL : SIGTERM)
-        let executable = try Self.findRedisServer()
+        let executable = try self.options.executablePath ?? Self.findRedisServer()
         var attempt = 0
         while true {
             do {

@@ -21,6 +21,7 @@ public struct CacheService: Service {
     /// Creates the service of `cache`.
     ///
     /// - Parameters:
+    ///   - cache: The cache to run and, on shutdown, to close.
     ///   - metricsInterval: How often metrics are reported; `nil` reports none.
     ///   - metricsFactory: Where metrics go; by default the one bootstrapped with `MetricsSystem.bootstrap`.
     public init(

@@ -22,7 +22,7 @@ extension Cache {
     /// }
     /// ```
     ///
-    /// Concurrent callers for one key share one factory call; see ``getOrSet(_:as:ttl:options:factory:)``.
+    /// Concurrent callers for one key share one factory call; see ``Cache/getOrSet(_:as:ttl:options:factory:)``.
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,

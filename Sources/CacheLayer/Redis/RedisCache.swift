@@ -15,7 +15,7 @@ import Synchronization
 /// ```
 ///
 /// - Values are encoded by the codec (JSON by default) and stored with `SET key value PX ms`; a `nil` TTL uses
-///   ``CacheConfiguration/defaultTTL``, and `nil` there or ``Swift/Duration/noExpiry`` stores without expiry.
+///   ``CacheConfiguration/defaultTTL``, and ``Swift/Duration/noExpiry`` (there or in the call) stores without expiry.
 /// - With ``CacheConfiguration/namespace`` `"myapp"`, the key `user:1` is stored as `myapp:user:1`, and
 ///   ``clear()`` removes only keys under `myapp:` (`SCAN MATCH` + `UNLINK` in batches). Without a namespace,
 ///   ``clear()`` refuses unless ``CacheConfiguration/allowFlushDatabase`` is set, since it would delete
@@ -304,9 +304,10 @@ public final class RedisCache: Cache {
         return (RedisCommand.set(keyspace.key(key), value: bytes, expiration: expiration), bytes.count)
     }
 
-    /// The `SET` expiry for `ttl`: the default TTL when `nil`, none for `nil` defaults and ``Swift/Duration/noExpiry``.
+    /// The `SET` expiry for `ttl`: the default TTL when `nil`, none for ``Swift/Duration/noExpiry``.
     func expiration(for ttl: Duration?, key: String) throws(CacheError) -> RedisSetExpiration {
-        guard let ttl = ttl ?? configuration.defaultTTL, !ttl.isNoExpiry else { return .none }
+        let ttl = ttl ?? configuration.defaultTTL
+        guard !ttl.isNoExpiry else { return .none }
         guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
         return .after(ttl)
     }

@@ -1,4 +1,4 @@
-import RedisClient
+import CommonSupport
 import Synchronization
 
 /// The L1 of a ``TwoLevelCache``: a ``MemoryCache`` whose every change passes the ``NearCacheFillGate`` under one

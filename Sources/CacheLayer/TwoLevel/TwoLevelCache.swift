@@ -1,3 +1,4 @@
+import CommonSupport
 import Foundation
 import Logging
 import NIOCore
@@ -28,7 +29,8 @@ import Synchronization
 ///   was in flight when the invalidation of its key arrived does not fill L1 (a per-key generation check). When an
 ///   invalidation may have been missed (the tracking connection drops or misses its `PING` deadline, its push buffer
 ///   overflows, Redis restarts, `FLUSHALL`), L1 is emptied and reads go to Redis until tracking is set up again.
-///   See ``InvalidationTracker`` for BCAST versus the default tracking mode.
+///   BCAST needs no server memory per key but sends every instance an invalidation for every write under the
+///   namespace, which suits read-heavy data; see the README for the trade-off against the default tracking mode.
 /// - Tags and prefixes work as in ``RedisCache``; a tag invalidation removes the tagged keys from L1 at once.
 ///
 /// ``stats()`` counts hits of either level as hits; ``nearCacheStatistics`` tells them apart.

@@ -217,7 +217,9 @@ public final class RedisConnection: RedisCommandExecutor {
 
     /// Sends one command and returns its reply; an error reply is thrown as ``RedisError/Code/serverError``.
     ///
-    /// - Parameter timeout: overrides ``RedisConnectionConfiguration/commandTimeout`` for this command.
+    /// - Parameters:
+    ///   - command: The command to send.
+    ///   - timeout: Overrides ``RedisConnectionConfiguration/commandTimeout`` for this command.
     public func execute(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
         let reply = try await self.rawSend(command.encoded, timeout: timeout)
         if let text = Self.errorText(reply) { throw RedisError.server(text) }

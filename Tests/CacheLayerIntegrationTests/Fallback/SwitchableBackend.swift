@@ -1,0 +1,73 @@
+import CommonSupport
+import RedisClient
+import CacheLayer
+import Foundation
+import Synchronization
+
+/// A backend double for the fallback logic: stores JSON bytes like Redis does, and can be switched off
+/// to fail every call with `unavailable`. Real Redis faults are tested in the Redis fault-injection suite;
+/// this double makes the replay and breaker decisions deterministic.
+final class SwitchableBackend: Cache {
+    private struct State {
+        var values: [String: [UInt8]] = [:]
+        var isUp = true
+        var calls = 0
+        var stats = CacheStats()
+    }
+
+    private let state = Locked(State())
+    let patterns = CachePatternsState(backend: "switchable")
+
+    var isUp: Bool {
+        get { state.withLock { $0.isUp } }
+        set { state.withLock { $0.isUp = newValue } }
+    }
+
+    /// Calls that reached the backend (successful or not).
+    var calls: Int { state.withLock { $0.calls } }
+
+    /// The raw stored value, bypassing availability (what "Redis" holds).
+    func stored(_ key: String) -> String? {
+        state.withLock { $0.values[key].map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    private func enter() throws {
+        try state.withLock { state in
+            state.calls += 1
+            guard state.isUp else { throw CacheError.unavailable("backend switched off") }
+        }
+    }
+
+    func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        try enter()
+        guard let bytes = state.withLock({ $0.values[key] }) else { return nil }
+        return try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
+        try enter()
+        let bytes = Array(try JSONEncoder().encode(value))
+        state.withLock { $0.values[key] = bytes }
+    }
+
+    func delete(_ key: String) async throws {
+        try enter()
+        state.withLock { _ = $0.values.removeValue(forKey: key) }
+    }
+
+    func exists(_ key: String) async throws -> Bool {
+        try enter()
+        return state.withLock { $0.values[key] != nil }
+    }
+
+    func clear() async throws {
+        try enter()
+        state.withLock { $0.values.removeAll() }
+    }
+
+    func stats() async -> CacheStats { state.withLock { $0.stats } }
+
+    func close() async throws {}
+
+    func ping() async throws { try enter() }
+}
