@@ -46,8 +46,9 @@ public final class TwoLevelCache: Cache {
     private let tracker: InvalidationTracker?
     private let trackerTask: Task<Void, Never>?
     private let closed = Atomic<Bool>(false)
-    private let hits = Atomic<UInt64>(0)
+    /// Hits are counted once each, by level: an L1 hit pays one atomic add.
     private let nearHits = Atomic<UInt64>(0)
+    private let farHits = Atomic<UInt64>(0)
     private let misses = Atomic<UInt64>(0)
     private let sets = Atomic<UInt64>(0)
     private let deletes = Atomic<UInt64>(0)
@@ -144,12 +145,11 @@ public final class TwoLevelCache: Cache {
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try checkOpen(key)
         if let value = try nearValue(key, as: Value.self) {
-            hits.add(1, ordering: .relaxed)
             nearHits.add(1, ordering: .relaxed)
             return value
         }
         let value = try await readThrough(key, as: type)
-        if value == nil { misses.add(1, ordering: .relaxed) } else { hits.add(1, ordering: .relaxed) }
+        if value == nil { misses.add(1, ordering: .relaxed) } else { farHits.add(1, ordering: .relaxed) }
         return value
     }
 
@@ -185,7 +185,7 @@ public final class TwoLevelCache: Cache {
     public func stats() async -> CacheStats {
         let memory = near.memory.currentStats()
         return CacheStats(
-            hits: hits.load(ordering: .relaxed),
+            hits: nearHits.load(ordering: .relaxed) + farHits.load(ordering: .relaxed),
             misses: misses.load(ordering: .relaxed),
             sets: sets.load(ordering: .relaxed),
             deletes: deletes.load(ordering: .relaxed),
@@ -305,7 +305,7 @@ public final class TwoLevelCache: Cache {
 
     func recordHits(_ nearCount: Int, _ farCount: Int, misses missCount: Int) {
         if nearCount > 0 { nearHits.add(UInt64(nearCount), ordering: .relaxed) }
-        if nearCount + farCount > 0 { hits.add(UInt64(nearCount + farCount), ordering: .relaxed) }
+        if farCount > 0 { farHits.add(UInt64(farCount), ordering: .relaxed) }
         if missCount > 0 { misses.add(UInt64(missCount), ordering: .relaxed) }
     }
 
