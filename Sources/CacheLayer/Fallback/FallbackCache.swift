@@ -34,6 +34,7 @@ public final class FallbackCache: Cache {
     private let configuration: FallbackConfiguration
     private let logger: Logger
     private let state: Locked<State>
+    private let replayRefusalCount = Atomic<Int>(0)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -580,15 +581,17 @@ public final class FallbackCache: Cache {
             // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
             // which already reflects every clear and invalidation, so replaying them last is always right.
             if let clearGeneration {
-                try await primary.clear()
+                try await skippingRefusal("clear") { try await primary.clear() }
                 state.withLock { state in
                     if state.clearPending == clearGeneration { state.clearPending = nil }
                 }
             }
             for (version, invalidation) in invalidations {
-                switch invalidation {
-                case .tag(let tag): try await primary.invalidate(tag: tag)
-                case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                try await skippingRefusal("invalidate") {
+                    switch invalidation {
+                    case .tag(let tag): try await primary.invalidate(tag: tag)
+                    case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                    }
                 }
                 state.withLock { state in
                     state.pendingInvalidations.removeAll { $0.version == version }
@@ -599,14 +602,16 @@ public final class FallbackCache: Cache {
                 // latest value, and stays pending only if it is rewritten during its own replay.
                 guard let version = state.withLock({ $0.pending[key] }) else { continue }
                 let keyTags = state.withLock { $0.pendingTags[key] } ?? []
-                if let entry = try local.replayableEntry(key) {
-                    if keyTags.isEmpty {
-                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                try await skippingRefusal("set", key: key) {
+                    if let entry = try local.replayableEntry(key) {
+                        if keyTags.isEmpty {
+                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                        } else {
+                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                        }
                     } else {
-                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                        try await primary.delete(key)
                     }
-                } else {
-                    try await primary.delete(key)
                 }
                 replayed += 1
                 state.withLock { state in
@@ -628,6 +633,25 @@ public final class FallbackCache: Cache {
             return nil
         }
     }
+
+    /// Runs one replay step; an error that is not an availability failure (nor cancellation) is logged, counted in
+    /// ``replayRefusals`` and skipped, so one write the backend refuses (a reserved key, a `clear()` Redis cannot do
+    /// without a namespace, `OOM`) cannot stall recovery for every other key. Availability failures and cancellation
+    /// are rethrown: the pass ends and the probe tries again.
+    private func skippingRefusal(_ operation: String, key: String? = nil, _ step: () async throws -> Void) async throws {
+        do {
+            try await step()
+        } catch {
+            if Self.isAvailabilityFailure(error) || Task.isCancelled || (error as? CacheError)?.code == .cancelled { throw error }
+            replayRefusalCount.add(1, ordering: .relaxed)
+            var metadata: Logger.Metadata = ["cache.operation": "\(operation)", "cache.failure": "\(error)"]
+            if let key, logger.logLevel <= .debug { metadata["cache.key"] = "\(key)" }
+            logger.error("The backend refused a write made during an outage; it is skipped and the backend may keep an older value until it expires", metadata: metadata)
+        }
+    }
+
+    /// Writes made during an outage that the backend refused when they were replayed (skipped, logged).
+    package var replayRefusals: Int { replayRefusalCount.load(ordering: .relaxed) }
 
     private func publish(_ event: FallbackHealthEvent) {
         let subscribers = state.withLock { Array($0.subscribers.values) }
