@@ -379,7 +379,7 @@ struct TwoLevelCacheTests {
     @Test func anAbandonedCacheIsFreedAndEndsItsTrackingConnection() async throws {
         try await withRedisServer { server in
             weak var abandoned: TwoLevelCache?
-            var id = -1
+            let id: Int
             do {
                 let cache = try await Self.instance(server)
                 id = try #require(cache.trackingClientID)
