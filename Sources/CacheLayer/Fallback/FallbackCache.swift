@@ -6,8 +6,11 @@ import Synchronization
 /// A cache that keeps working when its backend (Redis) does not: reads fall back to an in-memory cache,
 /// writes go to both.
 ///
-/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable`` or
-///   ``CacheError/Code/timeout``, the read is served from memory and does not fail.
+/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable``,
+///   ``CacheError/Code/timeout`` or ``CacheError/Code/busy``, the read is served from memory and does not fail.
+/// - ``CacheError/Code/busy`` (every pooled connection in use: a healthy backend under load) is served from memory
+///   like an outage but does not count towards the circuit breaker, so load alone never switches the cache to
+///   memory.
 /// - Writes (`set`, `delete`, `clear`) go to memory and to the backend. When only the backend fails, the
 ///   write succeeds: memory has it, and the key is remembered as *pending*.
 /// - After ``FallbackConfiguration/failureThreshold`` consecutive failures a circuit breaker opens: the
@@ -496,7 +499,12 @@ public final class FallbackCache: Cache {
 
     static func isAvailabilityFailure(_ error: any Error) -> Bool {
         guard let error = error as? CacheError else { return false }
-        return error.code == .unavailable || error.code == .timeout
+        return error.code == .unavailable || error.code == .timeout || error.code == .busy
+    }
+
+    /// Whether the failure says the backend is down (and counts towards the breaker), not merely busy.
+    static func isOutage(_ error: any Error) -> Bool {
+        isAvailabilityFailure(error) && (error as? CacheError)?.code != .busy
     }
 
     private func noteSuccess() {
@@ -508,7 +516,8 @@ public final class FallbackCache: Cache {
     private func noteFailure(_ error: any Error, fellBack: Bool) {
         let (action, startProbe) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
             if fellBack { patterns.recordFallbackEvent() }
-            let action = state.breaker.recordFailure(now: .now)
+            // A busy pool is load, not an outage: served from memory, replayed by the probe, but not counted.
+            let action = Self.isOutage(error) ? state.breaker.recordFailure(now: .now) : .none
             if action == .opened { state.outages += 1 }
             let startProbe = !state.probing && !state.closed
             if startProbe { state.probing = true }
