@@ -86,6 +86,16 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// With ``enableFallback``: how often Redis is probed (`PING`) while it is considered down. Default: 1 s.
     public var fallbackProbeInterval: Duration = .seconds(1)
 
+    /// The longest a `getOrSet` load may run when the call sets no ``GetOrSetOptions/hardTimeout`` (the hard timeout
+    /// bounds it otherwise). Concurrent callers for a key share one load; once it has run this long, they get
+    /// ``CacheError/Code/timeout`` and the next caller starts a new load, so a factory that never returns cannot
+    /// block its key for ever. The late factory is not cancelled: if it finishes, its value is still stored.
+    /// Default: 30 s (``defaultFlightTimeout``).
+    public var flightTimeout: Duration = CacheConfiguration.defaultFlightTimeout
+
+    /// The default of ``flightTimeout``: 30 s.
+    public static let defaultFlightTimeout: Duration = .seconds(30)
+
     /// The fallback settings of this configuration.
     public var fallbackConfiguration: FallbackConfiguration {
         FallbackConfiguration(failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval)
@@ -105,6 +115,7 @@ public struct CacheConfiguration: Sendable, Equatable {
             try fail("defaultTTL is \(defaultTTL). Use a positive duration, or nil for values that never expire.")
         }
         if sweepInterval <= .zero { try fail("sweepInterval is \(sweepInterval). Use a positive duration such as .seconds(60).") }
+        if flightTimeout <= .zero { try fail("flightTimeout is \(flightTimeout). Use a positive duration such as .seconds(30).") }
         if maxRetries < 0 { try fail("maxRetries is \(maxRetries). Use 0 (no retries) or more.") }
         for (field, value) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] where value <= .zero {
             try fail("\(field) is \(value). Use a positive duration such as .seconds(3).")

@@ -44,7 +44,7 @@ public func makeCache(
             let memory = try MemoryCache(configuration: configuration, codec: codec, logger: logger)
             return try FallbackCache(
                 primary: redis, local: memory, configuration: configuration.fallbackConfiguration,
-                name: configuration.name, defaultTTL: configuration.defaultTTL, logger: logger,
+                name: configuration.name, defaultTTL: configuration.defaultTTL, flightTimeout: configuration.flightTimeout, logger: logger,
                 probe: { try await redis.ping() }
             )
         } catch {

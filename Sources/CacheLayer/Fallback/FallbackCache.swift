@@ -107,6 +107,7 @@ public final class FallbackCache: Cache {
         configuration: FallbackConfiguration = FallbackConfiguration(),
         name: String = "default",
         defaultTTL: Duration? = .seconds(3600),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         logger: Logger,
         wallClock: @escaping @Sendable () -> Date = { Date() },
         probe: @escaping @Sendable () async throws -> Void
@@ -118,7 +119,9 @@ public final class FallbackCache: Cache {
         self.logger = logger
         self.probe = probe
         self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
-        self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, wallClock: wallClock)
+        self.patterns = CachePatternsState(
+            name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
+        )
     }
 
     // MARK: Reads

@@ -29,6 +29,11 @@ public final class CachePatternsState: Sendable {
     public let logger: Logger
     /// The single-flight table shared by every `getOrSet` of this cache.
     public let flights = SingleFlight<String>()
+    /// The longest a `getOrSet` load (one flight of ``flights``) may run when the call sets no
+    /// ``GetOrSetOptions/hardTimeout``: its callers then get ``CacheError/Code/timeout`` and the next caller for the
+    /// key starts a new load, so a factory that hangs cannot hold its key for ever. `nil`: no bound. The built-in
+    /// caches take it from ``CacheConfiguration/flightTimeout``.
+    public let flightTimeout: Duration?
     /// Latency sampling for the `get`/`set` timers of ``CacheMetricsReporter``.
     public let latency = CacheLatencySampler()
 
@@ -55,6 +60,7 @@ public final class CachePatternsState: Sendable {
     ///   - defaultTTL: The configuration's default time to live.
     ///   - defaultOptions: Options for `getOrSet` calls that pass none.
     ///   - logger: Where patterns log; `cache` and `backend` metadata are added.
+    ///   - flightTimeout: The bound of a `getOrSet` load without a hard timeout (see ``flightTimeout``).
     ///   - wallClock: The current time, recorded in envelopes (fail-safe, early refresh). Envelopes may be read by
     ///     other processes (Redis), so this must be wall-clock time. Tests inject their own.
     public init(
@@ -63,9 +69,11 @@ public final class CachePatternsState: Sendable {
         defaultTTL: Duration? = .seconds(3600),
         defaultOptions: GetOrSetOptions = .default,
         logger: Logger = Logger(label: "CacheLayer"),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         wallClock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.name = name
+        self.flightTimeout = flightTimeout
         self.backend = backend
         self.defaultTTL = defaultTTL
         var logger = logger

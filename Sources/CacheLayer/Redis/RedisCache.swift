@@ -143,7 +143,8 @@ public final class RedisCache: Cache {
         self.codec = codec
         self.logger = logger
         self.patterns = CachePatternsState(
-            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger, wallClock: wallClock
+            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger,
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock
         )
         self.runTask = Task { await pool.run() }
     }
