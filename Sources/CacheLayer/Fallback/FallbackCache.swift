@@ -548,7 +548,7 @@ public final class FallbackCache: Cache {
         var replayedSinceOutage = 0
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: configuration.probeInterval)
+                try await Task.sleep(for: configuration.probeInterval.boundedForSleep)
                 try await probe()
             } catch {
                 continue

@@ -360,7 +360,7 @@ public final class MemoryCache: Cache {
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 do {
-                    try await Task.sleep(for: interval)
+                    try await Task.sleep(for: interval.boundedForSleep)
                 } catch {
                     return
                 }

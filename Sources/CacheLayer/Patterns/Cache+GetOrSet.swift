@@ -178,8 +178,9 @@ extension Cache {
                 expiresAt: now.addingSaturating(ttlMilliseconds),
                 refreshAt: options.refreshAhead.map { now.addingSaturating(Int64(Double(ttlMilliseconds) * $0)) }
             )
-            let kept = logicalTTL + (options.gracePeriod ?? .zero)
-            physicalTTL = kept.isNoExpiry ? .noExpiry : kept
+            // Both are below `noExpiry` (2^40 s) unless one means "never": the sum cannot overflow.
+            let grace = options.gracePeriod ?? .zero
+            physicalTTL = grace.isNoExpiry ? .noExpiry : min(logicalTTL + grace, .noExpiry)
         }
         do {
             try await set(key, to: envelope, ttl: physicalTTL)
