@@ -370,3 +370,61 @@ package func redactedURL(_ url: String) -> String {
     }
     return url[..<scheme.upperBound] + "***" + url[at...]
 }
+
+// MARK: - Descriptions without the password
+
+extension CacheConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with ``redisPassword`` shown as `***`.
+    private var redactedFields: [(label: String, value: Any)] {
+        [
+            ("backend", backend as Any),
+            ("name", name as Any),
+            ("redisAddress", redisAddress as Any),
+            ("redisUsername", redisUsername as Any),
+            ("redisPassword", redisPassword.map { _ in "***" } as Any),
+            ("redisDatabase", redisDatabase as Any),
+            ("redisTLS", redisTLS as Any),
+            ("namespace", namespace as Any),
+            ("allowFlushDatabase", allowFlushDatabase as Any),
+            ("redisCACertificatePath", redisCACertificatePath as Any),
+            ("maxMemorySize", maxMemorySize as Any),
+            ("defaultTTL", defaultTTL as Any),
+            ("sweepInterval", sweepInterval as Any),
+            ("evictionStrategy", evictionStrategy as Any),
+            ("maxRetries", maxRetries as Any),
+            ("connectTimeout", connectTimeout as Any),
+            ("readTimeout", readTimeout as Any),
+            ("writeTimeout", writeTimeout as Any),
+            ("poolSize", poolSize as Any),
+            ("minIdleConnections", minIdleConnections as Any),
+            ("maxIdleConnections", maxIdleConnections as Any),
+            ("connectionMaxLifetime", connectionMaxLifetime as Any),
+            ("enableFallback", enableFallback as Any),
+            ("fallbackFailureThreshold", fallbackFailureThreshold as Any),
+            ("fallbackProbeInterval", fallbackProbeInterval as Any),
+            ("flightTimeout", flightTimeout as Any),
+        ]
+    }
+
+    /// Every field, the password shown as `***`.
+    public var description: String {
+        let fields = redactedFields.map { "\($0.label): \(Self.unwrapped($0.value))" }
+        return "CacheConfiguration(\(fields.joined(separator: ", ")))"
+    }
+
+    /// The same as ``description``: the password is never shown.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: every field, the password as `***`.
+    public var customMirror: Mirror {
+        Mirror(self, children: redactedFields.map { (label: Optional($0.label), value: $0.value) }, displayStyle: .struct)
+    }
+
+    /// `value` without an `Optional(…)` wrapper.
+    private static func unwrapped(_ value: Any) -> String {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return "\(value)" }
+        guard let wrapped = mirror.children.first?.value else { return "nil" }
+        return "\(wrapped)"
+    }
+}

@@ -34,7 +34,7 @@ public func makeCache(
         } catch let error as CacheError where FallbackCache.isAvailabilityFailure(error) {
             logger.warning(
                 "Redis is unreachable at start: serving from memory until it answers",
-                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(error)"]
+                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(keylessDescription(of: error))"]
             )
         } catch {
             try? await redis.close()

@@ -529,9 +529,9 @@ public final class FallbackCache: Cache {
         if action == .opened {
             logger.warning(
                 "Backend lost: serving from memory until it answers again",
-                metadata: ["cache.failure": "\(error)", "cache.failure_threshold": "\(configuration.failureThreshold)"]
+                metadata: ["cache.failure": "\(keylessDescription(of: error))", "cache.failure_threshold": "\(configuration.failureThreshold)"]
             )
-            publish(.backendLost(reason: String(describing: error)))
+            publish(.backendLost(reason: keylessDescription(of: error)))
         }
         if startProbe {
             let task = Task { [self] in await self.probeUntilRecovered() }
@@ -635,7 +635,8 @@ public final class FallbackCache: Cache {
             } else if Task.isCancelled || (error as? CacheError)?.code == .cancelled {
                 // Closing: the probe task was cancelled mid-replay; close() reports what is still pending.
             } else {
-                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
+                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(keylessDescription(of: error))"])
+                logger.debug("The failed replay", metadata: ["cache.failure": "\(error)"])
             }
             return nil
         }

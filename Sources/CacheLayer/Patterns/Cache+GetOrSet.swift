@@ -115,9 +115,7 @@ extension Cache {
         } catch {
             guard let stale else { throw error }
             state.recordStaleValueServed()
-            var metadata: Logger.Metadata = ["error": "\(error)"]
-            if state.logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-            state.logger.warning("Serving a stale value: the factory failed or exceeded its timeout", metadata: metadata)
+            state.warning("Serving a stale value: the factory failed or exceeded its timeout", key: key, error: error)
             return stale
         }
     }
@@ -143,9 +141,7 @@ extension Cache {
                     return try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory)
                 } catch {
                     state.recordBackgroundRefreshFailure()
-                    var metadata: Logger.Metadata = ["error": "\(error)"]
-                    if state.logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-                    state.logger.warning("Early refresh failed; the current value is served until it expires", metadata: metadata)
+                    state.warning("Early refresh failed; the current value is served until it expires", key: key, error: error)
                     throw error
                 }
             }

@@ -156,9 +156,21 @@ public final class CachePatternsState: Sendable {
     /// be stored). The key is logged only at debug level.
     func recordCacheWriteFailure(_ operation: String, key: String?, error: any Error) {
         cacheWriteFailures.add(1, ordering: .relaxed)
-        var metadata: Logger.Metadata = ["operation": "\(operation)", "error": "\(error)"]
-        if let key, logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-        logger.warning("Cache write failed; the source is up to date, the cache may serve an older value until it expires", metadata: metadata)
+        warning(
+            "Cache write failed; the source is up to date, the cache may serve an older value until it expires",
+            key: key, error: error, metadata: ["operation": "\(operation)"]
+        )
+    }
+
+    /// Logs a warning about `error` without the key, and, at debug level, the key: keys may be personal data, so
+    /// they never appear in records above debug.
+    func warning(_ message: Logger.Message, key: String?, error: any Error, metadata: Logger.Metadata = [:]) {
+        var metadata = metadata
+        metadata["error"] = "\(keylessDescription(of: error))"
+        logger.warning(message, metadata: metadata)
+        if let key {
+            logger.debug("The key of the previous warning", metadata: ["key": "\(key)", "error": "\(error)"])
+        }
     }
 }
 
@@ -196,4 +208,13 @@ public struct CachePatternCounters: Sendable, Hashable, Codable {
         self.cacheWriteFailures = cacheWriteFailures
         self.fallbackEvents = fallbackEvents
     }
+}
+
+/// `error` described for a log record above debug level: a ``CacheError`` without its key (keys may be personal
+/// data and appear only at debug level), anything else as it describes itself.
+func keylessDescription(of error: any Error) -> String {
+    guard let error = error as? CacheError else { return "\(error)" }
+    var text = "CacheError.\(error.code): \(error.message)"
+    if let underlying = error.underlying { text += " (underlying: \(keylessDescription(of: underlying)))" }
+    return text
 }
