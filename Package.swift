@@ -25,10 +25,19 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
+        // Locks and small utilities shared by the client and the cache (no NIO, nothing about caching).
+        .target(
+            name: "CommonSupport",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // RESP protocol, connections and pool. Knows nothing about caching.
         .target(
             name: "RedisClient",
             dependencies: [
+                "CommonSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -43,6 +52,7 @@ let package = Package(
         .target(
             name: "CacheLayer",
             dependencies: [
+                "CommonSupport",
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -52,11 +62,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Research tooling that users never link: trace replay, trace readers, synthetic workloads, Belady's
+        // OPT and comparison-only policies (ARC). Used by the CLI and the tests.
+        .target(
+            name: "CacheSimulation",
+            dependencies: [
+                "CacheLayer",
+                "CommonSupport",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The command-line tool: demo, benchmarks, trace replay.
         .executableTarget(
             name: "cachelayer",
             dependencies: [
                 "CacheLayer",
+                "CacheSimulation",
+                "CommonSupport",
                 "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -67,20 +90,18 @@ let package = Package(
         // Starts and stops real redis-server processes for the test targets.
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: ["CommonSupport", "RedisClient"],
             swiftSettings: swiftSettings
         ),
+        // Unit tests: no servers, run in parallel.
         .testTarget(
             name: "RedisClientTests",
             dependencies: [
+                "CommonSupport",
                 "RedisClient",
-                "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -88,6 +109,34 @@ let package = Package(
             name: "CacheLayerTests",
             dependencies: [
                 "CacheLayer",
+                "CacheSimulation",
+                "CommonSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Integration tests: start, kill, pause and restart real redis-server processes; run one at a time.
+        .testTarget(
+            name: "RedisClientIntegrationTests",
+            dependencies: [
+                "CommonSupport",
+                "RedisClient",
+                "RedisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CacheLayerIntegrationTests",
+            dependencies: [
+                "CacheLayer",
+                "CommonSupport",
                 "RedisClient",
                 "RedisTestSupport",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,5 @@
+import RedisClient
+
 /// Everything needed to create a cache with ``makeCache(_:logger:)``.
 ///
 /// Start from a preset and change what you need:
@@ -209,58 +211,30 @@ extension CacheConfiguration {
 // MARK: - URL and environment
 
 extension CacheConfiguration {
-    /// A Redis configuration from `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS).
+    /// A Redis configuration from `redis://[user:password@]host[:port][/db][?options]` or `rediss://…` (TLS).
     ///
-    /// Other fields keep their defaults. Percent-encoded user names and passwords are decoded.
+    /// Other fields keep their defaults. The URL is read by RedisClient's `RedisURL`, so it means the same as
+    /// for a bare connection: percent-encoded user names and passwords, IPv6 hosts in brackets, the database as
+    /// the path or `db=`, and the options `connect_timeout` and `command_timeout` (e.g. `500ms`, `3s`; the
+    /// latter sets both ``readTimeout`` and ``writeTimeout``).
     public init(redisURL: String) throws(CacheError) {
         self.init()
+        let url: RedisURL
+        do {
+            url = try RedisURL(redisURL)
+        } catch {
+            throw CacheError(code: .invalidConfiguration, message: error.message)
+        }
         backend = .redis
-        let tls: Bool
-        var rest: Substring
-        if redisURL.hasPrefix("redis://") {
-            tls = false
-            rest = redisURL.dropFirst("redis://".count)
-        } else if redisURL.hasPrefix("rediss://") {
-            tls = true
-            rest = redisURL.dropFirst("rediss://".count)
-        } else {
-            throw CacheError.invalidConfiguration("\"\(redactedURL(redisURL))\" is not a Redis URL. Use redis://[user:password@]host[:port][/db] or rediss://… for TLS.")
-        }
-        redisTLS = tls
-        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = percentDecoded(credentials[..<colon])
-                redisUsername = user.isEmpty ? nil : user
-                redisPassword = percentDecoded(credentials[credentials.index(after: colon)...])
-            } else if !credentials.isEmpty {
-                // redis://password@host is the historical form: a password without a user.
-                redisPassword = percentDecoded(credentials)
-            }
-        }
-        if rest.isEmpty {
-            throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" has no host. Use redis://host:6379.")
-        }
-        if rest.hasPrefix("[") || rest.contains(":") {
-            guard HostAndPort(String(rest)) != nil else {
-                throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" has an invalid port. Use a port from 1 to 65535.")
-            }
-            redisAddress = String(rest)
-        } else {
-            redisAddress = "\(rest):6379"
-        }
-        if !path.isEmpty {
-            guard let database = Int(path), database >= 0 else {
-                throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" names database \"\(path)\". Use a number from 0, e.g. redis://host:6379/2.")
-            }
-            redisDatabase = database
+        redisTLS = url.tls
+        redisAddress = url.address
+        redisUsername = url.username
+        redisPassword = url.password
+        redisDatabase = url.database
+        if let connectTimeout = url.connectTimeout { self.connectTimeout = connectTimeout }
+        if let commandTimeout = url.commandTimeout {
+            readTimeout = commandTimeout
+            writeTimeout = commandTimeout
         }
     }
 
@@ -345,30 +319,6 @@ package struct HostAndPort: Sendable, Equatable {
         self.host = String(hostPart)
         self.port = port
     }
-}
-
-private func percentDecoded(_ text: Substring) -> String {
-    var bytes: [UInt8] = []
-    var iterator = Array(text.utf8).makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-           let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-            bytes.append(value)
-        } else {
-            bytes.append(byte)
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-/// The URL with any password replaced by `***`, for error messages.
-package func redactedURL(_ url: String) -> String {
-    guard let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
-    let credentials = url[scheme.upperBound..<at]
-    if let colon = credentials.firstIndex(of: ":") {
-        return url[..<scheme.upperBound] + credentials[..<colon] + ":***" + url[at...]
-    }
-    return url[..<scheme.upperBound] + "***" + url[at...]
 }
 
 // MARK: - Descriptions without the password

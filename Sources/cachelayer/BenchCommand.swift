@@ -1,3 +1,5 @@
+import CacheSimulation
+import CommonSupport
 import ArgumentParser
 import CacheLayer
 import Foundation

@@ -1,3 +1,4 @@
+import CacheSimulation
 import CacheLayer
 import Foundation
 

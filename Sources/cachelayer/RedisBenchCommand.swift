@@ -1,3 +1,4 @@
+import CommonSupport
 import ArgumentParser
 import CacheLayer
 import Foundation

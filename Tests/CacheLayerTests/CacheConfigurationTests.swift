@@ -88,7 +88,17 @@ struct CacheConfigurationTests {
         #expect(passwordOnly.redisAddress == "[::1]:7000")
     }
 
-    @Test(arguments: ["http://host", "redis://", "redis://host:99999", "redis://host/abc", "redis://u:secret@host:0"])
+    @Test func redisURLsMeanWhatTheyMeanToTheClient() throws {
+        // Decoded by the client's parser: an invalid escape is an error, not two lost bytes.
+        #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: "redis://:p%zz@h") }
+        let options = try CacheConfiguration(redisURL: "redis://h?db=2&connect_timeout=250ms&command_timeout=2s")
+        #expect(options.redisDatabase == 2)
+        #expect(options.connectTimeout == .milliseconds(250))
+        #expect(options.readTimeout == .seconds(2) && options.writeTimeout == .seconds(2))
+        #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: "redis://h?pool=3") }
+    }
+
+    @Test(arguments: ["http://host", "redis://", "redis://host:99999", "redis://host/abc", "redis://u:secret@host:0", "redis://u:secret%@host"])
     func malformedRedisURLsAreRejected(url: String) {
         let error = #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: url) }
         #expect(error?.code == .invalidConfiguration)

@@ -1,3 +1,4 @@
+import CommonSupport
 import CacheLayer
 import Testing
 

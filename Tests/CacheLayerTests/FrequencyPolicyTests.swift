@@ -1,3 +1,5 @@
+import CacheSimulation
+import CommonSupport
 import CacheLayer
 import Testing
 

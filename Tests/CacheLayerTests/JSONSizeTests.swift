@@ -1,3 +1,4 @@
+import CommonSupport
 @testable import CacheLayer
 import Foundation
 import Testing

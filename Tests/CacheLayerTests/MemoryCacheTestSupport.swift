@@ -1,3 +1,4 @@
+import CommonSupport
 @testable import CacheLayer
 import Testing
 import Logging
@@ -19,22 +20,8 @@ func makeTestMemoryCache(
     return try MemoryCache(configuration: configuration, codec: codec, clock: clock, shardCount: shardCount, startSweeper: false)
 }
 
-/// A small deterministic generator (SplitMix64) so random workloads replay identically.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator the random workloads use, so they replay identically.
+typealias SeededGenerator = SplitMix64
 
 /// Asserts that `body` throws a ``CacheError`` with `code`.
 func expectCacheError<T>(_ code: CacheError.Code, _ body: () async throws -> T) async {

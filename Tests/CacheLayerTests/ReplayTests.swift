@@ -1,3 +1,5 @@
+import CacheSimulation
+import CommonSupport
 import CacheLayer
 import Foundation
 import Testing
@@ -129,9 +131,7 @@ struct ReplayTests {
     /// reproduces the paper's figure, and the default policy is within a point of the best of LRU, ARC and
     /// S3-FIFO (the bar), and above LRU.
     @Test func defaultPolicyMeetsTheBarOnOLTPAt1000Pages() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let path = root.appendingPathComponent("../shared/traces/arc/OLTP.lis.zst").standardizedFileURL.path
+        let path = Self.shippedTrace("OLTP.lis.zst")
         try #require(FileManager.default.fileExists(atPath: path), "the OLTP trace must be at \(path)")
         let trace = try TraceReader.read(path: path, format: .arc)
         let lru = Replayer.replay(trace, policy: .lru, size: 1000).hitRatio
@@ -147,14 +147,18 @@ struct ReplayTests {
     /// The shipped OLTP trace: required, so a missing file or a missing zstd fails the test instead of
     /// silently skipping the only check on real data.
     @Test func defaultPolicyBeatsLRUOnTheStartOfOLTP() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let path = root.appendingPathComponent("../shared/traces/arc/OLTP.lis.zst").standardizedFileURL.path
+        let path = Self.shippedTrace("OLTP.lis.zst")
         try #require(FileManager.default.fileExists(atPath: path), "the OLTP trace must be at \(path)")
         let trace = try TraceReader.read(path: path, format: .arc).prefix(100_000)
         #expect(trace.count == 100_000)
         let lru = Replayer.replay(trace, policy: .lru, size: 1000)
         let best = Replayer.replay(trace, policy: ReplayPolicy.default, size: 1000)
         #expect(best.hitRatio > lru.hitRatio, "default \(best.hitRatio) vs LRU \(lru.hitRatio)")
+    }
+
+    /// A trace shipped in the repository's `Traces/arc/` folder (see its README for the source and citation).
+    static func shippedTrace(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Traces/arc/\(name)").standardizedFileURL.path
     }
 }

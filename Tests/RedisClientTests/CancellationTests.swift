@@ -1,13 +1,12 @@
 import NIOCore
 import NIOEmbedded
-import RedisTestSupport
 import Testing
 
 @testable import RedisClient
 
-/// A cancellation is honoured whenever it arrives: also before the request has reached the event loop (connection)
-/// or the pool's waiter queue (lease).
-@Suite("Cancellation at every point")
+/// A cancellation is honoured whenever it arrives: also before the request has reached the event loop. (The pool's
+/// side is in RedisClientIntegrationTests/PoolCancellationTests.swift.)
+@Suite("Cancellation before the request is registered")
 struct CancellationTests {
     @Test("a request cancelled before the event loop registers it fails with `cancelled`, writes nothing and keeps the connection")
     func cancelledBeforeRegistration() async throws {
@@ -33,38 +32,5 @@ struct CancellationTests {
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "nothing was written")
         #expect(channel.isActive, "nothing was sent, so the connection is still in step")
         _ = try? channel.finish()
-    }
-
-    @Test("1,000 callers waiting for the only pooled connection, each cancelled at a random moment, all end at once")
-    func cancelledLeasesNeverWaitForTheTimeout() async throws {
-        try await withRedisServer { server in
-            let pool = RedisConnectionPool(
-                connectionConfiguration: server.configuration(),
-                configuration: .init(maxConnections: 1, acquireTimeout: .seconds(20))
-            )
-            try await withRunningPool(pool) { pool in
-                let holder = Task { try await pool.withConnection { _ in try await Task.sleep(for: .seconds(30)) } }
-                try await eventually { pool.statistics.leased == 1 }
-                let start = ContinuousClock.now
-                let worst = await withTaskGroup(of: Duration.self) { group in
-                    for i in 0..<1000 {
-                        group.addTask {
-                            let waiter = Task { _ = try await pool.ping() }
-                            // Cancel at a different point of the lease each time.
-                            for _ in 0..<(i % 4) { await Task.yield() }
-                            let cancelledAt = ContinuousClock.now
-                            waiter.cancel()
-                            _ = await waiter.result
-                            return ContinuousClock.now - cancelledAt
-                        }
-                    }
-                    return await group.reduce(Duration.zero) { max($0, $1) }
-                }
-                holder.cancel()
-                _ = await holder.result
-                #expect(worst < .seconds(5), "a cancelled caller waited \(worst) (total \(ContinuousClock.now - start))")
-                #expect(pool.statistics.waiting == 0)
-            }
-        }
     }
 }

@@ -12,6 +12,8 @@ struct SecretRedactionTests {
         "redis://Sup3r-Secret-pw@cache.internal:99999",
         "rediss://user:Sup3r-Secret-pw@[::1/0",
         "http://user:Sup3r-Secret-pw@cache.internal:6379",
+        "user:Sup3r-Secret-pw@cache.internal:6379",
+        "redis:/user:Sup3r-Secret-pw@cache.internal:6379",
     ])
     func urlErrorsAreRedacted(url: String) {
         do {

@@ -1,5 +1,5 @@
 import Foundation
-import RedisClient
+import CommonSupport
 import Logging
 import Synchronization
 

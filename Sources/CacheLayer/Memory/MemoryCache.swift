@@ -1,4 +1,4 @@
-import RedisClient
+import CommonSupport
 import Foundation
 import Logging
 import Synchronization

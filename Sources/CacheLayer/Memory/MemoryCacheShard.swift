@@ -1,4 +1,4 @@
-import RedisClient
+import CommonSupport
 
 /// The outcome of a read in a shard.
 enum ShardRead: Sendable {

@@ -1,4 +1,4 @@
-import RedisClient
+import CommonSupport
 import Metrics
 import ServiceLifecycle
 import Synchronization

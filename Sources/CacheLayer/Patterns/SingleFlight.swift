@@ -1,4 +1,4 @@
-import RedisClient
+import CommonSupport
 import Synchronization
 
 /// Coalesces concurrent loads of the same key: while a load for a key runs, later callers for that key wait for

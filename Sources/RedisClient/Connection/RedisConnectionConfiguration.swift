@@ -112,104 +112,22 @@ public struct RedisConnectionConfiguration: Sendable {
         self.maxNestingDepth = RESPDecoder.defaultMaxDepth
     }
 
-    /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS
-    /// (verified against the system trust store unless `tls` is given). User and password may be percent-encoded.
+    /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db][?options]` or `rediss://…` for TLS
+    /// (verified against the system trust store unless `tls` is given); see ``RedisURL`` for the grammar.
     public init(url: String, tls: TLS? = nil) throws {
-        func invalid(_ why: String) -> RedisError {
-            RedisError(
-                code: .invalidConfiguration,
-                message: "invalid Redis URL \"\(Self.redacted(url))\": \(why); expected redis://[user:password@]host:port/db or rediss://…"
-            )
-        }
-        var rest = Substring(url)
-        let secure: Bool
-        if rest.hasPrefix("redis://") {
-            secure = false
-            rest = rest.dropFirst("redis://".count)
-        } else if rest.hasPrefix("rediss://") {
-            secure = true
-            rest = rest.dropFirst("rediss://".count)
-        } else {
-            throw invalid("the scheme must be redis or rediss")
-        }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        var username: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let userInfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = userInfo.firstIndex(of: ":") {
-                let user = Self.percentDecode(userInfo[..<colon])
-                username = user.isEmpty ? nil : user
-                password = Self.percentDecode(userInfo[userInfo.index(after: colon)...])
-            } else if !userInfo.isEmpty {
-                // redis://secret@host is commonly used to mean a password.
-                password = Self.percentDecode(userInfo)
-            }
-        }
-        var host = rest
-        var port = 6379
-        if rest.hasPrefix("[") {  // IPv6 literal
-            guard let close = rest.firstIndex(of: "]") else { throw invalid("unterminated IPv6 address") }
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") {
-                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw invalid("bad port") }
-                port = p
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
-                throw invalid("bad port")
-            }
-            port = p
-        }
-        guard !host.isEmpty else { throw invalid("missing host") }
-        var database = 0
-        let dbText = path.prefix { $0 != "?" }
-        if !dbText.isEmpty {
-            guard let db = Int(dbText), db >= 0 else { throw invalid("the path must be a database number") }
-            database = db
-        }
-        self.init(host: String(host), port: port, username: username, password: password, database: database)
-        if secure {
+        try self.init(url: RedisURL(url), tls: tls)
+    }
+
+    /// A configuration from a parsed ``RedisURL``.
+    public init(url: RedisURL, tls: TLS? = nil) throws {
+        self.init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database)
+        if let connectTimeout = url.connectTimeout { self.connectTimeout = connectTimeout }
+        if let commandTimeout = url.commandTimeout { self.commandTimeout = commandTimeout }
+        if url.tls {
             self.tls = try tls ?? .verifying()
         } else {
             self.tls = tls
         }
-    }
-
-    /// The URL with its user information (anything between `://` and the last `@` before the path) replaced, so
-    /// error messages never repeat a password.
-    package static func redacted(_ url: String) -> String {
-        guard let scheme = url.firstRange(of: "://") else {
-            // Not a URL we understand: it may still hold credentials, so show only its start.
-            return url.contains("@") ? "\(url.prefix { $0 != ":" && $0 != "@" })…" : url
-        }
-        let rest = url[scheme.upperBound...]
-        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard let at = authority.lastIndex(of: "@") else { return url }
-        return String(url[..<scheme.upperBound]) + "***@" + String(url[url.index(after: at)...])
-    }
-
-    private static func percentDecode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var utf8 = text.utf8[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "%"), utf8.count >= 2,
-                let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

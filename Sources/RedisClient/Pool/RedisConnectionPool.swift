@@ -1,3 +1,4 @@
+import CommonSupport
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,3 +1,4 @@
+import CommonSupport
 /// Miniature simulations that pick the window size (and the ghost rule) of ``WTinyLFUPolicy``.
 ///
 /// A handful of static W-TinyLFU caches, each with a different window share, replay the same requests on

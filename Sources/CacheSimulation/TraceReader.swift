@@ -1,3 +1,4 @@
+import CacheLayer
 import Foundation
 
 /// Reads trace files into ``Trace`` values.

@@ -75,7 +75,9 @@ struct MetricsTests {
     }
 
     @Test func theMemoryCacheTimesOneCallInSixtyFourWhileTheReporterRuns() async throws {
-        let cache = try makeTestMemoryCache()
+        var configuration = CacheConfiguration.default
+        configuration.name = "test"
+        let cache = try MemoryCache(configuration: configuration, codec: JSONCacheCodec(), clock: ManualClock(), shardCount: 1, startSweeper: false)
         let metrics = TestMetrics()
         for _ in 0..<64 { _ = try await cache.get("k", as: Int.self) }
         let reporter = CacheMetricsReporter(cache: cache, interval: .seconds(3600), factory: metrics)

@@ -1,3 +1,4 @@
+import CommonSupport
 import RedisClient
 @testable import CacheLayer
 import Foundation

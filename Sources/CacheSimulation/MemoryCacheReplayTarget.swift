@@ -1,3 +1,4 @@
+import CacheLayer
 /// Replays requests through the real ``MemoryCache`` code path: key validation, hashing, the shard's table,
 /// expiry queue and eviction policy, exactly as an application's `get` then `set` on a miss.
 ///

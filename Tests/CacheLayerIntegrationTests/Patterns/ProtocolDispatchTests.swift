@@ -1,3 +1,4 @@
+import CommonSupport
 import RedisClient
 import CacheLayer
 import Synchronization

@@ -1,3 +1,4 @@
+import CacheLayer
 import HeapModule
 
 /// Belady's optimal offline policy: the upper bound on the hit ratio of any policy for a trace.

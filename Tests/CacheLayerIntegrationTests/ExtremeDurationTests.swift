@@ -25,8 +25,11 @@ struct ExtremeDurationTests {
 
     @Test("memory cache")
     func memory() async throws {
-        let cache = try makeTestMemoryCache()
+        var configuration = CacheConfiguration.default
+        configuration.name = "extreme"
+        let cache = try MemoryCache(configuration: configuration)
         try await Self.exercise(cache)
+        try await cache.close()
     }
 
     @Test("Redis cache (real redis-server)")

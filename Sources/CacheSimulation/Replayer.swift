@@ -1,3 +1,5 @@
+import CacheLayer
+import CommonSupport
 /// Something a trace can be replayed through: a cache that reports whether each request hit.
 package protocol ReplayTarget {
     /// Requests `key`; on a miss, stores a value of `size` bytes that lives `ttl` seconds (0: forever).

@@ -1,3 +1,4 @@
+import CacheLayer
 /// A list of cache requests to replay, with keys renamed to dense integers so replay can index arrays.
 package struct Trace: Sendable {
     /// A name for reports: the file name or the synthetic specification.
