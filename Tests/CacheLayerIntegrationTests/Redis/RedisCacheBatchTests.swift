@@ -197,7 +197,7 @@ struct RedisCacheErrorTests {
 
     @Test func mappingCoversEveryClientErrorKind() {
         let cases: [(RedisError.Code, String?, CacheError.Code)] = [
-            (.poolTimeout, nil, .unavailable), (.connectFailed, nil, .unavailable), (.connectionClosed, nil, .unavailable),
+            (.poolTimeout, nil, .busy), (.connectFailed, nil, .unavailable), (.connectionClosed, nil, .unavailable),
             (.timeout, nil, .timeout), (.authenticationFailed, nil, .authenticationFailed), (.cancelled, nil, .cancelled),
             (.poolClosed, nil, .closed), (.serverError, "NOAUTH", .authenticationFailed), (.serverError, "WRONGPASS", .authenticationFailed),
             (.serverError, "LOADING", .unavailable), (.serverError, "WRONGTYPE", .typeMismatch), (.serverError, "ERR", .backendError),
