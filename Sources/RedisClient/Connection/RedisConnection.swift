@@ -271,50 +271,37 @@ public final class RedisConnection: RedisCommandExecutor {
             var encoded = command.encoded
             bytes.writeBuffer(&encoded)
         }
-        let count = commands.count
-        let payload = bytes
-        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
-        let handler = self.handler
-        let eventLoop = self.channel.eventLoop
-        try Self.checkCancellation()
-        let cancellation = RedisRequestCancellation()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPValue], any Error>) in
-                if eventLoop.inEventLoop {
-                    handler.value.send(
-                        payload, id: id, timeout: timeout, batchSize: count, cancellation: cancellation, promise: .batch(continuation)
-                    )
-                } else {
-                    eventLoop.execute {
-                        handler.value.send(
-                            payload, id: id, timeout: timeout, batchSize: count, cancellation: cancellation, promise: .batch(continuation)
-                        )
-                    }
-                }
-            }
-        } onCancel: {
-            Self.cancel(id: id, cancellation, handler: handler, eventLoop: eventLoop)
-        }
+        return try await self.submit(bytes, timeout: timeout, batchSize: commands.count) { .batch($0) }
     }
 
     /// Sends encoded bytes of one command; returns the raw reply (error replies included).
     package func rawSend(_ bytes: ByteBuffer, timeout: Duration?) async throws -> RESPValue {
+        try await self.submit(bytes, timeout: timeout, batchSize: nil) { .single($0) }
+    }
+
+    /// The one send path of a command or a pipeline: registers the request with the channel handler on the
+    /// event loop (directly when already on it), and cancels it when the calling task is cancelled, before or
+    /// after it reached the event loop.
+    @inline(__always)
+    private func submit<Reply>(
+        _ bytes: ByteBuffer,
+        timeout: Duration?,
+        batchSize: Int?,
+        promise: @escaping (CheckedContinuation<Reply, any Error>) -> RedisReplyPromise
+    ) async throws -> Reply {
         let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
         let handler = self.handler
         let eventLoop = self.channel.eventLoop
         try Self.checkCancellation()
         let cancellation = RedisRequestCancellation()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPValue, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
+                let request = promise(continuation)
                 if eventLoop.inEventLoop {
-                    handler.value.send(
-                        bytes, id: id, timeout: timeout, batchSize: nil, cancellation: cancellation, promise: .single(continuation)
-                    )
+                    handler.value.send(bytes, id: id, timeout: timeout, batchSize: batchSize, cancellation: cancellation, promise: request)
                 } else {
                     eventLoop.execute {
-                        handler.value.send(
-                            bytes, id: id, timeout: timeout, batchSize: nil, cancellation: cancellation, promise: .single(continuation)
-                        )
+                        handler.value.send(bytes, id: id, timeout: timeout, batchSize: batchSize, cancellation: cancellation, promise: request)
                     }
                 }
             }
