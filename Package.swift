@@ -123,6 +123,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Replay and simulation tests: no servers, CPU-bound (whole traces replayed), run on their own so that they
+        // do not starve the unit tests' timers of the cooperative thread pool.
+        .testTarget(
+            name: "CacheSimulationTests",
+            dependencies: [
+                "CacheLayer",
+                "CacheSimulation",
+                "CommonSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Integration tests: start, kill, pause and restart real redis-server processes; run one at a time.
         .testTarget(
             name: "RedisClientIntegrationTests",

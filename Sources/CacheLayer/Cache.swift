@@ -140,4 +140,7 @@ extension Duration {
     /// Whether this TTL means "never expires".
     @inlinable
     public var isNoExpiry: Bool { self >= .noExpiry }
+
+    /// This duration, at most ``noExpiry``: `Task.sleep(for:)` traps on durations near `Duration.seconds(.max)`.
+    var boundedForSleep: Duration { min(self, .noExpiry) }
 }

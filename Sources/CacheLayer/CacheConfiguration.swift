@@ -98,6 +98,16 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// With ``enableFallback``: how often Redis is probed (`PING`) while it is considered down. Default: 1 s.
     public var fallbackProbeInterval: Duration = .seconds(1)
 
+    /// The longest a `getOrSet` load may run when the call sets no ``GetOrSetOptions/hardTimeout`` (the hard timeout
+    /// bounds it otherwise). Concurrent callers for a key share one load; once it has run this long, they get
+    /// ``CacheError/Code/timeout`` and the next caller starts a new load, so a factory that never returns cannot
+    /// block its key for ever. The late factory is not cancelled: if it finishes, its value is still stored.
+    /// Default: 30 s (``defaultFlightTimeout``).
+    public var flightTimeout: Duration = CacheConfiguration.defaultFlightTimeout
+
+    /// The default of ``flightTimeout``: 30 s.
+    public static let defaultFlightTimeout: Duration = .seconds(30)
+
     /// The fallback settings of this configuration.
     public var fallbackConfiguration: FallbackConfiguration {
         FallbackConfiguration(failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval)
@@ -124,6 +134,7 @@ public struct CacheConfiguration: Sendable, Equatable {
             try fail("defaultTTL is \(defaultTTL). Use a positive duration, or Duration.noExpiry for values that never expire.")
         }
         if sweepInterval <= .zero { try fail("sweepInterval is \(sweepInterval). Use a positive duration such as .seconds(60).") }
+        if flightTimeout <= .zero { try fail("flightTimeout is \(flightTimeout). Use a positive duration such as .seconds(30).") }
         if maxRetries < 0 { try fail("maxRetries is \(maxRetries). Use 0 (no retries) or more.") }
         for (field, value) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] where value <= .zero {
             try fail("\(field) is \(value). Use a positive duration such as .seconds(3).")
@@ -355,5 +366,63 @@ package struct HostAndPort: Sendable, Equatable {
         guard !hostPart.isEmpty, let port = Int(portPart), (1...65535).contains(port) else { return nil }
         self.host = String(hostPart)
         self.port = port
+    }
+}
+
+// MARK: - Descriptions without the password
+
+extension CacheConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with ``redisPassword`` shown as `***`.
+    private var redactedFields: [(label: String, value: Any)] {
+        [
+            ("backend", backend as Any),
+            ("name", name as Any),
+            ("redisAddress", redisAddress as Any),
+            ("redisUsername", redisUsername as Any),
+            ("redisPassword", redisPassword.map { _ in "***" } as Any),
+            ("redisDatabase", redisDatabase as Any),
+            ("redisTLS", redisTLS as Any),
+            ("namespace", namespace as Any),
+            ("allowFlushDatabase", allowFlushDatabase as Any),
+            ("redisCACertificatePath", redisCACertificatePath as Any),
+            ("maxMemorySize", maxMemorySize as Any),
+            ("defaultTTL", defaultTTL as Any),
+            ("sweepInterval", sweepInterval as Any),
+            ("evictionStrategy", evictionStrategy as Any),
+            ("maxRetries", maxRetries as Any),
+            ("connectTimeout", connectTimeout as Any),
+            ("readTimeout", readTimeout as Any),
+            ("writeTimeout", writeTimeout as Any),
+            ("poolSize", poolSize as Any),
+            ("minIdleConnections", minIdleConnections as Any),
+            ("maxIdleConnections", maxIdleConnections as Any),
+            ("connectionMaxLifetime", connectionMaxLifetime as Any),
+            ("enableFallback", enableFallback as Any),
+            ("fallbackFailureThreshold", fallbackFailureThreshold as Any),
+            ("fallbackProbeInterval", fallbackProbeInterval as Any),
+            ("flightTimeout", flightTimeout as Any),
+        ]
+    }
+
+    /// Every field, the password shown as `***`.
+    public var description: String {
+        let fields = redactedFields.map { "\($0.label): \(Self.unwrapped($0.value))" }
+        return "CacheConfiguration(\(fields.joined(separator: ", ")))"
+    }
+
+    /// The same as ``description``: the password is never shown.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: every field, the password as `***`.
+    public var customMirror: Mirror {
+        Mirror(self, children: redactedFields.map { (label: Optional($0.label), value: $0.value) }, displayStyle: .struct)
+    }
+
+    /// `value` without an `Optional(…)` wrapper.
+    private static func unwrapped(_ value: Any) -> String {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return "\(value)" }
+        guard let wrapped = mirror.children.first?.value else { return "nil" }
+        return "\(wrapped)"
     }
 }

@@ -222,7 +222,7 @@ struct DocumentationExamplesTests {
         let cache = try Self.cache()
         let database = DocsExampleDatabase()
 
-        let options = GetOrSetOptions(hardTimeout: .seconds(2))
+        let options = GetOrSetOptions(hardTimeout: .seconds(30))
         let report = try await cache.getOrSet("report:daily", ttl: .seconds(3600), options: options) {
             try await database.buildReport()
         }

@@ -78,7 +78,7 @@ public final class MemoryCache: Cache {
         self.logger = logger
         self.patterns = CachePatternsState(
             name: configuration.name, backend: "memory", defaultTTL: configuration.defaultTTL, logger: logger,
-            wallClock: wallClock ?? { Date() }
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock ?? { Date() }
         )
         if startSweeper { startSweeping() }
     }
@@ -360,7 +360,7 @@ public final class MemoryCache: Cache {
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 do {
-                    try await Task.sleep(for: interval)
+                    try await Task.sleep(for: interval.boundedForSleep)
                 } catch {
                     return
                 }

@@ -51,7 +51,7 @@ public struct CacheService: Service {
                         } catch is CancellationError {
                             // Stopped by shutdown.
                         } catch {
-                            logger.error("Cache background work failed", metadata: ["work": "\(work.name)", "error": "\(error)"])
+                            logger.error("Cache background work failed", metadata: ["work": "\(work.name)", "error": "\(keylessDescription(of: error))"])
                             throw error
                         }
                     }

@@ -29,6 +29,11 @@ public final class CachePatternsState: Sendable {
     public let logger: Logger
     /// The single-flight table shared by every `getOrSet` of this cache.
     public let flights = SingleFlight<String>()
+    /// The longest a `getOrSet` load (one flight of ``flights``) may run when the call sets no
+    /// ``GetOrSetOptions/hardTimeout``: its callers then get ``CacheError/Code/timeout`` and the next caller for the
+    /// key starts a new load, so a factory that hangs cannot hold its key for ever. `nil`: no bound. The built-in
+    /// caches take it from ``CacheConfiguration/flightTimeout``.
+    public let flightTimeout: Duration?
     /// Latency sampling for the `get`/`set` timers of ``CacheMetricsReporter``.
     public let latency = CacheLatencySampler()
 
@@ -55,6 +60,7 @@ public final class CachePatternsState: Sendable {
     ///   - defaultTTL: The configuration's default time to live.
     ///   - defaultOptions: Options for `getOrSet` calls that pass none.
     ///   - logger: Where patterns log; `cache` and `backend` metadata are added.
+    ///   - flightTimeout: The bound of a `getOrSet` load without a hard timeout (see ``flightTimeout``).
     ///   - wallClock: The current time, recorded in envelopes (fail-safe, early refresh). Envelopes may be read by
     ///     other processes (Redis), so this must be wall-clock time. Tests inject their own.
     public init(
@@ -63,9 +69,11 @@ public final class CachePatternsState: Sendable {
         defaultTTL: Duration? = .seconds(3600),
         defaultOptions: GetOrSetOptions = .default,
         logger: Logger = Logger(label: "CacheLayer"),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         wallClock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.name = name
+        self.flightTimeout = flightTimeout
         self.backend = backend
         self.defaultTTL = defaultTTL
         var logger = logger
@@ -148,9 +156,21 @@ public final class CachePatternsState: Sendable {
     /// be stored). The key is logged only at debug level.
     func recordCacheWriteFailure(_ operation: String, key: String?, error: any Error) {
         cacheWriteFailures.add(1, ordering: .relaxed)
-        var metadata: Logger.Metadata = ["operation": "\(operation)", "error": "\(error)"]
-        if let key, logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-        logger.warning("Cache write failed; the source is up to date, the cache may serve an older value until it expires", metadata: metadata)
+        warning(
+            "Cache write failed; the source is up to date, the cache may serve an older value until it expires",
+            key: key, error: error, metadata: ["operation": "\(operation)"]
+        )
+    }
+
+    /// Logs a warning about `error` without the key, and, at debug level, the key: keys may be personal data, so
+    /// they never appear in records above debug.
+    func warning(_ message: Logger.Message, key: String?, error: any Error, metadata: Logger.Metadata = [:]) {
+        var metadata = metadata
+        metadata["error"] = "\(keylessDescription(of: error))"
+        logger.warning(message, metadata: metadata)
+        if let key {
+            logger.debug("The key of the previous warning", metadata: ["key": "\(key)", "error": "\(error)"])
+        }
     }
 }
 
@@ -188,4 +208,13 @@ public struct CachePatternCounters: Sendable, Hashable, Codable {
         self.cacheWriteFailures = cacheWriteFailures
         self.fallbackEvents = fallbackEvents
     }
+}
+
+/// `error` described for a log record above debug level: a ``CacheError`` without its key (keys may be personal
+/// data and appear only at debug level), anything else as it describes itself.
+func keylessDescription(of error: any Error) -> String {
+    guard let error = error as? CacheError else { return "\(error)" }
+    var text = "CacheError.\(error.code): \(error.message)"
+    if let underlying = error.underlying { text += " (underlying: \(keylessDescription(of: underlying)))" }
+    return text
 }

@@ -24,10 +24,10 @@ import Synchronization
 /// - Tags are Redis sets named `<namespace>:__tag__:<tag>` listing their keys; keys starting with
 ///   `__tag__:` are reserved. ``invalidate(tag:)`` removes the set and its keys; no command walks the whole
 ///   keyspace (`KEYS` is never used).
-/// - Failures are reported as ``CacheError``s: unreachable Redis or an exhausted pool →
-///   ``CacheError/Code/unavailable`` (the client error attached as `underlying`), no reply in time →
-///   ``CacheError/Code/timeout``, refused credentials → ``CacheError/Code/authenticationFailed``, other
-///   error replies → ``CacheError/Code/backendError``.
+/// - Failures are reported as ``CacheError``s: unreachable Redis → ``CacheError/Code/unavailable`` (the client
+///   error attached as `underlying`), no reply (or no connection) in time → ``CacheError/Code/timeout``, every
+///   pooled connection busy for the whole wait → ``CacheError/Code/busy`` (not an outage), refused credentials →
+///   ``CacheError/Code/authenticationFailed``, other error replies → ``CacheError/Code/backendError``.
 ///
 /// The connection pool runs in a task owned by the cache until ``close()``.
 public final class RedisCache: Cache {
@@ -143,7 +143,8 @@ public final class RedisCache: Cache {
         self.codec = codec
         self.logger = logger
         self.patterns = CachePatternsState(
-            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger, wallClock: wallClock
+            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger,
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock
         )
         self.runTask = Task { await pool.run() }
     }
