@@ -58,8 +58,8 @@ extension TwoLevelCache {
     /// Stores every entry in Redis with one pipeline, then removes the keys from L1.
     public func setMany<Value: Codable & Sendable>(_ entries: [String: Value], ttl: Duration?) async throws {
         try checkOpen(nil)
+        defer { near.invalidate(entries.keys) }
         try await redis.setMany(entries, ttl: ttl)
-        near.invalidate(entries.keys)
         recordSets(entries.count)
     }
 
@@ -67,8 +67,8 @@ extension TwoLevelCache {
     public func deleteMany(_ keys: [String]) async throws {
         try checkOpen(nil)
         let keys = distinct(keys)
+        defer { near.invalidate(keys) }
         try await redis.deleteMany(keys)
-        near.invalidate(keys)
         recordDeletes(keys.count)
     }
 }

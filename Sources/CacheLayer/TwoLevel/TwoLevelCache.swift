@@ -20,7 +20,7 @@ import Synchronization
 ///   pipeline) and stores the value in L1 for at most the key's remaining TTL in Redis and
 ///   ``NearCacheConfiguration/maxTTL``. ``getMany(_:as:)`` serves the L1 hits and fetches only the rest, in one
 ///   round trip.
-/// - **Writes, deletes, clear, invalidation**: Redis first, then L1. This instance's own writes never enter L1
+/// - **Writes, deletes, clear, invalidation**: Redis first, then L1 (also when the Redis call fails: it may have run). This instance's own writes never enter L1
 ///   directly: the write removes the key from L1, and the next read fills it from Redis. So L1 only ever holds
 ///   values read from Redis under the generation check below, and a write cannot leave an older value behind.
 /// - **Coherence** (``NearCacheConfiguration/Coherence/tracking``): a dedicated connection with
@@ -155,15 +155,16 @@ public final class TwoLevelCache: Cache {
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
         try checkOpen(key)
+        // L1 forgets the key also when the write fails: a command that timed out may still have run.
+        defer { near.invalidate(key) }
         try await redis.set(key, to: value, ttl: ttl)
-        near.invalidate(key)
         sets.add(1, ordering: .relaxed)
     }
 
     public func delete(_ key: String) async throws {
         try checkOpen(key)
+        defer { near.invalidate(key) }
         try await redis.delete(key)
-        near.invalidate(key)
         deletes.add(1, ordering: .relaxed)
     }
 
@@ -176,8 +177,8 @@ public final class TwoLevelCache: Cache {
     /// Removes this cache's keys from Redis (as ``RedisCache/clear()``), then empties L1.
     public func clear() async throws {
         try checkOpen(nil)
+        defer { near.flush() }
         try await redis.clear()
-        near.flush()
     }
 
     /// Hits of either level, misses of both, this instance's sets and deletes; `size`, `entryCount`, `evictions`

@@ -376,6 +376,24 @@ struct TwoLevelCacheTests {
         }
     }
 
+    @Test func aWriteRedisRefusesStillRemovesTheKeyFromL1() async throws {
+        // This user may read but not SET: its writes fail after reaching Redis, as a timed-out write may have run.
+        let user = RedisServer.Options.User(name: "reader", password: "pw", rules: ["~*", "&*", "+@all", "-set"])
+        try await withRedisServer(.init(users: [user])) { server in
+            try await server.withRawConnection { _ = try await $0.send("SET", "shared:k", "\"v1\"") }
+            var configuration = server.cacheConfiguration(namespace: "shared")
+            configuration.redisUsername = "reader"
+            configuration.redisPassword = "pw"
+            configuration.nearCache = Self.near()
+            let cache = try await TwoLevelCache.connect(configuration: configuration, logger: quietLogger)
+            #expect(try await cache.get("k", as: String.self) == "v1")
+            #expect(try Self.nearValue(cache, "k") == "v1")
+            await #expect(throws: CacheError.self) { try await cache.set("k", to: "v2", ttl: .seconds(60)) }
+            #expect(try Self.nearValue(cache, "k") == nil)
+            try await cache.close()
+        }
+    }
+
     @Test func anAbandonedCacheIsFreedAndEndsItsTrackingConnection() async throws {
         try await withRedisServer { server in
             weak var abandoned: TwoLevelCache?
