@@ -60,6 +60,10 @@ public final class FallbackCache: Cache {
         var closed = false
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
+        /// ``FallbackConfiguration/maxPendingKeys``.
+        var maxPendingKeys = Int.max
+        /// Whether `pending` overflowed since the last recovery (a clear replaces it; logged once on replay).
+        var journalOverflowed = false
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
@@ -73,6 +77,13 @@ public final class FallbackCache: Cache {
         }
 
         mutating func markPending(_ key: String, tags: Set<String> = []) {
+            if pending[key] == nil, pending.count >= maxPendingKeys {
+                // Past the bound, remember "everything under the namespace" instead: clearing it on recovery removes
+                // every value the backend kept from before the outage, so none can shadow a newer one held in memory.
+                // The keys written so far are not replayed (a miss after recovery, never an older value).
+                markClearPending()
+                journalOverflowed = true
+            }
             version += 1
             pending[key] = version
             if !tags.isEmpty { pendingTags[key, default: []].formUnion(tags) }
@@ -119,7 +130,9 @@ public final class FallbackCache: Cache {
         self.configuration = configuration
         self.logger = logger
         self.probe = probe
-        self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
+        var initialState = State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold))
+        initialState.maxPendingKeys = configuration.maxPendingKeys
+        self.state = Locked(initialState)
         self.patterns = CachePatternsState(
             name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
         )
@@ -593,6 +606,12 @@ public final class FallbackCache: Cache {
             // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
             // which already reflects every clear and invalidation, so replaying them last is always right.
             if let clearGeneration {
+                if state.withLock({ state in defer { state.journalOverflowed = false }; return state.journalOverflowed }) {
+                    logger.warning(
+                        "More keys were written during the outage than the journal holds (maxPendingKeys): clearing the namespace in the backend instead of replaying them",
+                        metadata: ["cache.max_pending_keys": "\(configuration.maxPendingKeys)"]
+                    )
+                }
                 try await skippingRefusal("clear") { try await primary.clear() }
                 state.withLock { state in
                     if state.clearPending == clearGeneration { state.clearPending = nil }

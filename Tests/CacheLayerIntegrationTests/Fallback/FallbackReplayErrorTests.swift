@@ -47,6 +47,39 @@ struct FallbackReplayErrorTests {
         }
     }
 
+    @Test func theOutageJournalIsBoundedAndNoKeyKeepsAnOlderValueAfterRecovery() async throws {
+        try await withRedisServer { server in
+            var redisConfiguration = server.cacheConfiguration(namespace: "journal", timeout: .milliseconds(200))
+            redisConfiguration.connectTimeout = .seconds(1)
+            let redis = try RedisCache(configuration: redisConfiguration, codec: JSONCacheCodec(), logger: quietLogger)
+            for i in 0..<30 { try await redis.set("k\(i)", to: "old", ttl: .seconds(600)) }
+            var memoryConfiguration = CacheConfiguration.development
+            memoryConfiguration.name = "journal"
+            let memory = try MemoryCache(configuration: memoryConfiguration)
+            let cache = try FallbackCache(
+                primary: redis, local: memory,
+                configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .milliseconds(50), maxPendingKeys: 10),
+                name: "journal", logger: quietLogger, probe: { try await redis.ping() }
+            )
+            // A frozen server keeps its data: the old values are still there when it comes back.
+            try server.pause()
+            _ = try await cache.get("k0", as: String.self)
+            #expect(!cache.isBackendHealthy)
+            for i in 0..<30 { try await cache.set("k\(i)", to: "new", ttl: .seconds(600)) }
+            #expect(cache.pendingKeyCount <= 10)
+            try server.resume()
+            let recovered = await eventually { await cache.stats().recoveries == 1 && cache.isBackendHealthy && cache.pendingKeyCount == 0 }
+            #expect(recovered)
+            let direct = try await RedisCache.connect(configuration: server.cacheConfiguration(namespace: "journal"), logger: quietLogger)
+            for i in 0..<30 {
+                let value = try await direct.get("k\(i)", as: String.self)
+                #expect(value == nil || value == "new", "k\(i) is \(value ?? "nil")")
+            }
+            try await direct.close()
+            try await cache.close()
+        }
+    }
+
     @Test func aClearWithoutNamespaceDuringAnOutageDoesNotKeepTheCacheOnMemory() async throws {
         try await withRedisServer { server in
             let cache = try await Self.fallbackCache(server, namespace: nil)
