@@ -114,9 +114,27 @@ public final class MemoryCache: Cache {
     // generic code; the work happens in the non-generic `sampledLookup`.
     @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        guard let value = try sampledLookup(key, type: Value.self) else { return nil }
-        // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
-        return value as? Value
+        switch try sampledLookup(key, type: Value.self) {
+        case .hit(let value):
+            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            return value as? Value
+        case .miss:
+            return nil
+        case .otherType(let stored):
+            return try valueInEnvelope(key, stored: stored, as: Value.self)
+        }
+    }
+
+    /// The slow path of a read that found a value of another type: a value fail-safe or early refresh stored in an
+    /// envelope reads as itself (or a miss past its time to live); anything else is a type mismatch.
+    @usableFromInline
+    func valueInEnvelope<Value: Codable & Sendable>(_ key: String, stored: any Any.Type, as type: Value.Type) throws(CacheError) -> Value? {
+        guard stored == CacheEnvelope<Value>.self else {
+            throw CacheError.typeMismatch(key: key, stored: String(describing: stored), requested: String(describing: Value.self))
+        }
+        // Read again as the envelope, so the hit is counted and the eviction policy sees it.
+        guard case .hit(let envelope) = try lookup(key, type: CacheEnvelope<Value>.self) else { return nil }
+        return try patterns.value(in: envelope, as: Value.self, key: key)
     }
 
     @inlinable
@@ -192,15 +210,21 @@ public final class MemoryCache: Cache {
 
     /// The value under `key`, or `nil` when absent or expired. What ``get(_:as:)`` does, without `async`.
     package func getValue<Value: Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
-        guard let value = try lookup(key, type: Value.self) else { return nil }
-        // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
-        return value as? Value
+        switch try lookup(key, type: Value.self) {
+        case .hit(let value):
+            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            return value as? Value
+        case .miss:
+            return nil
+        case .otherType(let stored):
+            throw CacheError.typeMismatch(key: key, stored: String(describing: stored), requested: String(describing: Value.self))
+        }
     }
 
     /// ``lookup(_:type:)``, timed when the latency sampler says so: one relaxed atomic load while no metrics
     /// reporter runs, then one call in 64.
     @usableFromInline
-    func sampledLookup(_ key: String, type: any Any.Type) throws(CacheError) -> (any Sendable)? {
+    func sampledLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         let sampler = patterns.latency
         guard sampler.shouldSample() else { return try lookup(key, type: type) }
         let start = ContinuousClock.now
@@ -208,17 +232,17 @@ public final class MemoryCache: Cache {
         return try lookup(key, type: type)
     }
 
-    /// The live value under `key`, whose dynamic type is exactly `type`; `nil` when absent or expired.
-    private func lookup(_ key: String, type: any Any.Type) throws(CacheError) -> (any Sendable)? {
+    /// The live value under `key` when its dynamic type is exactly `type`.
+    private func lookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         try checkOpen(key)
         try CacheKey.validate(key)
         switch storage.get(HashedKey(key), clock: clock, type: ObjectIdentifier(type)) {
         case .hit(let value):
-            return value
+            return .hit(value)
         case .miss:
-            return nil
+            return .miss
         case .typeMismatch(let stored):
-            throw CacheError.typeMismatch(key: key, stored: stored, requested: String(describing: type))
+            return .otherType(stored)
         }
     }
 
@@ -371,4 +395,15 @@ public final class MemoryCache: Cache {
         }
         sweeper.withLock { $0 = task }
     }
+}
+
+/// What a read of the memory cache found.
+@usableFromInline
+enum MemoryLookup {
+    /// A live value of the requested type.
+    case hit(any Sendable)
+    /// Nothing live.
+    case miss
+    /// A live value of this other type.
+    case otherType(any Any.Type)
 }

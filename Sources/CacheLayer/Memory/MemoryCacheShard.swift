@@ -5,8 +5,8 @@ enum ShardRead: Sendable {
     /// A live value of the requested type.
     case hit(any Sendable)
     case miss
-    /// A value of another type is stored; carries that type's name for the error.
-    case typeMismatch(stored: String)
+    /// A value of another type is stored; carries that type (an envelope of the requested type reads through).
+    case typeMismatch(stored: any Any.Type)
 }
 
 /// The outcome of a write in a shard.
@@ -182,7 +182,7 @@ extension MemoryCacheShard {
                 return .miss
             }
             guard ObjectIdentifier(storedType) == type else {
-                return .typeMismatch(stored: String(describing: storedType))
+                return .typeMismatch(stored: storedType)
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)

@@ -198,16 +198,6 @@ extension Cache {
     }
 }
 
-/// A value with the times fail-safe and early refresh need, stored in its place.
-struct CacheEnvelope<Value: Codable & Sendable>: Codable, Sendable {
-    /// The value.
-    var value: Value
-    /// When the value goes stale, in milliseconds since 1970 on the writer's wall clock; `Int64.max` for never.
-    var expiresAt: Int64
-    /// When a read should start a background refresh, same unit; `nil` without early refresh.
-    var refreshAt: Int64?
-}
-
 extension CachePatternsState {
     /// Waits for the flight of `key` (starting it with `operation` if none runs), at most `timeout`.
     ///

@@ -163,8 +163,13 @@ public final class RedisCache: Cache {
             misses.add(1, ordering: .relaxed)
             return nil
         }
+        // A value fail-safe keeps past its time to live reads as a miss.
+        guard let value = try decode(buffer, as: type, key: key) else {
+            misses.add(1, ordering: .relaxed)
+            return nil
+        }
         hits.add(1, ordering: .relaxed)
-        return try decode(buffer, as: type, key: key)
+        return value
     }
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
@@ -313,7 +318,7 @@ public final class RedisCache: Cache {
 
     func encode<Value: Encodable>(_ value: Value, key: String) throws(CacheError) -> [UInt8] {
         do {
-            return try codec.encode(value)
+            return try patterns.encode(value, with: codec)
         } catch {
             throw CacheError(
                 code: .encodingFailed, key: key,
@@ -323,9 +328,10 @@ public final class RedisCache: Cache {
         }
     }
 
-    func decode<Value: Decodable>(_ buffer: ByteBuffer, as type: Value.Type, key: String) throws(CacheError) -> Value {
+    /// The value in `buffer`; `nil` for a value written by fail-safe or early refresh whose time to live has passed.
+    func decode<Value: Decodable>(_ buffer: ByteBuffer, as type: Value.Type, key: String) throws(CacheError) -> Value? {
         do {
-            return try codec.decode(type, from: Array(buffer.readableBytesView))
+            return try patterns.decode(type, from: Array(buffer.readableBytesView), with: codec)
         } catch let error as DecodingError {
             throw CacheError.typeMismatch(key: key, stored: "value that does not decode as \(Value.self)", requested: "\(Value.self)", underlying: error)
         } catch {
