@@ -9,6 +9,18 @@
 /// let greeting = try await cache.get("greeting", as: String.self)   // "hello"
 /// try await cache.close()
 /// ```
+///
+/// ## Writing a conformance
+///
+/// Implement the single-key operations, ``stats()`` and ``close()``; batches, tags, prefix invalidation, `getOrSet`
+/// and ``run()`` have default implementations (override them to do better). In addition:
+///
+/// - Create one ``CachePatternsState`` per instance and return it from ``patterns``.
+/// - Make plain reads see through values that fail-safe and early refresh stored with their times: a cache that
+///   keeps Swift values calls ``CachePatternsState/value(in:as:key:)`` when the stored value is not of the
+///   requested type; a cache that keeps bytes encodes and decodes with ``CachePatternsState/encode(_:with:)`` and
+///   ``CachePatternsState/decode(_:from:with:)``.
+/// - Run background work (sweepers, probes) from ``run()``, holding the cache weakly in tasks of its own.
 public protocol Cache: Sendable {
     /// The value stored under `key`, or `nil` when it is absent or expired.
     ///
@@ -84,7 +96,7 @@ public protocol Cache: Sendable {
     /// for fail-safe (stale-if-error), timeouts and early refresh.
     ///
     /// - Parameters:
-    ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses ``CachePatternsState/defaultTTL``.
+    ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses the cache's default TTL.
     ///   - options: `nil` uses ``CachePatternsState/defaultOptions``.
     ///   - factory: Loads the value from its source. It runs in a task of its own, so a caller that is
     ///     cancelled stops waiting (throwing ``CacheError/Code/cancelled``) without cancelling the load.
@@ -99,8 +111,8 @@ public protocol Cache: Sendable {
         factory: @escaping @Sendable () async throws -> Value
     ) async throws -> Value
 
-    /// The single-flight table, options and counters behind ``getOrSet(_:as:ttl:options:factory:)`` and the other
-    /// patterns, one per cache instance.
+    /// The default options and the counters of ``getOrSet(_:as:ttl:options:factory:)`` and the other patterns,
+    /// one per cache instance.
     ///
     /// A conforming type creates one ``CachePatternsState`` when it is created and returns it every time.
     var patterns: CachePatternsState { get }

@@ -1,7 +1,7 @@
 import Logging
 
 extension Cache {
-    /// The default implementation: single flight per key through ``CachePatternsState/flights``, with the
+    /// The default implementation: single flight per key through the cache's ``Cache/patterns``, with the
     /// options of ``GetOrSetOptions``.
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
