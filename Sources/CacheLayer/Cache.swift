@@ -1,3 +1,5 @@
+import ServiceLifecycle
+
 /// One API over every cache backend: in-process memory, Redis, and Redis with memory fallback.
 ///
 /// Values are any `Codable & Sendable` type. A read of an absent or expired key returns `nil`;
@@ -48,6 +50,15 @@ public protocol Cache: Sendable {
     /// Stops background work and releases connections. Later calls throw ``CacheError/Code/closed``.
     /// Closing twice is allowed.
     func close() async throws
+
+    /// Runs the cache's background work (sweeping expired entries, probing an unreachable backend, keeping Redis
+    /// connections) until graceful shutdown, cancellation or ``close()``; it does not close the cache.
+    ///
+    /// ``CacheService`` calls it, so a cache in an application's `ServiceGroup` has its background work run, and
+    /// stopped, by the group. A cache that nobody runs does the same work in tasks of its own until ``close()``
+    /// (they hold the cache weakly, so an abandoned cache is freed). The default implementation has no work and
+    /// waits for graceful shutdown or cancellation.
+    func run() async throws
 
     // MARK: Batches
     //
@@ -119,6 +130,15 @@ public protocol Cache: Sendable {
 }
 
 extension Cache {
+    /// No background work: waits for graceful shutdown or cancellation.
+    public func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled: nothing to stop.
+        }
+    }
+
     /// The value stored under `key`; throws ``CacheError/Code/miss`` when there is none.
     public func require<Value: Codable & Sendable>(_ key: String, as type: Value.Type = Value.self) async throws -> Value {
         guard let value = try await get(key, as: type) else {

@@ -15,8 +15,9 @@ import Synchronization
 /// shard's share; anything larger throws ``CacheError/Code/valueTooLarge`` with the share in the message.
 ///
 /// When a write would exceed the share, expired entries go first (soonest expiry first), then the entries
-/// chosen by ``CacheConfiguration/evictionStrategy``. A background task removes expired entries every
-/// ``CacheConfiguration/sweepInterval`` until ``close()``.
+/// chosen by ``CacheConfiguration/evictionStrategy``. A background loop removes expired entries every
+/// ``CacheConfiguration/sweepInterval``: in ``run()`` while a ``CacheService`` runs the cache, in a task of the
+/// cache's own otherwise, until ``close()``.
 public final class MemoryCache: Cache {
     /// The smallest byte share per shard the automatic shard count accepts; keeps shares large next to
     /// typical values.
@@ -32,7 +33,8 @@ public final class MemoryCache: Cache {
     private let configuration: CacheConfiguration
     private let logger: Logger
     private let closed = Atomic<Bool>(false)
-    private let sweeper = Locked<Task<Void, Never>?>(nil)
+    /// The sweeper loop, run by ``run()`` or a task of the cache's own.
+    private let background: CacheBackgroundWork
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -56,7 +58,8 @@ public final class MemoryCache: Cache {
     ///   - clock: the time source for TTLs.
     ///   - shardCount: rounded up to a power of two and capped at `maxMemorySize`; `nil` picks up to 16
     ///     shards of at least 4 MiB each.
-    ///   - startSweeper: whether to run the background task that calls ``sweepExpired()``.
+    ///   - startSweeper: whether the sweeper (which calls ``sweepExpired()``) runs in a task of the cache's own while
+    ///     nobody calls ``run()``; ``run()`` runs it either way.
     package init(
         configuration: CacheConfiguration,
         codec: any CacheCodec = JSONCacheCodec(),
@@ -80,15 +83,28 @@ public final class MemoryCache: Cache {
             name: configuration.name, backend: "memory", defaultTTL: configuration.defaultTTL, logger: logger,
             wallClock: wallClock ?? { Date() }
         )
-        if startSweeper { startSweeping() }
+        self.background = CacheBackgroundWork(startsOwnLoops: startSweeper)
+        let interval = configuration.sweepInterval
+        background.addLoop { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return
+                }
+                // Holds the cache only while sweeping, so an abandoned cache is freed and its deinit cancels us.
+                guard let self else { return }
+                self.sweepExpired()
+            }
+        }
     }
 
     deinit {
-        sweeper.withLock { $0?.cancel() }
+        background.cancelOwnTasks()
     }
 
-    /// Whether the background sweeper task exists (started and not yet stopped by ``close()``).
-    package var isSweeperRunning: Bool { sweeper.withLock { $0 != nil } }
+    /// Whether the sweeper runs (in a task of the cache's own or in ``run()``), not yet stopped by ``close()``.
+    package var isSweeperRunning: Bool { background.isRunningLoops }
 
     /// The number of shards in use.
     package var shardCount: Int { storage.shardCount }
@@ -193,17 +209,16 @@ public final class MemoryCache: Cache {
         currentStats()
     }
 
-    /// Stops the sweeper and waits for it to finish. Entries stay in memory until the cache is released.
+    /// Stops the sweeper (waiting for a task of the cache's own to finish, and making ``run()`` return). Entries stay
+    /// in memory until the cache is released.
     public func close() async throws {
         closed.store(true, ordering: .releasing)
-        let task = sweeper.withLock { task in
-            defer { task = nil }
-            return task
-        }
-        if let task {
-            task.cancel()
-            await task.value
-        }
+        await background.close()
+    }
+
+    /// Runs the sweeper until graceful shutdown, cancellation or ``close()``; see ``Cache/run()``.
+    public func run() async throws {
+        await background.run()
     }
 
     // MARK: - Synchronous core
@@ -379,22 +394,6 @@ public final class MemoryCache: Cache {
         return overflow || expiresAt == .max ? .max - 1 : expiresAt
     }
 
-    private func startSweeping() {
-        let interval = configuration.sweepInterval
-        let task = Task { [weak self] in
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    return
-                }
-                // Holds the cache only while sweeping, so an abandoned cache is freed and its deinit cancels us.
-                guard let self else { return }
-                self.sweepExpired()
-            }
-        }
-        sweeper.withLock { $0 = task }
-    }
 }
 
 /// What a read of the memory cache found.

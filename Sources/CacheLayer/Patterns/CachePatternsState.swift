@@ -43,7 +43,6 @@ public final class CachePatternsState: Sendable {
     private let options: Locked<GetOrSetOptions>
     /// Whether ``defaultOptions`` differs from `.default`, read without the lock on every `getOrSet`.
     private let hasCustomOptions: Atomic<Bool>
-    private let work = Locked<[(name: String, run: @Sendable () async throws -> Void)]>([])
 
     private let factoryCalls = Atomic<UInt64>(0)
     private let factoryErrors = Atomic<UInt64>(0)
@@ -115,17 +114,6 @@ public final class CachePatternsState: Sendable {
     /// `cache_fallback_events` metric.
     package func recordFallbackEvent() {
         fallbackEvents.add(1, ordering: .relaxed)
-    }
-
-    /// Registers work that runs for the cache's lifetime (a sweeper, a health probe) when the cache runs inside a
-    /// ``CacheService``. `work` should return when its task is cancelled.
-    public func registerBackgroundWork(_ name: String, _ work: @escaping @Sendable () async throws -> Void) {
-        self.work.withLock { $0.append((name, work)) }
-    }
-
-    /// The registered background work.
-    var backgroundWork: [(name: String, run: @Sendable () async throws -> Void)] {
-        work.withLock { $0 }
     }
 
     // MARK: Used by the patterns

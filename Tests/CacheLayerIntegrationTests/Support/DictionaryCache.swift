@@ -126,6 +126,17 @@ final class DictionaryCache: Cache {
 
     var isClosed: Bool { state.withLock { $0.closed } }
 
+    /// Calls of ``run()``.
+    let runCalls = CallCounter()
+
+    /// Background work of a third-party conformance: here none but counting, until cancelled.
+    func run() async throws {
+        runCalls.increment()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3600))
+        }
+    }
+
     func invalidate(tag: String) async throws {
         try state.withLock { state throws(CacheError) in
             guard !state.closed else { throw CacheError.closed() }
