@@ -150,7 +150,12 @@ public final class MemoryCache: Cache {
         }
         // Read again as the envelope, so the hit is counted and the eviction policy sees it.
         guard case .hit(let envelope) = try lookup(key, type: CacheEnvelope<Value>.self) else { return nil }
-        return try patterns.value(in: envelope, as: Value.self, key: key)
+        guard let value = try patterns.value(in: envelope, as: Value.self, key: key) else {
+            // Kept only for fail-safe: a miss for a plain read.
+            storage.recountHitAsMiss(HashedKey(key))
+            return nil
+        }
+        return value
     }
 
     @inlinable

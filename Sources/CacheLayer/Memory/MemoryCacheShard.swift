@@ -69,6 +69,14 @@ final class MemoryCacheShard: Sendable {
         state.withLock { $0.removeExpired(now: now, untilSizeAtMost: nil) }
     }
 
+    /// Counts a hit as a miss after all: the value read was past its logical (fail-safe) expiry.
+    func recountHitAsMiss() {
+        state.withLock { state in
+            state.hits -= 1
+            state.misses += 1
+        }
+    }
+
     /// Removes every entry tagged `tag`; returns how many.
     func invalidate(tag: String) -> Int {
         state.withLock { $0.invalidate(tag: tag) }

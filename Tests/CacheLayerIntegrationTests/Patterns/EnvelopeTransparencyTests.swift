@@ -42,8 +42,12 @@ struct EnvelopeTransparencyTests {
         clock.advance(by: .seconds(59))
         #expect(try await cache.get("price", as: Int.self) == 100)
         clock.advance(by: .seconds(2))
-        // Past its TTL: kept only for fail-safe, which plain reads do not use.
+        // Past its TTL: kept only for fail-safe, which plain reads do not use; counted as a miss.
+        let before = await cache.stats()
         #expect(try await cache.get("price", as: Int.self) == nil)
+        let after = await cache.stats()
+        #expect(after.misses == before.misses + 1)
+        #expect(after.hits == before.hits)
         #expect(try await cache.getMany(["price"], as: Int.self).isEmpty)
         let error = await #expect(throws: CacheError.self) { try await cache.require("price", as: Int.self) }
         #expect(error?.code == .miss)
