@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // `swift package generate-documentation` (scripts/docs); no product depends on it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Locks and small utilities shared by the client and the cache (no NIO, nothing about caching).
@@ -81,13 +83,15 @@ let package = Package(
                 "CacheSimulation",
                 "CommonSupport",
                 "RedisClient",
+                "RedisTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Starts and stops real redis-server processes for the test targets.
+        // Starts, kills, pauses and restarts real redis-server processes for the integration tests and the
+        // CLI's outage demo.
         .target(
             name: "RedisTestSupport",
             dependencies: ["CommonSupport", "RedisClient"],
@@ -114,6 +118,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Replay and simulation tests: no servers, CPU-bound (whole traces replayed), run on their own so that they
+        // do not starve the unit tests' timers of the cooperative thread pool.
+        .testTarget(
+            name: "CacheSimulationTests",
+            dependencies: [
+                "CacheLayer",
+                "CacheSimulation",
+                "CommonSupport",
             ],
             swiftSettings: swiftSettings
         ),

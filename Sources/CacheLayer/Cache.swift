@@ -31,8 +31,11 @@ public protocol Cache: Sendable {
 
     /// Stores `value` under `key`.
     ///
-    /// - Parameter ttl: How long the value lives. `nil` uses the configuration's default TTL;
-    ///   ``Swift/Duration/noExpiry`` keeps it until it is deleted or evicted. Zero or negative is an error.
+    /// - Parameters:
+    ///   - key: A non-empty key of at most ``CacheKey/maximumLength`` UTF-8 bytes.
+    ///   - value: The value; it replaces any value stored under `key`.
+    ///   - ttl: How long the value lives. `nil` uses the configuration's default TTL;
+    ///     ``Swift/Duration/noExpiry`` keeps it until it is deleted or evicted. Zero or negative is an error.
     func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws
 
     /// Removes `key`. Removing an absent key is not an error.
@@ -107,6 +110,8 @@ public protocol Cache: Sendable {
     /// for fail-safe (stale-if-error), timeouts and early refresh.
     ///
     /// - Parameters:
+    ///   - key: The key to read and, on a miss, to store the factory's value under.
+    ///   - type: The value's type.
     ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses the cache's default TTL.
     ///   - options: `nil` uses ``CachePatternsState/defaultOptions``.
     ///   - factory: Loads the value from its source. It runs in a task of its own, so a caller that is
@@ -167,4 +172,7 @@ extension Duration {
     /// Whether this TTL means "never expires".
     @inlinable
     public var isNoExpiry: Bool { self >= .noExpiry }
+
+    /// This duration, at most ``noExpiry``: `Task.sleep(for:)` traps on durations near `Duration.seconds(.max)`.
+    var boundedForSleep: Duration { min(self, .noExpiry) }
 }

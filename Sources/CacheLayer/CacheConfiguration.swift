@@ -1,4 +1,6 @@
-/// Everything needed to create a cache with ``makeCache(_:logger:)``.
+import RedisClient
+
+/// Everything needed to create a cache with ``makeCache(_:codec:logger:)``.
 ///
 /// Start from a preset and change what you need:
 ///
@@ -49,9 +51,12 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// The most bytes the memory cache (or the fallback memory cache) holds, counted by encoded value size.
     /// Default: 100 MiB.
     public var maxMemorySize: Int = 100 * 1024 * 1024
-    /// The time to live used when `set` is called with `ttl: nil`; `nil` means values never expire.
-    /// Default: one hour.
-    public var defaultTTL: Duration? = .seconds(3600)
+    /// The time to live of a value stored with `ttl: nil`; ``Swift/Duration/noExpiry`` keeps such values until
+    /// they are deleted or evicted. Default: one hour.
+    ///
+    /// One rule for time to live everywhere: a `ttl` argument of `nil` means "this default", and
+    /// ``Swift/Duration/noExpiry`` means "never expires", both here and in every `set`.
+    public var defaultTTL: Duration = .seconds(3600)
     /// How often the memory cache removes expired entries in the background. Default: one minute.
     public var sweepInterval: Duration = .seconds(60)
     /// Which entries the memory cache drops first when it is full.
@@ -86,6 +91,16 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// With ``enableFallback``: how often Redis is probed (`PING`) while it is considered down. Default: 1 s.
     public var fallbackProbeInterval: Duration = .seconds(1)
 
+    /// The longest a `getOrSet` load may run when the call sets no ``GetOrSetOptions/hardTimeout`` (the hard timeout
+    /// bounds it otherwise). Concurrent callers for a key share one load; once it has run this long, they get
+    /// ``CacheError/Code/timeout`` and the next caller starts a new load, so a factory that never returns cannot
+    /// block its key for ever. The late factory is not cancelled: if it finishes, its value is still stored.
+    /// Default: 30 s (``defaultFlightTimeout``).
+    public var flightTimeout: Duration = CacheConfiguration.defaultFlightTimeout
+
+    /// The default of ``flightTimeout``: 30 s.
+    public static let defaultFlightTimeout: Duration = .seconds(30)
+
     /// The fallback settings of this configuration.
     public var fallbackConfiguration: FallbackConfiguration {
         FallbackConfiguration(failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval)
@@ -100,11 +115,19 @@ public struct CacheConfiguration: Sendable, Equatable {
     public func validate() throws(CacheError) {
         func fail(_ message: String) throws(CacheError) { throw CacheError.invalidConfiguration(message) }
         if name.isEmpty { try fail("name is empty. Give the cache a short name such as \"sessions\"; it labels logs and metrics.") }
+        // The name is also the Redis client name (CLIENT SETNAME), which refuses spaces and control characters.
+        if !name.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            try fail("name \"\(name)\" has spaces or characters other than printable ASCII. Use letters, digits and - _ . : such as \"user-sessions\"; it also names the Redis connections.")
+        }
+        if enableFallback && backend == .memory {
+            try fail("enableFallback is set, but the backend is memory, which has nothing to fall back from. Set backend = .redis, or turn enableFallback off.")
+        }
         if maxMemorySize <= 0 { try fail("maxMemorySize is \(maxMemorySize). Set a positive number of bytes, e.g. 64 * 1024 * 1024.") }
-        if let defaultTTL, defaultTTL <= .zero {
-            try fail("defaultTTL is \(defaultTTL). Use a positive duration, or nil for values that never expire.")
+        if defaultTTL <= .zero {
+            try fail("defaultTTL is \(defaultTTL). Use a positive duration, or Duration.noExpiry for values that never expire.")
         }
         if sweepInterval <= .zero { try fail("sweepInterval is \(sweepInterval). Use a positive duration such as .seconds(60).") }
+        if flightTimeout <= .zero { try fail("flightTimeout is \(flightTimeout). Use a positive duration such as .seconds(30).") }
         if maxRetries < 0 { try fail("maxRetries is \(maxRetries). Use 0 (no retries) or more.") }
         for (field, value) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] where value <= .zero {
             try fail("\(field) is \(value). Use a positive duration such as .seconds(3).")
@@ -198,58 +221,30 @@ extension CacheConfiguration {
 // MARK: - URL and environment
 
 extension CacheConfiguration {
-    /// A Redis configuration from `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS).
+    /// A Redis configuration from `redis://[user:password@]host[:port][/db][?options]` or `rediss://…` (TLS).
     ///
-    /// Other fields keep their defaults. Percent-encoded user names and passwords are decoded.
+    /// Other fields keep their defaults. The URL is read by RedisClient's `RedisURL`, so it means the same as
+    /// for a bare connection: percent-encoded user names and passwords, IPv6 hosts in brackets, the database as
+    /// the path or `db=`, and the options `connect_timeout` and `command_timeout` (e.g. `500ms`, `3s`; the
+    /// latter sets both ``readTimeout`` and ``writeTimeout``).
     public init(redisURL: String) throws(CacheError) {
         self.init()
+        let url: RedisURL
+        do {
+            url = try RedisURL(redisURL)
+        } catch {
+            throw CacheError(code: .invalidConfiguration, message: error.message)
+        }
         backend = .redis
-        let tls: Bool
-        var rest: Substring
-        if redisURL.hasPrefix("redis://") {
-            tls = false
-            rest = redisURL.dropFirst("redis://".count)
-        } else if redisURL.hasPrefix("rediss://") {
-            tls = true
-            rest = redisURL.dropFirst("rediss://".count)
-        } else {
-            throw CacheError.invalidConfiguration("\"\(redactedURL(redisURL))\" is not a Redis URL. Use redis://[user:password@]host[:port][/db] or rediss://… for TLS.")
-        }
-        redisTLS = tls
-        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = percentDecoded(credentials[..<colon])
-                redisUsername = user.isEmpty ? nil : user
-                redisPassword = percentDecoded(credentials[credentials.index(after: colon)...])
-            } else if !credentials.isEmpty {
-                // redis://password@host is the historical form: a password without a user.
-                redisPassword = percentDecoded(credentials)
-            }
-        }
-        if rest.isEmpty {
-            throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" has no host. Use redis://host:6379.")
-        }
-        if rest.hasPrefix("[") || rest.contains(":") {
-            guard HostAndPort(String(rest)) != nil else {
-                throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" has an invalid port. Use a port from 1 to 65535.")
-            }
-            redisAddress = String(rest)
-        } else {
-            redisAddress = "\(rest):6379"
-        }
-        if !path.isEmpty {
-            guard let database = Int(path), database >= 0 else {
-                throw CacheError.invalidConfiguration("The Redis URL \"\(redactedURL(redisURL))\" names database \"\(path)\". Use a number from 0, e.g. redis://host:6379/2.")
-            }
-            redisDatabase = database
+        redisTLS = url.tls
+        redisAddress = url.address
+        redisUsername = url.username
+        redisPassword = url.password
+        redisDatabase = url.database
+        if let connectTimeout = url.connectTimeout { self.connectTimeout = connectTimeout }
+        if let commandTimeout = url.commandTimeout {
+            readTimeout = commandTimeout
+            writeTimeout = commandTimeout
         }
     }
 
@@ -296,7 +291,7 @@ extension CacheConfiguration {
         }
         if let value = try integer("REDIS_DB") { configuration.redisDatabase = value }
         if let value = try integer("CACHE_MAX_MEMORY") { configuration.maxMemorySize = value }
-        if let value = try integer("CACHE_DEFAULT_TTL") { configuration.defaultTTL = value == 0 ? nil : .seconds(value) }
+        if let value = try integer("CACHE_DEFAULT_TTL") { configuration.defaultTTL = value == 0 ? .noExpiry : .seconds(value) }
         if let value = try integer("CACHE_POOL_SIZE") { configuration.poolSize = value }
         if let text = environment["CACHE_ENABLE_FALLBACK"] {
             switch text.lowercased() {
@@ -336,26 +331,60 @@ package struct HostAndPort: Sendable, Equatable {
     }
 }
 
-private func percentDecoded(_ text: Substring) -> String {
-    var bytes: [UInt8] = []
-    var iterator = Array(text.utf8).makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-           let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-            bytes.append(value)
-        } else {
-            bytes.append(byte)
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
+// MARK: - Descriptions without the password
 
-/// The URL with any password replaced by `***`, for error messages.
-package func redactedURL(_ url: String) -> String {
-    guard let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
-    let credentials = url[scheme.upperBound..<at]
-    if let colon = credentials.firstIndex(of: ":") {
-        return url[..<scheme.upperBound] + credentials[..<colon] + ":***" + url[at...]
+extension CacheConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with ``redisPassword`` shown as `***`.
+    private var redactedFields: [(label: String, value: Any)] {
+        [
+            ("backend", backend as Any),
+            ("name", name as Any),
+            ("redisAddress", redisAddress as Any),
+            ("redisUsername", redisUsername as Any),
+            ("redisPassword", redisPassword.map { _ in "***" } as Any),
+            ("redisDatabase", redisDatabase as Any),
+            ("redisTLS", redisTLS as Any),
+            ("namespace", namespace as Any),
+            ("allowFlushDatabase", allowFlushDatabase as Any),
+            ("redisCACertificatePath", redisCACertificatePath as Any),
+            ("maxMemorySize", maxMemorySize as Any),
+            ("defaultTTL", defaultTTL as Any),
+            ("sweepInterval", sweepInterval as Any),
+            ("evictionStrategy", evictionStrategy as Any),
+            ("maxRetries", maxRetries as Any),
+            ("connectTimeout", connectTimeout as Any),
+            ("readTimeout", readTimeout as Any),
+            ("writeTimeout", writeTimeout as Any),
+            ("poolSize", poolSize as Any),
+            ("minIdleConnections", minIdleConnections as Any),
+            ("maxIdleConnections", maxIdleConnections as Any),
+            ("connectionMaxLifetime", connectionMaxLifetime as Any),
+            ("enableFallback", enableFallback as Any),
+            ("fallbackFailureThreshold", fallbackFailureThreshold as Any),
+            ("fallbackProbeInterval", fallbackProbeInterval as Any),
+            ("flightTimeout", flightTimeout as Any),
+        ]
     }
-    return url[..<scheme.upperBound] + "***" + url[at...]
+
+    /// Every field, the password shown as `***`.
+    public var description: String {
+        let fields = redactedFields.map { "\($0.label): \(Self.unwrapped($0.value))" }
+        return "CacheConfiguration(\(fields.joined(separator: ", ")))"
+    }
+
+    /// The same as ``description``: the password is never shown.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: every field, the password as `***`.
+    public var customMirror: Mirror {
+        Mirror(self, children: redactedFields.map { (label: Optional($0.label), value: $0.value) }, displayStyle: .struct)
+    }
+
+    /// `value` without an `Optional(…)` wrapper.
+    private static func unwrapped(_ value: Any) -> String {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return "\(value)" }
+        guard let wrapped = mirror.children.first?.value else { return "nil" }
+        return "\(wrapped)"
+    }
 }

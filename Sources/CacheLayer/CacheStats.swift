@@ -21,16 +21,17 @@ public struct CacheStats: Sendable, Equatable, Hashable, Codable {
     public var entryCount: Int
     /// Operations a fallback cache served or absorbed with its memory cache because the backend failed
     /// or its circuit breaker was open. Zero for other caches.
-    public var fallbacks: UInt64 = 0
+    public var fallbacks: UInt64
     /// Times a fallback cache lost its backend (its circuit breaker opened).
-    public var outages: UInt64 = 0
+    public var outages: UInt64
     /// Times a fallback cache got its backend back (writes replayed, breaker closed).
-    public var recoveries: UInt64 = 0
+    public var recoveries: UInt64
 
-    /// Creates a snapshot.
+    /// Creates a snapshot; every counter defaults to zero.
     public init(
         hits: UInt64 = 0, misses: UInt64 = 0, sets: UInt64 = 0, deletes: UInt64 = 0,
-        evictions: UInt64 = 0, expirations: UInt64 = 0, size: Int = 0, entryCount: Int = 0
+        evictions: UInt64 = 0, expirations: UInt64 = 0, size: Int = 0, entryCount: Int = 0,
+        fallbacks: UInt64 = 0, outages: UInt64 = 0, recoveries: UInt64 = 0
     ) {
         self.hits = hits
         self.misses = misses
@@ -40,6 +41,9 @@ public struct CacheStats: Sendable, Equatable, Hashable, Codable {
         self.expirations = expirations
         self.size = size
         self.entryCount = entryCount
+        self.fallbacks = fallbacks
+        self.outages = outages
+        self.recoveries = recoveries
     }
 
     /// Hits divided by all reads, from 0 to 1; 0 when nothing was read yet.

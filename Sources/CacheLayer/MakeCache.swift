@@ -34,7 +34,7 @@ public func makeCache(
         } catch let error as CacheError where FallbackCache.isAvailabilityFailure(error) {
             logger.warning(
                 "Redis is unreachable at start: serving from memory until it answers",
-                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(error)"]
+                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(keylessDescription(of: error))"]
             )
         } catch {
             try? await redis.close()
@@ -44,7 +44,7 @@ public func makeCache(
             let memory = try MemoryCache(configuration: configuration, codec: codec, logger: logger)
             return try FallbackCache(
                 primary: redis, local: memory, configuration: configuration.fallbackConfiguration,
-                name: configuration.name, defaultTTL: configuration.defaultTTL, logger: logger,
+                name: configuration.name, defaultTTL: configuration.defaultTTL, flightTimeout: configuration.flightTimeout, logger: logger,
                 probe: { try await redis.ping() }
             )
         } catch {

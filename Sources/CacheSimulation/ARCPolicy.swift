@@ -7,23 +7,16 @@ import CacheLayer
 /// the target size of T1 (`p`) up; a miss in B2 moves it down. A key found in a ghost list is stored in T2.
 /// With unit weights this is the paper's algorithm; with weights, sizes and steps are counted in bytes.
 package struct ARCPolicy: EvictionPolicy {
-    private enum Queue: UInt8 {
-        case none = 0
-        case t1 = 1
-        case t2 = 2
-
-        var list: Int { Int(rawValue) - 1 }
-    }
+    /// The lists of the slot table.
+    private static let t1 = 0
+    private static let t2 = 1
 
     package let capacity: Int
-    package private(set) var weightedSize = 0
+    package var weightedSize: Int { table.weightedSize }
 
-    private var lists = SlotLists(listCount: 2)
-    private var queues: [Queue] = []
-    private var weights: [Int] = []
-    private var hashes: [UInt64] = []
-    private var t1WeightedSize = 0
-    private var t2WeightedSize = 0
+    private var table = SlotTable(listCount: 2)
+    private var t1WeightedSize: Int { table.listWeights[Self.t1] }
+    private var t2WeightedSize: Int { table.listWeights[Self.t2] }
     private var b1 = GhostList()
     private var b2 = GhostList()
     /// The target size of T1, in bytes.
@@ -34,18 +27,10 @@ package struct ARCPolicy: EvictionPolicy {
     }
 
     package mutating func recordHit(_ slot: Int, keyHash: UInt64) {
-        guard slot < queues.count else { return }
-        switch queues[slot] {
-        case .t1:
-            lists.remove(slot, from: Queue.t1.list)
-            t1WeightedSize -= weights[slot]
-            lists.append(slot, to: Queue.t2.list)
-            t2WeightedSize += weights[slot]
-            queues[slot] = .t2
-        case .t2:
-            lists.moveToBack(slot, in: Queue.t2.list)
-        case .none:
-            break
+        switch table.list(of: slot) {
+        case Self.t1: table.move(slot, to: Self.t2)
+        case Self.t2: table.moveToBack(slot)
+        default: break
         }
     }
 
@@ -62,27 +47,25 @@ package struct ARCPolicy: EvictionPolicy {
             victims.append(slot)
             return
         }
-        reserve(slot)
-        hashes[slot] = keyHash
-        weights[slot] = weight
-        let queue: Queue
+        table.prepare(slot, hash: keyHash, weight: weight)
+        let queue: Int
         if b1.contains(keyHash) {
             let step = max(b2.weightedSize / max(1, b1.weightedSize), 1) * weight
             target = min(capacity, target + step)
             b1.remove(keyHash)
             makeRoom(for: weight, ghostInB2: false, &victims)
-            queue = .t2
+            queue = Self.t2
         } else if b2.contains(keyHash) {
             let step = max(b1.weightedSize / max(1, b2.weightedSize), 1) * weight
             target = max(0, target - step)
             b2.remove(keyHash)
             makeRoom(for: weight, ghostInB2: true, &victims)
-            queue = .t2
+            queue = Self.t2
         } else {
             // The directory (resident and ghosts) holds at most twice the capacity, L1 = T1 ∪ B1 at most once.
             if t1WeightedSize + b1.weightedSize + weight > capacity {
                 while t1WeightedSize + b1.weightedSize + weight > capacity, b1.weightedSize > 0 { b1.removeOldest() }
-                while t1WeightedSize + weight > capacity, let oldest = lists.first(Queue.t1.list) {
+                while t1WeightedSize + weight > capacity, let oldest = table.first(Self.t1) {
                     evict(oldest, toGhost: false, &victims)
                 }
             } else {
@@ -93,12 +76,9 @@ package struct ARCPolicy: EvictionPolicy {
                 }
             }
             makeRoom(for: weight, ghostInB2: false, &victims)
-            queue = .t1
+            queue = Self.t1
         }
-        queues[slot] = queue
-        lists.append(slot, to: queue.list)
-        if queue == .t1 { t1WeightedSize += weight } else { t2WeightedSize += weight }
-        weightedSize += weight
+        table.link(slot, to: queue)
     }
 
     package mutating func recordUpdate(
@@ -108,25 +88,21 @@ package struct ARCPolicy: EvictionPolicy {
         expiresAt: UInt64,
         victims: inout [Int]
     ) {
-        guard slot < queues.count, queues[slot] != .none else {
+        guard table.list(of: slot) != nil else {
             recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
             return
         }
-        unlink(slot)
+        table.remove(slot)
         recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
     }
 
     package mutating func recordRemoval(_ slot: Int) {
-        guard slot < queues.count, queues[slot] != .none else { return }
-        unlink(slot)
+        guard table.list(of: slot) != nil else { return }
+        table.remove(slot)
     }
 
     package mutating func removeAll() {
-        lists.removeAll()
-        for index in queues.indices { queues[index] = .none }
-        weightedSize = 0
-        t1WeightedSize = 0
-        t2WeightedSize = 0
+        table.removeAll()
     }
 
     /// The paper's REPLACE, repeated until `weight` more bytes fit: evict from T1 when it exceeds its target
@@ -136,35 +112,20 @@ package struct ARCPolicy: EvictionPolicy {
             let fromT1 =
                 t1WeightedSize > 0
                 && (t1WeightedSize > target || (ghostInB2 && t1WeightedSize == target) || t2WeightedSize == 0)
-            let list = fromT1 ? Queue.t1.list : Queue.t2.list
-            guard let oldest = lists.first(list) else { return }
+            guard let oldest = table.first(fromT1 ? Self.t1 : Self.t2) else { return }
             evict(oldest, toGhost: true, &victims)
         }
     }
 
     private mutating func evict(_ slot: Int, toGhost: Bool, _ victims: inout [Int]) {
-        let queue = queues[slot]
-        unlink(slot)
+        let queue = table.remove(slot)
         if toGhost {
-            if queue == .t1 { b1.remember(hashes[slot], weight: weights[slot]) } else { b2.remember(hashes[slot], weight: weights[slot]) }
+            if queue == Self.t1 {
+                b1.remember(table.hashes[slot], weight: table.weights[slot])
+            } else {
+                b2.remember(table.hashes[slot], weight: table.weights[slot])
+            }
         }
         victims.append(slot)
-    }
-
-    private mutating func unlink(_ slot: Int) {
-        let queue = queues[slot]
-        lists.remove(slot, from: queue.list)
-        if queue == .t1 { t1WeightedSize -= weights[slot] } else { t2WeightedSize -= weights[slot] }
-        weightedSize -= weights[slot]
-        queues[slot] = .none
-    }
-
-    private mutating func reserve(_ slot: Int) {
-        guard slot >= queues.count else { return }
-        let newCount = max(slot + 1, queues.count * 2, 16)
-        queues.append(contentsOf: repeatElement(.none, count: newCount - queues.count))
-        weights.append(contentsOf: repeatElement(0, count: newCount - weights.count))
-        hashes.append(contentsOf: repeatElement(0, count: newCount - hashes.count))
-        lists.reserve(slot: newCount - 1)
     }
 }

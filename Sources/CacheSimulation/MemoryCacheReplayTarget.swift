@@ -17,7 +17,7 @@ package struct MemoryCacheReplayTarget: ReplayTarget {
         configuration.maxMemorySize = capacity
         configuration.evictionStrategy = strategy
         // Entries live until evicted unless the trace gives a TTL.
-        configuration.defaultTTL = nil
+        configuration.defaultTTL = .noExpiry
         cache = try MemoryCache(
             configuration: configuration,
             clock: clock,

@@ -49,30 +49,43 @@ public final class RedisServer: Sendable {
         /// Extra ACL users.
         public var users: [User]
         /// Serve TLS only (plain port disabled), with a throwaway CA and certificate made by `openssl`
-        /// for `localhost` and `127.0.0.1`; see ``RedisServer/caCertificatePath``.
+        /// for ``certificateNames``; see ``RedisServer/caCertificatePath``.
         public var tls: Bool
+        /// With ``tls``: the subject alternative names of the server's certificate, as `openssl` spells them.
+        /// Default: `DNS:localhost` and `IP:127.0.0.1`.
+        public var certificateNames: [String]
         /// `protected-mode` (off by default, since tests connect without a password).
         public var protectedMode: Bool
         /// `enable-debug-command yes`, so tests may run `DEBUG PROTOCOL`, `DEBUG SLEEP`, …
         public var enableDebugCommand: Bool
         /// Further command-line arguments, e.g. `["--databases", "4"]`.
         public var extraArguments: [String]
+        /// The `redis-server` binary; `nil` looks for it in `REDIS_SERVER`, then on `PATH`.
+        public var executablePath: String?
+        /// The port to listen on; `nil` picks a free loopback port.
+        public var port: Int?
 
         /// Options; the defaults give a plain, password-less server with `DEBUG` enabled.
         public init(
             password: String? = nil,
             users: [User] = [],
             tls: Bool = false,
+            certificateNames: [String] = ["DNS:localhost", "IP:127.0.0.1"],
             protectedMode: Bool = false,
             enableDebugCommand: Bool = true,
-            extraArguments: [String] = []
+            extraArguments: [String] = [],
+            executablePath: String? = nil,
+            port: Int? = nil
         ) {
             self.password = password
             self.users = users
             self.tls = tls
+            self.certificateNames = certificateNames
             self.protectedMode = protectedMode
             self.enableDebugCommand = enableDebugCommand
             self.extraArguments = extraArguments
+            self.executablePath = executablePath
+            self.port = port
         }
     }
 
@@ -125,15 +138,15 @@ public final class RedisServer: Sendable {
     /// Starts a server on a free loopback port and waits until it accepts connections.
     /// Retries with another port when the chosen one was taken in the meantime.
     public static func start(_ options: Options = .init()) async throws -> RedisServer {
-        let executable = try Self.findRedisServer()
+        let executable = try options.executablePath ?? Self.findRedisServer()
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("redis-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var caPath: String?
-        if options.tls { caPath = try Self.makeCertificates(in: directory) }
+        if options.tls { caPath = try Self.makeCertificates(in: directory, names: options.certificateNames) }
         var lastError: (any Swift.Error)?
-        for _ in 0..<10 {
-            let port = try Self.freePort()
+        for _ in 0..<(options.port == nil ? 10 : 1) {
+            let port = try options.port ?? Self.freePort()
             do {
                 let process = try await Self.launch(
                     executable: executable,
@@ -181,7 +194,7 @@ public final class RedisServer: Sendable {
     /// with the same options. Data is lost (persistence is off). Returns once it accepts connections again.
     public func restart(kill: Bool = false) async throws {
         await self.terminate(signal: kill ? SIGKILL : SIGTERM)
-        let executable = try Self.findRedisServer()
+        let executable = try self.options.executablePath ?? Self.findRedisServer()
         var attempt = 0
         while true {
             do {
@@ -328,8 +341,8 @@ public final class RedisServer: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Makes a throwaway CA and a server certificate for localhost/127.0.0.1 with `openssl`; returns the CA path.
-    private static func makeCertificates(in directory: URL) throws -> String {
+    /// Makes a throwaway CA and a server certificate for `names` with `openssl`; returns the CA path.
+    private static func makeCertificates(in directory: URL, names: [String]) throws -> String {
         let d = directory.path
         try Self.run("openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -341,7 +354,7 @@ public final class RedisServer: Sendable {
             "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr", "-subj", "/CN=localhost",
         ])
         let extensions = """
-            subjectAltName=DNS:localhost,IP:127.0.0.1
+            subjectAltName=\(names.joined(separator: ","))
             basicConstraints=CA:FALSE
             keyUsage=critical,digitalSignature,keyEncipherment
             extendedKeyUsage=serverAuth

@@ -3,6 +3,7 @@ import ArgumentParser
 import CacheLayer
 import Foundation
 import Logging
+import RedisTestSupport
 import Synchronization
 
 /// `cachelayer outage-demo`: a Redis outage survived by the fallback cache, with statistics before, during and
@@ -40,8 +41,8 @@ struct OutageDemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let server = try RedisServerProcess(executable: redisServer, port: port)
-        try await server.start()
+        // The same launcher the integration tests use: no persistence, loopback only.
+        let server = try await RedisServer.start(.init(enableDebugCommand: false, executablePath: redisServer, port: port))
         print("redis-server started at \(server.url) (pid owned by this demo)")
 
         var configuration = try CacheConfiguration(redisURL: server.url)
@@ -84,7 +85,7 @@ struct OutageDemoCommand: AsyncParsableCommand {
         rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
 
         print("phase 3: redis-server restarted on the same port (empty)")
-        try await server.restart()
+        try await server.restart(kill: true)
         rows.append(("after", try await runPhase(cache, for: phase), await cache.stats()))
 
         var table = TextTable("phase", "calls", "failed", "calls/s", "p99 ms", "hits", "misses", "fallbacks", "outages", "recoveries")
@@ -112,7 +113,7 @@ struct OutageDemoCommand: AsyncParsableCommand {
         )
         try await cache.close()
         await eventsTask?.value
-        await server.kill()
+        await server.stop()
     }
 
     struct PhaseResult: Sendable {

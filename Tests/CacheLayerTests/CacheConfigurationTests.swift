@@ -56,7 +56,30 @@ struct CacheConfigurationTests {
         ("negative database", { $0.redisDatabase = -1 }),
         ("bad address", { $0.backend = .redis; $0.redisAddress = "no-port" }),
         ("glob namespace", { $0.namespace = "app*" }),
+        ("name with a space", { $0.name = "user sessions" }),
+        ("name with a newline", { $0.name = "a\nb" }),
+        ("name beyond ASCII", { $0.name = "café" }),
+        ("fallback without Redis", { $0.enableFallback = true }),
     ]
+
+    @Test func aNameThatRedisAcceptsIsValid() throws {
+        var configuration = CacheConfiguration()
+        configuration.name = "user-sessions_v2.eu:1"
+        try configuration.validate()
+    }
+
+    @Test func statsCarryEveryCounterThroughTheInitializer() {
+        let stats = CacheStats(hits: 1, misses: 2, sets: 3, deletes: 4, evictions: 5, expirations: 6, size: 7, entryCount: 8, fallbacks: 9, outages: 10, recoveries: 11)
+        #expect([stats.fallbacks, stats.outages, stats.recoveries] == [9, 10, 11])
+        #expect(CacheStats() == CacheStats(hits: 0))
+    }
+
+    @Test func everyEvictionStrategyIsACase() {
+        func caseCount<S: CaseIterable>(_: S.Type) -> Int { S.allCases.count }
+        #expect(caseCount(EvictionStrategy.self) == 4)
+        #expect(EvictionStrategy.allCases.map(\.description) == ["expiry", "lru", "tinylfu", "s3fifo"])
+        #expect(EvictionStrategy.allCases.allSatisfy { EvictionStrategy(name: $0.description) == $0 })
+    }
 
     @Test(arguments: nonsense.indices)
     func validationRejectsNonsense(index: Int) {
@@ -88,7 +111,17 @@ struct CacheConfigurationTests {
         #expect(passwordOnly.redisAddress == "[::1]:7000")
     }
 
-    @Test(arguments: ["http://host", "redis://", "redis://host:99999", "redis://host/abc", "redis://u:secret@host:0"])
+    @Test func redisURLsMeanWhatTheyMeanToTheClient() throws {
+        // Decoded by the client's parser: an invalid escape is an error, not two lost bytes.
+        #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: "redis://:p%zz@h") }
+        let options = try CacheConfiguration(redisURL: "redis://h?db=2&connect_timeout=250ms&command_timeout=2s")
+        #expect(options.redisDatabase == 2)
+        #expect(options.connectTimeout == .milliseconds(250))
+        #expect(options.readTimeout == .seconds(2) && options.writeTimeout == .seconds(2))
+        #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: "redis://h?pool=3") }
+    }
+
+    @Test(arguments: ["http://host", "redis://", "redis://host:99999", "redis://host/abc", "redis://u:secret@host:0", "redis://u:secret%@host"])
     func malformedRedisURLsAreRejected(url: String) {
         let error = #expect(throws: CacheError.self) { try CacheConfiguration(redisURL: url) }
         #expect(error?.code == .invalidConfiguration)
@@ -108,7 +141,7 @@ struct CacheConfigurationTests {
         #expect(configuration.redisPassword == "pw")
         #expect(configuration.redisDatabase == 2)
         #expect(configuration.maxMemorySize == 1_048_576)
-        #expect(configuration.defaultTTL == nil)
+        #expect(configuration.defaultTTL == .noExpiry)
         #expect(configuration.enableFallback)
         #expect(configuration.namespace == "shop")
 

@@ -6,7 +6,7 @@ import Logging
 /// A memory cache on a manual clock without a background sweeper, so tests decide when time passes.
 func makeTestMemoryCache(
     maxMemorySize: Int = 1 << 20,
-    defaultTTL: Duration? = nil,
+    defaultTTL: Duration = .noExpiry,
     strategy: EvictionStrategy = .lru,
     shardCount: Int? = 1,
     clock: ManualClock = ManualClock(),

@@ -103,7 +103,7 @@ struct MemoryCacheTests {
 
     @Test func nilTTLWithoutDefaultNeverExpires() async throws {
         let clock = ManualClock()
-        let cache = try makeTestMemoryCache(defaultTTL: nil, clock: clock)
+        let cache = try makeTestMemoryCache(defaultTTL: .noExpiry, clock: clock)
         try await cache.set("k", to: "v")
         clock.advance(by: .seconds(10_000_000))
         #expect(try await cache.get("k", as: String.self) == "v")

@@ -169,27 +169,3 @@ struct RedisPoolStateMachineTests {
         guard case .fail = m.lease(waiterID: 4, waiter: "w4", now: t0) else { Issue.record("closed pool"); return }
     }
 }
-
-@Suite("RedisConnectionConfiguration URLs")
-struct RedisURLTests {
-    @Test("redis:// URLs with user, password, port and database")
-    func parsing() throws {
-        let full = try RedisConnectionConfiguration(url: "redis://bob:p%40ss@cache.local:6380/4")
-        #expect(full.host == "cache.local" && full.port == 6380 && full.database == 4)
-        #expect(full.username == "bob" && full.password == "p@ss")
-        #expect(full.tls == nil)
-        let passwordOnly = try RedisConnectionConfiguration(url: "redis://:secret@127.0.0.1")
-        #expect(passwordOnly.username == nil && passwordOnly.password == "secret" && passwordOnly.port == 6379)
-        let ipv6 = try RedisConnectionConfiguration(url: "redis://[::1]:7000/2")
-        #expect(ipv6.host == "::1" && ipv6.port == 7000 && ipv6.database == 2)
-        let secure = try RedisConnectionConfiguration(url: "rediss://h")
-        #expect(secure.tls != nil)
-    }
-
-    @Test("invalid URLs are invalidConfiguration errors", arguments: ["http://x", "redis://h:0", "redis://h:x", "redis:///1", "redis://h/abc"])
-    func invalid(url: String) {
-        #expect {
-            _ = try RedisConnectionConfiguration(url: url)
-        } throws: { ($0 as? RedisError)?.code == .invalidConfiguration }
-    }
-}

@@ -6,8 +6,11 @@ import Synchronization
 /// A cache that keeps working when its backend (Redis) does not: reads fall back to an in-memory cache,
 /// writes go to both.
 ///
-/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable`` or
-///   ``CacheError/Code/timeout``, the read is served from memory and does not fail.
+/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable``,
+///   ``CacheError/Code/timeout`` or ``CacheError/Code/busy``, the read is served from memory and does not fail.
+/// - ``CacheError/Code/busy`` (every pooled connection in use: a healthy backend under load) is served from memory
+///   like an outage but does not count towards the circuit breaker, so load alone never switches the cache to
+///   memory.
 /// - Writes (`set`, `delete`, `clear`) go to memory and to the backend. When only the backend fails, the
 ///   write succeeds: memory has it, and the key is remembered as *pending*.
 /// - After ``FallbackConfiguration/failureThreshold`` consecutive failures a circuit breaker opens: the
@@ -107,6 +110,7 @@ public final class FallbackCache: Cache {
         configuration: FallbackConfiguration = FallbackConfiguration(),
         name: String = "default",
         defaultTTL: Duration? = .seconds(3600),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         logger: Logger,
         wallClock: @escaping @Sendable () -> Date = { Date() },
         probe: @escaping @Sendable () async throws -> Void
@@ -118,7 +122,9 @@ public final class FallbackCache: Cache {
         self.logger = logger
         self.probe = probe
         self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
-        self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, wallClock: wallClock)
+        self.patterns = CachePatternsState(
+            name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
+        )
     }
 
     // MARK: Reads
@@ -514,7 +520,12 @@ public final class FallbackCache: Cache {
 
     static func isAvailabilityFailure(_ error: any Error) -> Bool {
         guard let error = error as? CacheError else { return false }
-        return error.code == .unavailable || error.code == .timeout
+        return error.code == .unavailable || error.code == .timeout || error.code == .busy
+    }
+
+    /// Whether the failure says the backend is down (and counts towards the breaker), not merely busy.
+    static func isOutage(_ error: any Error) -> Bool {
+        isAvailabilityFailure(error) && (error as? CacheError)?.code != .busy
     }
 
     private func noteSuccess() {
@@ -526,7 +537,8 @@ public final class FallbackCache: Cache {
     private func noteFailure(_ error: any Error, fellBack: Bool) {
         let (action, startProbe) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
             if fellBack { patterns.recordFallbackEvent() }
-            let action = state.breaker.recordFailure(now: .now)
+            // A busy pool is load, not an outage: served from memory, replayed by the probe, but not counted.
+            let action = Self.isOutage(error) ? state.breaker.recordFailure(now: .now) : .none
             if action == .opened { state.outages += 1 }
             let startProbe = !state.probing && !state.closed
             if startProbe { state.probing = true }
@@ -535,9 +547,9 @@ public final class FallbackCache: Cache {
         if action == .opened {
             logger.warning(
                 "Backend lost: serving from memory until it answers again",
-                metadata: ["cache.failure": "\(error)", "cache.failure_threshold": "\(configuration.failureThreshold)"]
+                metadata: ["cache.failure": "\(keylessDescription(of: error))", "cache.failure_threshold": "\(configuration.failureThreshold)"]
             )
-            publish(.backendLost(reason: String(describing: error)))
+            publish(.backendLost(reason: keylessDescription(of: error)))
         }
         if startProbe { spawnProbe() }
     }
@@ -546,7 +558,7 @@ public final class FallbackCache: Cache {
     /// writes, closes the breaker, and goes on replaying until no key is pending. It holds the cache only for one
     /// round, so an abandoned cache is freed (and its deinit cancels the probe) even while the backend stays down.
     private func spawnProbe() {
-        let interval = configuration.probeInterval
+        let interval = configuration.probeInterval.boundedForSleep
         let placement = background.spawn { [weak self] in
             var replayedSinceOutage = 0
             while !Task.isCancelled {
@@ -665,7 +677,8 @@ public final class FallbackCache: Cache {
             } else if Task.isCancelled || (error as? CacheError)?.code == .cancelled {
                 // Closing: the probe task was cancelled mid-replay; close() reports what is still pending.
             } else {
-                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
+                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(keylessDescription(of: error))"])
+                logger.debug("The failed replay", metadata: ["cache.failure": "\(error)"])
             }
             return nil
         }

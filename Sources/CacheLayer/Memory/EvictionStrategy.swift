@@ -1,7 +1,7 @@
 /// Which entries the memory cache drops first when it reaches its byte limit.
 ///
 /// Expired entries always go first, whatever the strategy.
-public struct EvictionStrategy: Hashable, Sendable, CustomStringConvertible {
+public struct EvictionStrategy: Hashable, Sendable, CaseIterable, CustomStringConvertible {
     package enum Kind: String, Hashable, Sendable, CaseIterable {
         case expiry
         case lru

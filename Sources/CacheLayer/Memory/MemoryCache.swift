@@ -81,10 +81,10 @@ public final class MemoryCache: Cache {
         self.logger = logger
         self.patterns = CachePatternsState(
             name: configuration.name, backend: "memory", defaultTTL: configuration.defaultTTL, logger: logger,
-            wallClock: wallClock ?? { Date() }
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock ?? { Date() }
         )
         self.background = CacheBackgroundWork(startsOwnLoops: startSweeper)
-        let interval = configuration.sweepInterval
+        let interval = configuration.sweepInterval.boundedForSleep
         background.addLoop { [weak self] in
             while !Task.isCancelled {
                 do {

@@ -45,6 +45,7 @@ public final class CacheMetricsReporter: Service, Sendable {
     /// Creates a reporter for `cache`.
     ///
     /// - Parameters:
+    ///   - cache: The cache whose counters are exported.
     ///   - name: The `cache` dimension; `nil` uses ``CachePatternsState/name``.
     ///   - backend: The `backend` dimension; `nil` uses ``CachePatternsState/backend``.
     ///   - interval: Time between two readings of the counters.

@@ -22,6 +22,7 @@ public struct CacheService: Service {
     /// Creates the service of `cache`.
     ///
     /// - Parameters:
+    ///   - cache: The cache to run and, on shutdown, to close.
     ///   - metricsInterval: How often metrics are reported; `nil` reports none.
     ///   - metricsFactory: Where metrics go; by default the one bootstrapped with `MetricsSystem.bootstrap`.
     public init(
@@ -51,7 +52,7 @@ public struct CacheService: Service {
                     } catch is CancellationError {
                         // Stopped by shutdown.
                     } catch {
-                        logger.error("Cache background work failed", metadata: ["error": "\(error)"])
+                        logger.error("Cache background work failed", metadata: ["error": "\(keylessDescription(of: error))"])
                         throw error
                     }
                 }

@@ -13,6 +13,8 @@ extension Cache {
     /// each on Redis); when a chunk fails, its entries are written one by one so that only the bad ones count as failed.
     ///
     /// - Parameters:
+    ///   - entries: The keys and values to store.
+    ///   - ttl: As in ``set(_:to:ttl:)``.
     ///   - concurrency: Chunks written at once.
     ///   - batchSize: Entries per `setMany`; 1 writes each with ``set(_:to:ttl:)``.
     ///   - progress: Called after each chunk, in order, from the calling task.
@@ -77,7 +79,7 @@ extension Cache {
     }
 }
 
-/// How far a warming has got; passed to the `progress` callback of ``Cache/warm(entries:ttl:concurrency:batchSize:progress:)``.
+/// How far a warming has got; passed to the `progress` callback of the `warm` methods of ``Cache``.
 public struct WarmProgress: Sendable, Hashable {
     /// Entries written or failed so far.
     public var completed: Int

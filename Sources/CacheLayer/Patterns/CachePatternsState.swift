@@ -36,6 +36,11 @@ public final class CachePatternsState: Sendable {
     package let logger: Logger
     /// The single-flight table shared by every `getOrSet` of this cache.
     package let flights = SingleFlight<String>()
+    /// The longest a `getOrSet` load (one flight of ``flights``) may run when the call sets no
+    /// ``GetOrSetOptions/hardTimeout``: its callers then get ``CacheError/Code/timeout`` and the next caller for the
+    /// key starts a new load, so a factory that hangs cannot hold its key for ever. `nil`: no bound. The built-in
+    /// caches take it from ``CacheConfiguration/flightTimeout``.
+    package let flightTimeout: Duration?
     /// Latency sampling for the `get`/`set` timers of ``CacheMetricsReporter``, fed by the built-in backends.
     package let latency = CacheLatencySampler()
 
@@ -61,6 +66,8 @@ public final class CachePatternsState: Sendable {
     ///   - defaultTTL: The cache's default time to live, used by `getOrSet` calls with `ttl: nil`; `nil` for never.
     ///   - defaultOptions: Options for `getOrSet` calls that pass none.
     ///   - logger: Where patterns log; `cache` and `backend` metadata are added.
+    ///   - flightTimeout: The longest a `getOrSet` load may run when the call sets no hard timeout; its callers then
+    ///     get ``CacheError/Code/timeout`` and the next caller starts a new load. `nil`: no bound.
     ///   - wallClock: The current time, recorded in envelopes (fail-safe, early refresh). Envelopes may be read by
     ///     other processes (Redis), so this must be wall-clock time. Tests inject their own.
     public init(
@@ -69,9 +76,11 @@ public final class CachePatternsState: Sendable {
         defaultTTL: Duration? = .seconds(3600),
         defaultOptions: GetOrSetOptions = .default,
         logger: Logger = Logger(label: "CacheLayer"),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         wallClock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.name = name
+        self.flightTimeout = flightTimeout
         self.backend = backend
         self.defaultTTL = defaultTTL
         var logger = logger
@@ -143,9 +152,21 @@ public final class CachePatternsState: Sendable {
     /// be stored). The key is logged only at debug level.
     func recordCacheWriteFailure(_ operation: String, key: String?, error: any Error) {
         cacheWriteFailures.add(1, ordering: .relaxed)
-        var metadata: Logger.Metadata = ["operation": "\(operation)", "error": "\(error)"]
-        if let key, logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-        logger.warning("Cache write failed; the source is up to date, the cache may serve an older value until it expires", metadata: metadata)
+        warning(
+            "Cache write failed; the source is up to date, the cache may serve an older value until it expires",
+            key: key, error: error, metadata: ["operation": "\(operation)"]
+        )
+    }
+
+    /// Logs a warning about `error` without the key, and, at debug level, the key: keys may be personal data, so
+    /// they never appear in records above debug.
+    func warning(_ message: Logger.Message, key: String?, error: any Error, metadata: Logger.Metadata = [:]) {
+        var metadata = metadata
+        metadata["error"] = "\(keylessDescription(of: error))"
+        logger.warning(message, metadata: metadata)
+        if let key {
+            logger.debug("The key of the previous warning", metadata: ["key": "\(key)", "error": "\(error)"])
+        }
     }
 }
 
@@ -183,4 +204,13 @@ public struct CachePatternCounters: Sendable, Hashable, Codable {
         self.cacheWriteFailures = cacheWriteFailures
         self.fallbackEvents = fallbackEvents
     }
+}
+
+/// `error` described for a log record above debug level: a ``CacheError`` without its key (keys may be personal
+/// data and appear only at debug level), anything else as it describes itself.
+func keylessDescription(of error: any Error) -> String {
+    guard let error = error as? CacheError else { return "\(error)" }
+    var text = "CacheError.\(error.code): \(error.message)"
+    if let underlying = error.underlying { text += " (underlying: \(keylessDescription(of: underlying)))" }
+    return text
 }

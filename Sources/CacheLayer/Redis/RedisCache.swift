@@ -16,7 +16,7 @@ import Synchronization
 /// ```
 ///
 /// - Values are encoded by the codec (JSON by default) and stored with `SET key value PX ms`; a `nil` TTL uses
-///   ``CacheConfiguration/defaultTTL``, and `nil` there or ``Swift/Duration/noExpiry`` stores without expiry.
+///   ``CacheConfiguration/defaultTTL``, and ``Swift/Duration/noExpiry`` (there or in the call) stores without expiry.
 /// - With ``CacheConfiguration/namespace`` `"myapp"`, the key `user:1` is stored as `myapp:user:1`, and
 ///   ``clear()`` removes only keys under `myapp:` (`SCAN MATCH` + `UNLINK` in batches). Without a namespace,
 ///   ``clear()`` refuses unless ``CacheConfiguration/allowFlushDatabase`` is set, since it would delete
@@ -25,10 +25,10 @@ import Synchronization
 /// - Tags are Redis sets named `<namespace>:__tag__:<tag>` listing their keys; keys starting with
 ///   `__tag__:` are reserved. ``invalidate(tag:)`` removes the set and its keys; no command walks the whole
 ///   keyspace (`KEYS` is never used).
-/// - Failures are reported as ``CacheError``s: unreachable Redis or an exhausted pool →
-///   ``CacheError/Code/unavailable`` (the client error attached as `underlying`), no reply in time →
-///   ``CacheError/Code/timeout``, refused credentials → ``CacheError/Code/authenticationFailed``, other
-///   error replies → ``CacheError/Code/backendError``.
+/// - Failures are reported as ``CacheError``s: unreachable Redis → ``CacheError/Code/unavailable`` (the client
+///   error attached as `underlying`), no reply (or no connection) in time → ``CacheError/Code/timeout``, every
+///   pooled connection busy for the whole wait → ``CacheError/Code/busy`` (not an outage), refused credentials →
+///   ``CacheError/Code/authenticationFailed``, other error replies → ``CacheError/Code/backendError``.
 ///
 /// The connection pool's work (making, replacing and closing connections) runs in ``run()`` while a ``CacheService``
 /// runs the cache; when the cache is used before (or without) that, it starts in a task of the cache's own at the
@@ -150,7 +150,8 @@ public final class RedisCache: Cache {
         self.codec = codec
         self.logger = logger
         self.patterns = CachePatternsState(
-            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger, wallClock: wallClock
+            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger,
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock
         )
     }
 
@@ -356,9 +357,10 @@ public final class RedisCache: Cache {
         return (RedisCommand.set(keyspace.key(key), value: bytes, expiration: expiration), bytes.count)
     }
 
-    /// The `SET` expiry for `ttl`: the default TTL when `nil`, none for `nil` defaults and ``Swift/Duration/noExpiry``.
+    /// The `SET` expiry for `ttl`: the default TTL when `nil`, none for ``Swift/Duration/noExpiry``.
     func expiration(for ttl: Duration?, key: String) throws(CacheError) -> RedisSetExpiration {
-        guard let ttl = ttl ?? configuration.defaultTTL, !ttl.isNoExpiry else { return .none }
+        let ttl = ttl ?? configuration.defaultTTL
+        guard !ttl.isNoExpiry else { return .none }
         guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
         return .after(ttl)
     }

@@ -73,8 +73,13 @@ public struct RedisConnectionConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Default limit for each command's reply; `nil` waits forever. A command that exceeds it closes the connection.
     public var commandTimeout: Duration?
-    /// Largest bulk string or aggregate a reply may announce (Redis's `proto-max-bulk-len`, 512 MB).
+    /// Largest bulk string a reply may announce. Default: 64 MiB, far above what a cache value needs (Redis's own
+    /// limit, `proto-max-bulk-len`, is 512 MB). A larger reply closes the connection with a protocol error.
     public var maxBulkLength: Int
+    /// Most elements an aggregate (array, set, map, push) in a reply may announce; a map's keys and values both
+    /// count. Default: 1,048,576, enough for an `MGET` of a million keys. A larger reply closes the connection with
+    /// a protocol error.
+    public var maxAggregateCount: Int
     /// Deepest nesting of aggregates a reply may have.
     public var maxNestingDepth: Int
 
@@ -102,94 +107,67 @@ public struct RedisConnectionConfiguration: Sendable {
         self.protocolVersion = protocolVersion
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
-        self.maxBulkLength = 512 * 1024 * 1024
-        self.maxNestingDepth = 64
+        self.maxBulkLength = RESPDecoder.defaultMaxBulkLength
+        self.maxAggregateCount = RESPDecoder.defaultMaxAggregateCount
+        self.maxNestingDepth = RESPDecoder.defaultMaxDepth
     }
 
-    /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS
-    /// (verified against the system trust store unless `tls` is given). User and password may be percent-encoded.
+    /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db][?options]` or `rediss://…` for TLS
+    /// (verified against the system trust store unless `tls` is given); see ``RedisURL`` for the grammar.
     public init(url: String, tls: TLS? = nil) throws {
-        func invalid(_ why: String) -> RedisError {
-            RedisError(
-                code: .invalidConfiguration,
-                message: "invalid Redis URL \"\(url)\": \(why); expected redis://[user:password@]host:port/db or rediss://…"
-            )
-        }
-        var rest = Substring(url)
-        let secure: Bool
-        if rest.hasPrefix("redis://") {
-            secure = false
-            rest = rest.dropFirst("redis://".count)
-        } else if rest.hasPrefix("rediss://") {
-            secure = true
-            rest = rest.dropFirst("rediss://".count)
-        } else {
-            throw invalid("the scheme must be redis or rediss")
-        }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        var username: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let userInfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = userInfo.firstIndex(of: ":") {
-                let user = Self.percentDecode(userInfo[..<colon])
-                username = user.isEmpty ? nil : user
-                password = Self.percentDecode(userInfo[userInfo.index(after: colon)...])
-            } else if !userInfo.isEmpty {
-                // redis://secret@host is commonly used to mean a password.
-                password = Self.percentDecode(userInfo)
-            }
-        }
-        var host = rest
-        var port = 6379
-        if rest.hasPrefix("[") {  // IPv6 literal
-            guard let close = rest.firstIndex(of: "]") else { throw invalid("unterminated IPv6 address") }
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") {
-                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw invalid("bad port") }
-                port = p
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else {
-                throw invalid("bad port")
-            }
-            port = p
-        }
-        guard !host.isEmpty else { throw invalid("missing host") }
-        var database = 0
-        let dbText = path.prefix { $0 != "?" }
-        if !dbText.isEmpty {
-            guard let db = Int(dbText), db >= 0 else { throw invalid("the path must be a database number") }
-            database = db
-        }
-        self.init(host: String(host), port: port, username: username, password: password, database: database)
-        if secure {
+        try self.init(url: RedisURL(url), tls: tls)
+    }
+
+    /// A configuration from a parsed ``RedisURL``.
+    public init(url: RedisURL, tls: TLS? = nil) throws {
+        self.init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database)
+        if let connectTimeout = url.connectTimeout { self.connectTimeout = connectTimeout }
+        if let commandTimeout = url.commandTimeout { self.commandTimeout = commandTimeout }
+        if url.tls {
             self.tls = try tls ?? .verifying()
         } else {
             self.tls = tls
         }
     }
+}
 
-    private static func percentDecode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var utf8 = text.utf8[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "%"), utf8.count >= 2,
-                let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+extension RedisConnectionConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The settings, with the password shown as `***`.
+    public var description: String {
+        var text = "RedisConnectionConfiguration(host: \(self.host), port: \(self.port)"
+        if let username { text += ", username: \(username)" }
+        if self.password != nil { text += ", password: ***" }
+        text += ", database: \(self.database)"
+        if let clientName { text += ", clientName: \(clientName)" }
+        text += ", tls: \(self.tls.map { "on, serverName: \($0.serverName ?? "(host)")" } ?? "off")"
+        text += ", protocol: RESP\(self.protocolVersion.rawValue), connectTimeout: \(self.connectTimeout)"
+        text += ", commandTimeout: \(self.commandTimeout.map { "\($0)" } ?? "none"))"
+        return text
+    }
+
+    /// The same as ``description``: the password is never shown.
+    public var debugDescription: String { self.description }
+
+    /// What `dump` and debuggers show: every setting, the password as `***`.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": self.host,
+                "port": self.port,
+                "username": self.username as Any,
+                "password": self.password.map { _ in "***" } as Any,
+                "database": self.database,
+                "clientName": self.clientName as Any,
+                "tls": self.tls.map { "on, serverName: \($0.serverName ?? "(host)")" } ?? "off",
+                "protocolVersion": self.protocolVersion,
+                "connectTimeout": self.connectTimeout,
+                "commandTimeout": self.commandTimeout as Any,
+                "maxBulkLength": self.maxBulkLength,
+                "maxAggregateCount": self.maxAggregateCount,
+                "maxNestingDepth": self.maxNestingDepth,
+            ],
+            displayStyle: .struct
+        )
     }
 }

@@ -74,3 +74,9 @@ func statsTable(_ stats: CacheStats) -> String {
     table.add("hit rate", String(format: "%.2f%%", stats.hitRate * 100))
     return table.render()
 }
+
+/// A failure of a command's own set-up, with what to do about it.
+struct DemoError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -103,7 +103,7 @@ struct RedisCacheTests {
             await #expect(throws: CacheError.invalidTTL(key: "k", ttl: .zero)) { try await cache.set("k", to: 1, ttl: .zero) }
             try await cache.close()
 
-            configuration.defaultTTL = nil
+            configuration.defaultTTL = .noExpiry
             let noDefault = try await RedisCache.connect(configuration: configuration, logger: quietLogger)
             try await noDefault.set("none", to: 1, ttl: nil)
             #expect(try await server.withRawConnection { try await $0.pttl("test:none") } == -1)

@@ -10,13 +10,9 @@
 /// A hit only saturating-increments the entry's counter, with no list move, which is what makes the policy
 /// cheap under concurrency.
 package struct S3FIFOPolicy: EvictionPolicy {
-    private enum Queue: UInt8 {
-        case none = 0
-        case small = 1
-        case main = 2
-
-        var list: Int { Int(rawValue) - 1 }
-    }
+    /// The lists of the slot table.
+    private static let small = 0
+    private static let main = 1
 
     /// The share of the capacity given to the small queue (the paper's 10%).
     package let smallShare: Double
@@ -26,15 +22,11 @@ package struct S3FIFOPolicy: EvictionPolicy {
     package let carriesFrequency: Bool
 
     package let capacity: Int
-    package private(set) var weightedSize = 0
+    package var weightedSize: Int { table.weightedSize }
 
-    private var lists = SlotLists(listCount: 2)
-    private var queues: [Queue] = []
-    private var weights: [Int] = []
-    private var hashes: [UInt64] = []
+    private var table = SlotTable(listCount: 2)
     private var frequencies: [UInt8] = []
     private let smallMaximum: Int
-    private var smallWeightedSize = 0
 
     /// Hashes evicted from the small queue.
     private var ghost: GhostList
@@ -79,24 +71,15 @@ package struct S3FIFOPolicy: EvictionPolicy {
             victims.append(slot)
             return
         }
-        reserve(slot)
-        hashes[slot] = keyHash
-        weights[slot] = weight
+        table.prepare(slot, hash: keyHash, weight: weight)
+        table.extend(&frequencies, with: 0)
         frequencies[slot] = 0
         let remembered = ghost.remove(keyHash)
         // Make room before inserting, as the paper does: otherwise a full small queue would evict the new
-        // entry itself before it had any chance of a hit.
+        // entry itself before it had any chance of a hit. Seen recently enough to be remembered: it was
+        // evicted too early, so it skips probation.
         evictEntries(toFit: weight, &victims)
-        weightedSize += weight
-        if remembered {
-            // Seen recently enough to be remembered: it was evicted too early, so it skips probation.
-            queues[slot] = .main
-            lists.append(slot, to: Queue.main.list)
-        } else {
-            queues[slot] = .small
-            lists.append(slot, to: Queue.small.list)
-            smallWeightedSize += weight
-        }
+        table.link(slot, to: remembered ? Self.main : Self.small)
     }
 
     package mutating func recordUpdate(
@@ -106,59 +89,35 @@ package struct S3FIFOPolicy: EvictionPolicy {
         expiresAt: UInt64,
         victims: inout [Int]
     ) {
-        guard slot < queues.count, queues[slot] != .none else {
+        guard table.list(of: slot) != nil else {
             recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
             return
         }
         guard weight <= capacity else {
-            unlink(slot)
+            table.remove(slot)
             victims.append(slot)
             return
         }
-        let delta = weight - weights[slot]
-        weights[slot] = weight
-        weightedSize += delta
-        if queues[slot] == .small { smallWeightedSize += delta }
+        table.setWeight(slot, weight)
         if frequencies[slot] < 3 { frequencies[slot] += 1 }
         evictEntries(toFit: 0, &victims)
     }
 
     package mutating func recordRemoval(_ slot: Int) {
-        guard slot < queues.count, queues[slot] != .none else { return }
-        unlink(slot)
+        guard table.list(of: slot) != nil else { return }
+        table.remove(slot)
     }
 
     package mutating func removeAll() {
-        lists.removeAll()
-        for index in queues.indices { queues[index] = .none }
-        weightedSize = 0
-        smallWeightedSize = 0
+        table.removeAll()
         ghost.removeAll()
     }
 
     // MARK: Queues
 
-    private mutating func reserve(_ slot: Int) {
-        guard slot >= queues.count else { return }
-        let newCount = max(slot + 1, queues.count * 2, 16)
-        queues.append(contentsOf: repeatElement(.none, count: newCount - queues.count))
-        weights.append(contentsOf: repeatElement(0, count: newCount - weights.count))
-        hashes.append(contentsOf: repeatElement(0, count: newCount - hashes.count))
-        frequencies.append(contentsOf: repeatElement(0, count: newCount - frequencies.count))
-        lists.reserve(slot: newCount - 1)
-    }
-
-    private mutating func unlink(_ slot: Int) {
-        let queue = queues[slot]
-        lists.remove(slot, from: queue.list)
-        if queue == .small { smallWeightedSize -= weights[slot] }
-        weightedSize -= weights[slot]
-        queues[slot] = .none
-    }
-
     private mutating func evictEntries(toFit incoming: Int, _ victims: inout [Int]) {
         while weightedSize + incoming > capacity, weightedSize > 0 {
-            if smallWeightedSize >= smallMaximum || lists.counts[Queue.main.list] == 0 {
+            if table.listWeights[Self.small] >= smallMaximum || table.counts[Self.main] == 0 {
                 evictFromSmall(&victims)
             } else {
                 evictFromMain(&victims)
@@ -168,18 +127,14 @@ package struct S3FIFOPolicy: EvictionPolicy {
 
     /// Evicts the small queue's oldest entry that was not hit, promoting the hit ones on the way.
     private mutating func evictFromSmall(_ victims: inout [Int]) {
-        while let slot = lists.first(Queue.small.list) {
-            lists.remove(slot, from: Queue.small.list)
-            smallWeightedSize -= weights[slot]
+        while let slot = table.first(Self.small) {
             if frequencies[slot] >= moveToMainThreshold {
                 if !carriesFrequency { frequencies[slot] = 0 }
-                queues[slot] = .main
-                lists.append(slot, to: Queue.main.list)
+                table.move(slot, to: Self.main)
             } else {
-                queues[slot] = .none
-                weightedSize -= weights[slot]
+                table.remove(slot)
                 victims.append(slot)
-                ghost.remember(hashes[slot], weight: weights[slot])
+                ghost.remember(table.hashes[slot], weight: table.weights[slot])
                 return
             }
         }
@@ -187,14 +142,12 @@ package struct S3FIFOPolicy: EvictionPolicy {
 
     /// Evicts main's oldest entry that was not hit since it was last passed over (CLOCK with 2-bit counts).
     private mutating func evictFromMain(_ victims: inout [Int]) {
-        while let slot = lists.first(Queue.main.list) {
+        while let slot = table.first(Self.main) {
             if frequencies[slot] > 0 {
                 frequencies[slot] -= 1
-                lists.moveToBack(slot, in: Queue.main.list)
+                table.moveToBack(slot)
             } else {
-                lists.remove(slot, from: Queue.main.list)
-                queues[slot] = .none
-                weightedSize -= weights[slot]
+                table.remove(slot)
                 victims.append(slot)
                 return
             }

@@ -1,3 +1,4 @@
+import CommonSupport
 /// Window TinyLFU with an adaptive window: Caffeine's eviction policy, sized in bytes.
 ///
 /// New entries enter a small LRU *window*. When the window overflows, its oldest entry becomes a
@@ -81,14 +82,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         package init() {}
     }
 
-    private enum Queue: UInt8 {
-        case none = 0
-        case window = 1
-        case probation = 2
-        case protected = 3
-
-        var list: Int { Int(rawValue) - 1 }
-    }
+    /// The lists of the slot table.
+    private static let window = 0
+    private static let probation = 1
+    private static let protected = 2
 
     /// Caffeine's threshold: candidates at least this warm are admitted at random 1 time in 128 when they
     /// lose, so an attacker cannot pin a victim by flooding the sketch (hash flooding) and a hot candidate
@@ -98,21 +95,18 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     private static let queueTransferThreshold = 1000
 
     package let capacity: Int
-    package private(set) var weightedSize = 0
+    package var weightedSize: Int { table.weightedSize }
     package let tuning: Tuning
 
-    private var lists = SlotLists(listCount: 3)
-    private var queues: [Queue] = []
-    private var weights: [Int] = []
-    private var hashes: [UInt64] = []
-    private var entryCount = 0
+    private var table = SlotTable(listCount: 3)
+    private var entryCount: Int { table.count }
     private var sketch: CountMinSketch
 
     /// The window's byte budget; the hill climber moves it.
     package private(set) var windowMaximum: Int
-    private var windowWeightedSize = 0
+    private var windowWeightedSize: Int { table.listWeights[Self.window] }
     private var protectedMaximum: Int
-    private var protectedWeightedSize = 0
+    private var protectedWeightedSize: Int { table.listWeights[Self.protected] }
 
     private var hitsInSample = 0
     private var missesInSample = 0
@@ -122,7 +116,8 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     /// The hash of the last key reported by ``recordMiss(keyHash:)``, so that the insertion that usually
     /// follows a miss (cache-aside) is not counted twice in the sketch and the sample.
     private var lastMissHash: UInt64?
-    private var randomState: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// Deterministic, so replays are reproducible.
+    private var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
 
     /// Hashes of candidates that lost their duel, oldest first; see ``Tuning/ghostShare``.
     private var ghost: GhostList
@@ -158,7 +153,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         hitsInSample += 1
         lastMissHash = nil
         touch(slot)
-        simulate(keyHash, weight: weights[slot])
+        simulate(keyHash, weight: table.weights[slot])
         climb()
     }
 
@@ -186,22 +181,15 @@ package struct WTinyLFUPolicy: EvictionPolicy {
             victims.append(slot)
             return
         }
-        reserve(slot)
-        hashes[slot] = keyHash
-        weights[slot] = weight
+        table.prepare(slot, hash: keyHash, weight: weight)
+        table.extend(&returning, with: false)
         returning[slot] = tuning.ghostShare > 0 && ghost.remove(keyHash)
         if returning[slot] && ghostAdmits && tuning.returningToProtected && weight <= protectedMaximum {
-            queues[slot] = .protected
-            lists.append(slot, to: Queue.protected.list)
-            protectedWeightedSize += weight
+            table.link(slot, to: Self.protected)
             demoteFromProtected()
         } else {
-            queues[slot] = .window
-            lists.append(slot, to: Queue.window.list)
-            windowWeightedSize += weight
+            table.link(slot, to: Self.window)
         }
-        weightedSize += weight
-        entryCount += 1
         evictEntries(&victims)
         // After eviction: the new entry briefly overfills the cache, which must not count as growth (that
         // would discard the sketch's counts on the first eviction).
@@ -217,56 +205,34 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         expiresAt: UInt64,
         victims: inout [Int]
     ) {
-        guard slot < queues.count, queues[slot] != .none else {
+        guard table.list(of: slot) != nil else {
             recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
             return
         }
         lastMissHash = nil
         sketch.increment(keyHash)
         guard weight <= capacity else {
-            unlink(slot)
+            table.remove(slot)
             victims.append(slot)
             return
         }
-        let delta = weight - weights[slot]
-        weights[slot] = weight
-        weightedSize += delta
-        switch queues[slot] {
-        case .window: windowWeightedSize += delta
-        case .protected: protectedWeightedSize += delta
-        case .probation, .none: break
-        }
+        table.setWeight(slot, weight)
         touch(slot)
         evictEntries(&victims)
         simulate(keyHash, weight: weight)
     }
 
     package mutating func recordRemoval(_ slot: Int) {
-        guard slot < queues.count, queues[slot] != .none else { return }
-        unlink(slot)
+        guard table.list(of: slot) != nil else { return }
+        table.remove(slot)
     }
 
     package mutating func removeAll() {
-        lists.removeAll()
-        for index in queues.indices { queues[index] = .none }
-        weightedSize = 0
-        windowWeightedSize = 0
-        protectedWeightedSize = 0
-        entryCount = 0
+        table.removeAll()
         lastMissHash = nil
     }
 
     // MARK: Queues
-
-    private mutating func reserve(_ slot: Int) {
-        guard slot >= queues.count else { return }
-        let newCount = max(slot + 1, queues.count * 2, 16)
-        queues.append(contentsOf: repeatElement(.none, count: newCount - queues.count))
-        weights.append(contentsOf: repeatElement(0, count: newCount - weights.count))
-        hashes.append(contentsOf: repeatElement(0, count: newCount - hashes.count))
-        returning.append(contentsOf: repeatElement(false, count: newCount - returning.count))
-        lists.reserve(slot: newCount - 1)
-    }
 
     /// Sizes the sketch once the cache is half full, when the average weight tells how many entries the
     /// byte budget holds (as Caffeine, which also initialises its sketch lazily at half capacity).
@@ -296,56 +262,33 @@ package struct WTinyLFUPolicy: EvictionPolicy {
 
     /// The access-order bookkeeping of a hit or an update.
     private mutating func touch(_ slot: Int) {
-        switch queues[slot] {
-        case .window:
-            lists.moveToBack(slot, in: Queue.window.list)
-        case .probation:
+        switch table.list(of: slot) {
+        case Self.window, Self.protected:
+            table.moveToBack(slot)
+        case Self.probation:
             // A second chance earned: promote, unless the entry alone would overflow the protected segment.
-            let weight = weights[slot]
-            guard weight <= protectedMaximum else {
-                lists.moveToBack(slot, in: Queue.probation.list)
+            guard table.weights[slot] <= protectedMaximum else {
+                table.moveToBack(slot)
                 return
             }
-            lists.remove(slot, from: Queue.probation.list)
-            lists.append(slot, to: Queue.protected.list)
-            queues[slot] = .protected
-            protectedWeightedSize += weight
+            table.move(slot, to: Self.protected)
             demoteFromProtected()
-        case .protected:
-            lists.moveToBack(slot, in: Queue.protected.list)
-        case .none:
+        default:
             break
         }
     }
 
-    private mutating func unlink(_ slot: Int) {
-        let queue = queues[slot]
-        let weight = weights[slot]
-        lists.remove(slot, from: queue.list)
-        switch queue {
-        case .window: windowWeightedSize -= weight
-        case .protected: protectedWeightedSize -= weight
-        case .probation, .none: break
-        }
-        queues[slot] = .none
-        weightedSize -= weight
-        entryCount -= 1
-    }
-
     private mutating func evict(_ slot: Int, into victims: inout [Int]) {
-        unlink(slot)
+        table.remove(slot)
         victims.append(slot)
     }
 
     private mutating func demoteFromProtected() {
         var moved = 0
         while protectedWeightedSize > protectedMaximum, moved < Self.queueTransferThreshold,
-            let demoted = lists.first(Queue.protected.list)
+            let demoted = table.first(Self.protected)
         {
-            lists.remove(demoted, from: Queue.protected.list)
-            lists.append(demoted, to: Queue.probation.list)
-            queues[demoted] = .probation
-            protectedWeightedSize -= weights[demoted]
+            table.move(demoted, to: Self.probation)
             moved += 1
         }
     }
@@ -361,11 +304,8 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     /// candidates for admission. Returns how many moved.
     private mutating func evictFromWindow() -> Int {
         var candidates = 0
-        while windowWeightedSize > windowMaximum, let slot = lists.first(Queue.window.list) {
-            lists.remove(slot, from: Queue.window.list)
-            lists.append(slot, to: Queue.probation.list)
-            queues[slot] = .probation
-            windowWeightedSize -= weights[slot]
+        while windowWeightedSize > windowMaximum, let slot = table.first(Self.window) {
+            table.move(slot, to: Self.probation)
             candidates += 1
         }
         return candidates
@@ -376,50 +316,49 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     /// left, the oldest entries go: probation, then protected, then window. Caffeine's `evictFromMain`.
     private mutating func evictFromMain(candidates initialCandidates: Int, _ victims: inout [Int]) {
         var candidates = initialCandidates
-        var victimQueue = Queue.probation
-        var victim = lists.first(Queue.probation.list)
-        var candidate = candidates > 0 ? lists.last(Queue.probation.list) : nil
+        var victimQueue = Self.probation
+        var victim = table.first(Self.probation)
+        var candidate = candidates > 0 ? table.last(Self.probation) : nil
         while weightedSize > capacity {
             if candidates <= 0 { candidate = nil }
             guard let currentVictim = victim else {
                 if let currentCandidate = candidate {
-                    candidate = lists.before(currentCandidate)
+                    candidate = table.before(currentCandidate)
                     candidates -= 1
                     evict(currentCandidate, into: &victims)
                     continue
                 }
                 switch victimQueue {
-                case .probation:
-                    victimQueue = .protected
-                    victim = lists.first(Queue.protected.list)
-                case .protected:
-                    victimQueue = .window
-                    victim = lists.first(Queue.window.list)
-                case .window, .none:
+                case Self.probation:
+                    victimQueue = Self.protected
+                case Self.protected:
+                    victimQueue = Self.window
+                default:
                     return
                 }
+                victim = table.first(victimQueue)
                 continue
             }
             guard let currentCandidate = candidate else {
-                victim = lists.after(currentVictim)
+                victim = table.after(currentVictim)
                 evict(currentVictim, into: &victims)
                 continue
             }
             if currentCandidate == currentVictim {
-                victim = lists.after(currentVictim)
+                victim = table.after(currentVictim)
                 candidate = nil
                 candidates -= 1
                 evict(currentCandidate, into: &victims)
                 continue
             }
             candidates -= 1
-            if admit(candidate: currentCandidate, victim: hashes[currentVictim]) {
-                victim = lists.after(currentVictim)
+            if admit(candidate: currentCandidate, victim: table.hashes[currentVictim]) {
+                victim = table.after(currentVictim)
                 evict(currentVictim, into: &victims)
                 // Read after the eviction: the victim may have been the candidate's neighbour.
-                candidate = lists.before(currentCandidate)
+                candidate = table.before(currentCandidate)
             } else {
-                candidate = lists.before(currentCandidate)
+                candidate = table.before(currentCandidate)
                 remember(currentCandidate)
                 evict(currentCandidate, into: &victims)
             }
@@ -427,7 +366,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     }
 
     private mutating func admit(candidate slot: Int, victim: UInt64) -> Bool {
-        let candidate = hashes[slot]
+        let candidate = table.hashes[slot]
         // A candidate that lost a duel and came back before the ghost forgot it is reused at a distance
         // the cache cannot hold but the ghost can: admit it, as S3-FIFO and ARC do with their ghosts. The
         // sketch alone undervalues such keys when old frequencies of the victims linger (P3 at mid sizes).
@@ -444,17 +383,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
 
     private mutating func remember(_ slot: Int) {
         guard tuning.ghostShare > 0 else { return }
-        ghost.remember(hashes[slot], weight: weights[slot])
+        ghost.remember(table.hashes[slot], weight: table.weights[slot])
     }
 
-    private mutating func nextRandom() -> UInt64 {
-        // SplitMix64: deterministic, so replays are reproducible.
-        randomState &+= 0x9E37_79B9_7F4A_7C15
-        var z = randomState
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private mutating func nextRandom() -> UInt64 { random.next() }
 
     // MARK: Window simulations
 
@@ -530,12 +462,9 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         protectedMaximum += quota
         windowMaximum -= quota
         for _ in 0..<Self.queueTransferThreshold {
-            guard let slot = lists.first(Queue.window.list), weights[slot] <= quota else { break }
-            quota -= weights[slot]
-            lists.remove(slot, from: Queue.window.list)
-            lists.append(slot, to: Queue.probation.list)
-            queues[slot] = .probation
-            windowWeightedSize -= weights[slot]
+            guard let slot = table.first(Self.window), table.weights[slot] <= quota else { break }
+            quota -= table.weights[slot]
+            table.move(slot, to: Self.probation)
         }
         protectedMaximum -= quota
         windowMaximum += quota
