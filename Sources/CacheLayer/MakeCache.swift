@@ -35,7 +35,7 @@ public func makeCache(
         }
         let redis = try RedisCache(configuration: configuration, codec: codec, logger: logger)
         do {
-            try await redis.ping()
+            try await redis.checkReachable()
         } catch let error as CacheError where FallbackCache.isAvailabilityFailure(error) {
             logger.warning(
                 "Redis is unreachable at start: serving from memory until it answers",

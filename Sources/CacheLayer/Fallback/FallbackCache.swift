@@ -38,6 +38,8 @@ public final class FallbackCache: Cache {
     private let logger: Logger
     private let state: Locked<State>
     private let replayRefusalCount = Atomic<Int>(0)
+    /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
+    private let background = CacheBackgroundWork()
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -52,9 +54,10 @@ public final class FallbackCache: Cache {
         /// Tag and prefix invalidations the backend has not seen yet, in call order, each with its version.
         var pendingInvalidations: [(version: UInt64, invalidation: Invalidation)] = []
         var version: UInt64 = 0
-        /// Whether the probe task runs (set before the task exists, so only one starts).
+        /// Whether the probe runs (set before it starts, so only one starts).
         var probing = false
-        var probeTask: Task<Void, Never>? = nil
+        /// Where the latest probe ran.
+        var probePlacement: CacheBackgroundWork.Placement? = nil
         var subscribers: [Int: AsyncStream<FallbackHealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
         var closed = false
@@ -476,16 +479,14 @@ public final class FallbackCache: Cache {
     }
 
     public func close() async throws {
-        let (task, subscribers, alreadyClosed) = state.withLock { state in
-            let result = (state.probeTask, Array(state.subscribers.values), state.closed)
+        let (subscribers, alreadyClosed) = state.withLock { state in
+            let result = (Array(state.subscribers.values), state.closed)
             state.closed = true
-            state.probeTask = nil
             state.subscribers.removeAll()
             return result
         }
         guard !alreadyClosed else { return }
-        task?.cancel()
-        await task?.value
+        await background.close()
         for subscriber in subscribers { subscriber.finish() }
         let pending = pendingKeyCount
         if pending > 0 {
@@ -495,6 +496,23 @@ public final class FallbackCache: Cache {
         do { try await primary.close() } catch { firstError = error }
         do { try await local.close() } catch { firstError = firstError ?? error }
         if let firstError { throw firstError }
+    }
+
+    /// Runs the background work of the backend and of the memory cache, and the probe of an unreachable backend,
+    /// until graceful shutdown, cancellation or ``close()``; see ``Cache/run()``.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.primary.run() }
+            group.addTask { try await self.local.run() }
+            group.addTask {
+                await self.background.run()
+                self.resumeProbeIfNeeded()
+            }
+        }
+    }
+
+    deinit {
+        background.cancelOwnTasks()
     }
 
     // MARK: Internals
@@ -547,49 +565,73 @@ public final class FallbackCache: Cache {
             )
             publish(.backendLost(reason: keylessDescription(of: error)))
         }
-        if startProbe {
-            let task = Task { [self] in await self.probeUntilRecovered() }
-            state.withLock { state in
-                if state.closed { task.cancel() } else { state.probeTask = task }
-            }
-        }
+        if startProbe { spawnProbe() }
     }
 
-    /// Probes the backend until it answers, replays pending writes, closes the breaker, and goes on replaying until
-    /// no key is pending.
-    private func probeUntilRecovered() async {
-        defer { state.withLock { $0.probing = false } }
-        var replayedSinceOutage = 0
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.probeInterval.boundedForSleep)
-                try await probe()
-            } catch {
-                continue
-            }
-            guard let replayed = await reconcile() else { continue }
-            replayedSinceOutage += replayed
-            let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-                // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
-                guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
-                // Keys written again while they were replayed are still pending: memory keeps serving them and the
-                // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
-                // for ever (while it is open, every write makes its key pending).
-                let action = state.breaker.recordRecovery()
-                if action == .closed { state.recoveries += 1 }
-                let done = state.pending.isEmpty
-                if done {
-                    state.probing = false
-                    state.probeTask = nil
+    /// Starts the probe (whose `probing` flag the caller set): it probes the backend until it answers, replays pending
+    /// writes, closes the breaker, and goes on replaying until no key is pending. It holds the cache only for one
+    /// round, so an abandoned cache is freed (and its deinit cancels the probe) even while the backend stays down.
+    private func spawnProbe() {
+        let interval = configuration.probeInterval.boundedForSleep
+        let placement = background.spawn { [weak self] in
+            var replayedSinceOutage = 0
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    break
                 }
-                return (action, done)
+                guard let self else { return }
+                if await self.probeOnce(replayedSinceOutage: &replayedSinceOutage) { return }
             }
-            if action == .closed {
-                logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
-                publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
-            }
-            if done { return }
+            self?.state.withLock { $0.probing = false }
         }
+        state.withLock { $0.probePlacement = placement }
+    }
+
+    /// Restarts the probe when ``run()`` ended (and cut it short) while the cache stays open and the backend is
+    /// still down or has writes to replay.
+    private func resumeProbeIfNeeded() {
+        let resume = state.withLock { state -> Bool in
+            let needed = !state.breaker.allowsCalls || !state.pending.isEmpty || state.clearPending != nil
+                || !state.pendingInvalidations.isEmpty
+            guard needed, !state.probing, !state.closed else { return false }
+            state.probing = true
+            return true
+        }
+        if resume { spawnProbe() }
+    }
+
+    /// Where the latest probe of the backend ran (`nil` before the first failure); for tests.
+    package var probePlacement: CacheBackgroundWork.Placement? { state.withLock { $0.probePlacement } }
+
+    /// One round of the probe: probes, replays, and closes the breaker when the backend answers.
+    /// - Returns: Whether the probe is done (the backend recovered and no key is pending).
+    private func probeOnce(replayedSinceOutage: inout Int) async -> Bool {
+        do {
+            try await probe()
+        } catch {
+            return false
+        }
+        guard let replayed = await reconcile() else { return false }
+        replayedSinceOutage += replayed
+        let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
+            // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
+            guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
+            // Keys written again while they were replayed are still pending: memory keeps serving them and the
+            // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
+            // for ever (while it is open, every write makes its key pending).
+            let action = state.breaker.recordRecovery()
+            if action == .closed { state.recoveries += 1 }
+            let done = state.pending.isEmpty
+            if done { state.probing = false }
+            return (action, done)
+        }
+        if action == .closed {
+            logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
+            publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
+        }
+        return done
     }
 
     /// Replays the pending clear, invalidations and keys once (keys written again meanwhile stay pending).

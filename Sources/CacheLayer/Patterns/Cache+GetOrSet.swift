@@ -1,7 +1,7 @@
 import Logging
 
 extension Cache {
-    /// The default implementation: single flight per key through ``CachePatternsState/flights``, with the
+    /// The default implementation: single flight per key through the cache's ``Cache/patterns``, with the
     /// options of ``GetOrSetOptions``.
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
@@ -194,16 +194,6 @@ extension Cache {
             return nil
         }
     }
-}
-
-/// A value with the times fail-safe and early refresh need, stored in its place.
-struct CacheEnvelope<Value: Codable & Sendable>: Codable, Sendable {
-    /// The value.
-    var value: Value
-    /// When the value goes stale, in milliseconds since 1970 on the writer's wall clock; `Int64.max` for never.
-    var expiresAt: Int64
-    /// When a read should start a background refresh, same unit; `nil` without early refresh.
-    var refreshAt: Int64?
 }
 
 extension CachePatternsState {

@@ -224,6 +224,19 @@ public final class TwoLevelCache: Cache {
         try await near.memory.close()
     }
 
+    /// Runs the background work of both levels (Redis's connection pool, L1's sweeper) until graceful shutdown,
+    /// cancellation or ``close()``, as ``CacheService`` expects. The tracking connection's loop is owned by the cache
+    /// itself, from creation to ``close()`` (it holds the near cache, not the cache, so an abandoned cache is freed).
+    public func run() async throws {
+        let redis = self.redis
+        let memory = near.memory
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await redis.run() }
+            group.addTask { try await memory.run() }
+            try await group.waitForAll()
+        }
+    }
+
     // MARK: - Internals
 
     /// Keys named by the invalidation messages received so far; tests wait on it for a write's echo.
@@ -291,11 +304,22 @@ public final class TwoLevelCache: Cache {
             redis.recordHitsAndMisses(hits: 0, misses: 1)
             return nil
         }
+        guard let value = try redis.decode(buffer, as: type, key: key) else {
+            // A fail-safe value past its time to live: a miss for a plain read.
+            redis.recordHitsAndMisses(hits: 0, misses: 1)
+            return nil
+        }
         redis.recordHitsAndMisses(hits: 1, misses: 0)
-        let value = try redis.decode(buffer, as: type, key: key)
         if let hook = fillHook.withLock({ $0 }) { await hook(key) }
-        fill(key, value, stamp: stamp, pttl: replies[1].int)
+        if Self.mayFill(buffer, as: Value.self) { fill(key, value, stamp: stamp, pttl: replies[1].int) }
         return value
+    }
+
+    /// Whether a value read as `Value` from these bytes may enter L1. A fail-safe (enveloped) value read as a plain
+    /// value expires logically before its Redis TTL runs out, which L1 could not tell; it stays out of L1. Read as
+    /// the envelope itself (by `getOrSet`), it carries its times and may enter.
+    static func mayFill<Value>(_ buffer: ByteBuffer, as type: Value.Type) -> Bool {
+        type is any AnyCacheEnvelope.Type || !EnvelopeFraming.isFramed(Array(buffer.readableBytesView.prefix(EnvelopeFraming.headerSize)))
     }
 
     /// Fills L1 from a `PTTL` reply: -1 (no expiry) keeps the value up to the cap; -2 (gone) or 0 not at all.

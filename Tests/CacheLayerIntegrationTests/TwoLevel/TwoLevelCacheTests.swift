@@ -45,7 +45,7 @@ struct TwoLevelCacheTests {
             let roundTrips = cache.redis.roundTrips
             for _ in 0..<100 { #expect(try await cache.get("k", as: String.self) == "v") }
             #expect(cache.redis.roundTrips == roundTrips)
-            #expect(cache.nearCacheStatistics.nearHits == 100)
+            #expect(cache.nearCacheStatistics.nearHits == 100, "\(cache.nearCacheStatistics)")
             let stats = await cache.stats()
             #expect(stats.hits == 101 && stats.misses == 0)
             try await cache.close()
@@ -392,6 +392,20 @@ struct TwoLevelCacheTests {
             #expect(try Self.nearValue(cache, "k") == nil)
             try await cache.close()
         }
+    }
+
+    @Test func aFailSafeValueReadPlainlyStaysOutOfL1AndExpiresOnTime() async throws {
+        let clock = TestClock()
+        let cache = try await SharedRedisServer.makeTwoLevelCache(clock: clock)
+        // Kept in Redis for an hour past its one-second time to live, for fail-safe.
+        _ = try await cache.getOrSet("price", ttl: .seconds(1), options: .failSafe(gracePeriod: .seconds(3600))) { 42 }
+        let echoes = await eventually { cache.receivedInvalidationKeys >= 1 }
+        #expect(echoes)
+        #expect(try await cache.get("price", as: Int.self) == 42)
+        #expect(cache.nearValueForInspection("price", as: Int.self) == nil, "L1 cannot tell when a plain read of it expires")
+        clock.advance(by: .seconds(2))
+        #expect(try await cache.get("price", as: Int.self) == nil)
+        try await cache.close()
     }
 
     @Test func anAbandonedCacheIsFreedAndEndsItsTrackingConnection() async throws {
