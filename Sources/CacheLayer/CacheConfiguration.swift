@@ -62,6 +62,13 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// Which entries the memory cache drops first when it is full.
     public var evictionStrategy: EvictionStrategy = .default
 
+    // MARK: Near cache
+
+    /// With the Redis backend: an in-process near cache (L1) in front of Redis, kept coherent by Redis client-side
+    /// caching; ``makeCache(_:codec:logger:)`` then builds a ``TwoLevelCache``. `nil` (the default): every read goes
+    /// to Redis.
+    public var nearCache: NearCacheConfiguration? = nil
+
     // MARK: Connections
 
     /// How many times a failed connection attempt or safe command is retried. Default: 3.
@@ -158,6 +165,15 @@ public struct CacheConfiguration: Sendable, Equatable {
                 try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.")
             }
         }
+        if let nearCache {
+            try nearCache.validate()
+            if backend != .redis {
+                try fail("nearCache is set but the backend is \(backend.rawValue). A near cache sits in front of Redis: use the redis backend, or set nearCache = nil.")
+            }
+            if enableFallback {
+                try fail("nearCache and enableFallback are both set. The fallback cache does not run on the two levels yet (it would keep a second, write-only memory copy that can serve older values); choose one: nearCache for fast coherent reads, or enableFallback to survive Redis outages.")
+            }
+        }
         if let namespace, namespace.isEmpty || namespace.contains("*") || namespace.contains("?") || namespace.contains("[") {
             try fail("namespace \"\(namespace)\" must be non-empty and free of the glob characters * ? [ so clear() can match it exactly.")
         }
@@ -201,7 +217,14 @@ extension CacheConfiguration {
         return configuration
     }
 
-    /// For throughput: Redis without fallback, 50 connections (20 kept warm), 1 s read/write timeouts.
+    /// For throughput: Redis without fallback, 50 connections (20 kept warm), 1 s read/write timeouts, and a 64 MiB
+    /// near cache kept coherent by Redis client tracking (so ``makeCache(_:codec:logger:)`` builds a
+    /// ``TwoLevelCache``): hot keys are read from memory, and every instance still sees the others' writes within
+    /// about a millisecond. Needs Redis 6 or later with `CLIENT TRACKING` allowed; set ``nearCache`` to `nil` (every
+    /// read from Redis) or its coherence to ``NearCacheConfiguration/Coherence/ttlOnly`` otherwise.
+    ///
+    /// ``production(redisAddress:password:database:)`` has no near cache: it survives Redis outages with a fallback
+    /// memory cache, which does not yet run on the two levels.
     public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "high-performance"
@@ -214,6 +237,7 @@ extension CacheConfiguration {
         configuration.readTimeout = .seconds(1)
         configuration.writeTimeout = .seconds(1)
         configuration.enableFallback = false
+        configuration.nearCache = NearCacheConfiguration()
         return configuration
     }
 }
@@ -260,6 +284,7 @@ extension CacheConfiguration {
     /// | `CACHE_POOL_SIZE` | ``poolSize`` |
     /// | `CACHE_ENABLE_FALLBACK` | ``enableFallback`` (`true`/`false`/`1`/`0`) |
     /// | `CACHE_NAMESPACE` | ``namespace`` |
+    /// | `CACHE_NEAR_CACHE` | ``nearCache``: `tracking` (or `true`/`1`), `ttl-only`, or `false`/`0`/empty for none |
     public static func fromEnvironment(
         _ environment: [String: String],
         base: CacheConfiguration = .default
@@ -301,6 +326,19 @@ extension CacheConfiguration {
             }
         }
         if let value = environment["CACHE_NAMESPACE"] { configuration.namespace = value.isEmpty ? nil : value }
+        if let text = environment["CACHE_NEAR_CACHE"] {
+            var near = configuration.nearCache ?? NearCacheConfiguration()
+            switch text.lowercased() {
+            case "1", "true", "yes", "on", "tracking":
+                near.coherence = .tracking
+                configuration.nearCache = near
+            case "ttl-only":
+                near.coherence = .ttlOnly
+                configuration.nearCache = near
+            case "0", "false", "no", "off", "": configuration.nearCache = nil
+            default: throw CacheError.invalidConfiguration("CACHE_NEAR_CACHE is \"\(text)\". Use tracking, ttl-only or false.")
+            }
+        }
         try configuration.validate()
         return configuration
     }

@@ -8,6 +8,8 @@ import Logging
 ///
 /// - `.memory`: a ``MemoryCache``.
 /// - `.redis`: a ``RedisCache``, after checking that Redis answers and accepts the credentials.
+/// - `.redis` with ``CacheConfiguration/nearCache``: a ``TwoLevelCache`` (a near cache in front of Redis), once Redis
+///   answers and client tracking is set up.
 /// - `.redis` with ``CacheConfiguration/enableFallback``: a ``FallbackCache`` over a ``RedisCache`` and a
 ///   ``MemoryCache`` of ``CacheConfiguration/maxMemorySize``, probing Redis with `PING`. When Redis is unreachable at
 ///   creation the cache still starts, serving from memory until Redis answers; refused credentials still throw.
@@ -25,6 +27,9 @@ public func makeCache(
     case .memory:
         return try MemoryCache(configuration: configuration, codec: codec, logger: logger)
     case .redis:
+        if configuration.nearCache != nil {
+            return try await TwoLevelCache.connect(configuration: configuration, codec: codec, logger: logger)
+        }
         guard configuration.enableFallback else {
             return try await RedisCache.connect(configuration: configuration, codec: codec, logger: logger)
         }

@@ -138,7 +138,16 @@ struct DocumentationExamplesTests {
         let redis = try await RedisCache.connect(configuration: configuration)
 
         let resilient = try await makeCache(.production(redisAddress: "cache.internal:6379", password: "secret"))
-        return [redis, resilient, try await fallbackAndRecovery()]
+        return [redis, resilient, try await fallbackAndRecovery(), try await twoLevel()]
+    }
+
+    /// ChoosingABackend.md, the two-level cache: compiled, not run.
+    static func twoLevel() async throws -> any Cache {
+        var configuration = CacheConfiguration.highPerformance(redisAddress: "cache.internal:6379")
+        configuration.namespace = "shop"
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 64 * 1024 * 1024, maxTTL: .seconds(300))
+        let cache = try await makeCache(configuration)   // a TwoLevelCache
+        return cache
     }
 
     // MARK: FallbackAndRecovery.md

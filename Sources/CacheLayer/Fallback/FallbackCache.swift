@@ -39,6 +39,7 @@ public final class FallbackCache: Cache {
     private let state: Locked<State>
     /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
     private let background = CacheBackgroundWork()
+    private let replayRefusalCount = Atomic<Int>(0)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -62,6 +63,10 @@ public final class FallbackCache: Cache {
         var closed = false
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
+        /// ``FallbackConfiguration/maxPendingKeys``.
+        var maxPendingKeys = Int.max
+        /// Whether `pending` overflowed since the last recovery (a clear replaces it; logged once on replay).
+        var journalOverflowed = false
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
@@ -75,6 +80,13 @@ public final class FallbackCache: Cache {
         }
 
         mutating func markPending(_ key: String, tags: Set<String> = []) {
+            if pending[key] == nil, pending.count >= maxPendingKeys {
+                // Past the bound, remember "everything under the namespace" instead: clearing it on recovery removes
+                // every value the backend kept from before the outage, so none can shadow a newer one held in memory.
+                // The keys written so far are not replayed (a miss after recovery, never an older value).
+                markClearPending()
+                journalOverflowed = true
+            }
             version += 1
             pending[key] = version
             if !tags.isEmpty { pendingTags[key, default: []].formUnion(tags) }
@@ -121,7 +133,9 @@ public final class FallbackCache: Cache {
         self.configuration = configuration
         self.logger = logger
         self.probe = probe
-        self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
+        var initialState = State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold))
+        initialState.maxPendingKeys = configuration.maxPendingKeys
+        self.state = Locked(initialState)
         self.patterns = CachePatternsState(
             name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
         )
@@ -634,15 +648,23 @@ public final class FallbackCache: Cache {
             // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
             // which already reflects every clear and invalidation, so replaying them last is always right.
             if let clearGeneration {
-                try await primary.clear()
+                if state.withLock({ state in defer { state.journalOverflowed = false }; return state.journalOverflowed }) {
+                    logger.warning(
+                        "More keys were written during the outage than the journal holds (maxPendingKeys): clearing the namespace in the backend instead of replaying them",
+                        metadata: ["cache.max_pending_keys": "\(configuration.maxPendingKeys)"]
+                    )
+                }
+                try await skippingRefusal("clear") { try await primary.clear() }
                 state.withLock { state in
                     if state.clearPending == clearGeneration { state.clearPending = nil }
                 }
             }
             for (version, invalidation) in invalidations {
-                switch invalidation {
-                case .tag(let tag): try await primary.invalidate(tag: tag)
-                case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                try await skippingRefusal("invalidate") {
+                    switch invalidation {
+                    case .tag(let tag): try await primary.invalidate(tag: tag)
+                    case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                    }
                 }
                 state.withLock { state in
                     state.pendingInvalidations.removeAll { $0.version == version }
@@ -653,14 +675,16 @@ public final class FallbackCache: Cache {
                 // latest value, and stays pending only if it is rewritten during its own replay.
                 guard let version = state.withLock({ $0.pending[key] }) else { continue }
                 let keyTags = state.withLock { $0.pendingTags[key] } ?? []
-                if let entry = try local.replayableEntry(key) {
-                    if keyTags.isEmpty {
-                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                try await skippingRefusal("set", key: key) {
+                    if let entry = try local.replayableEntry(key) {
+                        if keyTags.isEmpty {
+                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                        } else {
+                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                        }
                     } else {
-                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                        try await primary.delete(key)
                     }
-                } else {
-                    try await primary.delete(key)
                 }
                 replayed += 1
                 state.withLock { state in
@@ -683,6 +707,25 @@ public final class FallbackCache: Cache {
             return nil
         }
     }
+
+    /// Runs one replay step; an error that is not an availability failure (nor cancellation) is logged, counted in
+    /// ``replayRefusals`` and skipped, so one write the backend refuses (a reserved key, a `clear()` Redis cannot do
+    /// without a namespace, `OOM`) cannot stall recovery for every other key. Availability failures and cancellation
+    /// are rethrown: the pass ends and the probe tries again.
+    private func skippingRefusal(_ operation: String, key: String? = nil, _ step: () async throws -> Void) async throws {
+        do {
+            try await step()
+        } catch {
+            if Self.isAvailabilityFailure(error) || Task.isCancelled || (error as? CacheError)?.code == .cancelled { throw error }
+            replayRefusalCount.add(1, ordering: .relaxed)
+            var metadata: Logger.Metadata = ["cache.operation": "\(operation)", "cache.failure": "\(error)"]
+            if let key, logger.logLevel <= .debug { metadata["cache.key"] = "\(key)" }
+            logger.error("The backend refused a write made during an outage; it is skipped and the backend may keep an older value until it expires", metadata: metadata)
+        }
+    }
+
+    /// Writes made during an outage that the backend refused when they were replayed (skipped, logged).
+    package var replayRefusals: Int { replayRefusalCount.load(ordering: .relaxed) }
 
     private func publish(_ event: FallbackHealthEvent) {
         let subscribers = state.withLock { Array($0.subscribers.values) }

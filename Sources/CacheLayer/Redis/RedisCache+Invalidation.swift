@@ -38,20 +38,28 @@ extension RedisCache {
     /// runs in between, so a key tagged meanwhile lands in a new set and is not lost. Very large tags block Redis
     /// while the script runs (about a millisecond per 10,000 keys).
     public func invalidate(tag: String) async throws {
+        try await removeTagged(tag)
+    }
+
+    /// What ``invalidate(tag:)`` does; returns the Redis keys (namespace included) it removed.
+    @discardableResult
+    func removeTagged(_ tag: String) async throws(CacheError) -> [ByteBuffer] {
         try checkOpen(nil)
         let tagKey = keyspace.tagKey(tag)
         let reply = try await run(RedisCommand("EVAL", Self.invalidateTagScript, 1, tagKey), key: nil)
-        guard reply.int != nil else { throw Self.unexpected(reply, key: nil) }
+        guard let members = reply.array else { throw Self.unexpected(reply, key: nil) }
+        return members.compactMap(\.buffer)
     }
 
-    /// `KEYS[1]`: the tag set. Unlinks its members, then the set; returns the number of members.
+    /// `KEYS[1]`: the tag set. Unlinks its members, then the set; returns the members (the two-level cache removes
+    /// them from its near cache).
     static let invalidateTagScript = """
         local members = redis.call('SMEMBERS', KEYS[1])
         for i = 1, #members, 1000 do
             redis.call('UNLINK', unpack(members, i, math.min(i + 999, #members)))
         end
         redis.call('UNLINK', KEYS[1])
-        return #members
+        return members
         """
 
     /// Removes every key of this cache starting with `prefix` (`SCAN MATCH <namespace>:<prefix>*`, glob characters

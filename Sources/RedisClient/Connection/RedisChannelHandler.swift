@@ -131,7 +131,17 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     private func received(_ value: RESPValue) {
         // `>` exists only in RESP3, where pushes are always out of band: never a reply to a command.
         if case .push = value {
-            self.pushContinuation.yield(value)
+            // The stream keeps a bounded number of unread pushes. Dropping one silently would lose a client-side
+            // caching invalidation (or a pub/sub message) without anyone knowing, so an overflow closes the
+            // connection: its reader sees the stream end and knows it may have missed messages.
+            if case .dropped = self.pushContinuation.yield(value) {
+                self.perform(
+                    self.stateMachine.close(
+                        error: .connectionClosed("the reader of pushMessages fell behind and its buffer overflowed")
+                    )
+                )
+                self.pushContinuation.finish()
+            }
             return
         }
         switch self.stateMachine.receivedReply(value) {

@@ -21,7 +21,11 @@ public final class RedisConnection: RedisCommandExecutor {
     /// The configuration the connection was made with.
     public let configuration: RedisConnectionConfiguration
     /// RESP3 push messages (pub/sub messages, client-side caching invalidations, …). Finishes when the
-    /// connection closes. Keeps the newest 1024 unread messages.
+    /// connection closes.
+    ///
+    /// Holds at most ``RedisConnectionConfiguration/pushBufferCapacity`` unread messages. A message is never
+    /// dropped silently: when one more arrives, the connection is closed, so the stream ends (after the buffered
+    /// messages) and its reader knows it may have missed some — a client-side cache must then empty itself.
     public let pushMessages: AsyncStream<RESPValue>
     /// The underlying NIO channel.
     package let channel: any Channel
@@ -67,7 +71,9 @@ public final class RedisConnection: RedisCommandExecutor {
         logger: Logger = Logger(label: "RedisClient", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> RedisConnection {
         let eventLoop = eventLoopGroup.any()
-        let (pushMessages, pushContinuation) = AsyncStream<RESPValue>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let (pushMessages, pushContinuation) = AsyncStream<RESPValue>.makeStream(
+            bufferingPolicy: .bufferingNewest(max(1, configuration.pushBufferCapacity))
+        )
         let tls = configuration.tls
         let host = configuration.host
         let maxBulkLength = configuration.maxBulkLength

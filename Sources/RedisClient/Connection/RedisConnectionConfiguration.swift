@@ -82,6 +82,9 @@ public struct RedisConnectionConfiguration: Sendable {
     public var maxAggregateCount: Int
     /// Deepest nesting of aggregates a reply may have.
     public var maxNestingDepth: Int
+    /// How many unread RESP3 push messages ``RedisConnection/pushMessages`` holds; one more closes the
+    /// connection instead of dropping a message. Default: 1024.
+    public var pushBufferCapacity: Int
 
     /// A configuration for `host:port` with defaults: no credentials, database 0, RESP3, 5 s connect timeout,
     /// 30 s command timeout.
@@ -110,6 +113,7 @@ public struct RedisConnectionConfiguration: Sendable {
         self.maxBulkLength = RESPDecoder.defaultMaxBulkLength
         self.maxAggregateCount = RESPDecoder.defaultMaxAggregateCount
         self.maxNestingDepth = RESPDecoder.defaultMaxDepth
+        self.pushBufferCapacity = 1024
     }
 
     /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db][?options]` or `rediss://…` for TLS

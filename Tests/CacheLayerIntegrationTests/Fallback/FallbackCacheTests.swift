@@ -142,6 +142,9 @@ struct FallbackCacheTests {
         #expect(throws: CacheError.self) {
             try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(failureThreshold: 0), logger: Logger(label: "t"), probe: {})
         }
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(maxPendingKeys: 0), logger: Logger(label: "t"), probe: {})
+        }
     }
 
     @Test func circuitBreakerOpensAtTheThresholdAndClosesOnRecovery() {
