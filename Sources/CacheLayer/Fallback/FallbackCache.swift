@@ -37,9 +37,9 @@ public final class FallbackCache: Cache {
     private let configuration: FallbackConfiguration
     private let logger: Logger
     private let state: Locked<State>
-    private let replayRefusalCount = Atomic<Int>(0)
     /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
     private let background = CacheBackgroundWork()
+    private let replayRefusalCount = Atomic<Int>(0)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
