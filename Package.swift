@@ -125,6 +125,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Replay and simulation tests: no servers, CPU-bound (whole traces replayed), run on their own so that they
+        // do not starve the unit tests' timers of the cooperative thread pool.
+        .testTarget(
+            name: "CacheSimulationTests",
+            dependencies: [
+                "CacheLayer",
+                "CacheSimulation",
+                "CommonSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Integration tests: start, kill, pause and restart real redis-server processes; run one at a time.
         .testTarget(
             name: "RedisClientIntegrationTests",
@@ -150,6 +161,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

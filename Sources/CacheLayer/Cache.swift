@@ -1,3 +1,5 @@
+import ServiceLifecycle
+
 /// One API over every cache backend: in-process memory, Redis, and Redis with memory fallback.
 ///
 /// Values are any `Codable & Sendable` type. A read of an absent or expired key returns `nil`;
@@ -9,6 +11,18 @@
 /// let greeting = try await cache.get("greeting", as: String.self)   // "hello"
 /// try await cache.close()
 /// ```
+///
+/// ## Writing a conformance
+///
+/// Implement the single-key operations, ``stats()`` and ``close()``; batches, tags, prefix invalidation, `getOrSet`
+/// and ``run()`` have default implementations (override them to do better). In addition:
+///
+/// - Create one ``CachePatternsState`` per instance and return it from ``patterns``.
+/// - Make plain reads see through values that fail-safe and early refresh stored with their times: a cache that
+///   keeps Swift values calls ``CachePatternsState/value(in:as:key:)`` when the stored value is not of the
+///   requested type; a cache that keeps bytes encodes and decodes with ``CachePatternsState/encode(_:with:)`` and
+///   ``CachePatternsState/decode(_:from:with:)``.
+/// - Run background work (sweepers, probes) from ``run()``, holding the cache weakly in tasks of its own.
 public protocol Cache: Sendable {
     /// The value stored under `key`, or `nil` when it is absent or expired.
     ///
@@ -39,6 +53,15 @@ public protocol Cache: Sendable {
     /// Stops background work and releases connections. Later calls throw ``CacheError/Code/closed``.
     /// Closing twice is allowed.
     func close() async throws
+
+    /// Runs the cache's background work (sweeping expired entries, probing an unreachable backend, keeping Redis
+    /// connections) until graceful shutdown, cancellation or ``close()``; it does not close the cache.
+    ///
+    /// ``CacheService`` calls it, so a cache in an application's `ServiceGroup` has its background work run, and
+    /// stopped, by the group. A cache that nobody runs does the same work in tasks of its own until ``close()``
+    /// (they hold the cache weakly, so an abandoned cache is freed). The default implementation has no work and
+    /// waits for graceful shutdown or cancellation.
+    func run() async throws
 
     // MARK: Conditional writes, TTLs and bytes
     //
@@ -132,7 +155,7 @@ public protocol Cache: Sendable {
     /// - Parameters:
     ///   - key: The key to read and, on a miss, to store the factory's value under.
     ///   - type: The value's type.
-    ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses ``CachePatternsState/defaultTTL``.
+    ///   - ttl: As in ``set(_:to:ttl:)``; `nil` uses the cache's default TTL.
     ///   - options: `nil` uses ``CachePatternsState/defaultOptions``.
     ///   - factory: Loads the value from its source. It runs in a task of its own, so a caller that is
     ///     cancelled stops waiting (throwing ``CacheError/Code/cancelled``) without cancelling the load.
@@ -147,14 +170,23 @@ public protocol Cache: Sendable {
         factory: @escaping @Sendable () async throws -> Value
     ) async throws -> Value
 
-    /// The single-flight table, options and counters behind ``getOrSet(_:as:ttl:options:factory:)`` and the other
-    /// patterns, one per cache instance.
+    /// The default options and the counters of ``getOrSet(_:as:ttl:options:factory:)`` and the other patterns,
+    /// one per cache instance.
     ///
     /// A conforming type creates one ``CachePatternsState`` when it is created and returns it every time.
     var patterns: CachePatternsState { get }
 }
 
 extension Cache {
+    /// No background work: waits for graceful shutdown or cancellation.
+    public func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled: nothing to stop.
+        }
+    }
+
     /// The value stored under `key`; throws ``CacheError/Code/miss`` when there is none.
     public func require<Value: Codable & Sendable>(_ key: String, as type: Value.Type = Value.self) async throws -> Value {
         guard let value = try await get(key, as: type) else {
@@ -183,4 +215,7 @@ extension Duration {
     /// Whether this TTL means "never expires".
     @inlinable
     public var isNoExpiry: Bool { self >= .noExpiry }
+
+    /// This duration, at most ``noExpiry``: `Task.sleep(for:)` traps on durations near `Duration.seconds(.max)`.
+    var boundedForSleep: Duration { min(self, .noExpiry) }
 }

@@ -62,6 +62,13 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// Which entries the memory cache drops first when it is full.
     public var evictionStrategy: EvictionStrategy = .default
 
+    // MARK: Near cache
+
+    /// With the Redis backend: an in-process near cache (L1) in front of Redis, kept coherent by Redis client-side
+    /// caching; ``makeCache(_:codec:logger:)`` then builds a ``TwoLevelCache``. `nil` (the default): every read goes
+    /// to Redis.
+    public var nearCache: NearCacheConfiguration? = nil
+
     // MARK: Connections
 
     /// How many times a failed connection attempt or safe command is retried. Default: 3.
@@ -91,6 +98,16 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// With ``enableFallback``: how often Redis is probed (`PING`) while it is considered down. Default: 1 s.
     public var fallbackProbeInterval: Duration = .seconds(1)
 
+    /// The longest a `getOrSet` load may run when the call sets no ``GetOrSetOptions/hardTimeout`` (the hard timeout
+    /// bounds it otherwise). Concurrent callers for a key share one load; once it has run this long, they get
+    /// ``CacheError/Code/timeout`` and the next caller starts a new load, so a factory that never returns cannot
+    /// block its key for ever. The late factory is not cancelled: if it finishes, its value is still stored.
+    /// Default: 30 s (``defaultFlightTimeout``).
+    public var flightTimeout: Duration = CacheConfiguration.defaultFlightTimeout
+
+    /// The default of ``flightTimeout``: 30 s.
+    public static let defaultFlightTimeout: Duration = .seconds(30)
+
     /// The fallback settings of this configuration.
     public var fallbackConfiguration: FallbackConfiguration {
         FallbackConfiguration(failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval)
@@ -117,6 +134,7 @@ public struct CacheConfiguration: Sendable, Equatable {
             try fail("defaultTTL is \(defaultTTL). Use a positive duration, or Duration.noExpiry for values that never expire.")
         }
         if sweepInterval <= .zero { try fail("sweepInterval is \(sweepInterval). Use a positive duration such as .seconds(60).") }
+        if flightTimeout <= .zero { try fail("flightTimeout is \(flightTimeout). Use a positive duration such as .seconds(30).") }
         if maxRetries < 0 { try fail("maxRetries is \(maxRetries). Use 0 (no retries) or more.") }
         for (field, value) in [("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] where value <= .zero {
             try fail("\(field) is \(value). Use a positive duration such as .seconds(3).")
@@ -145,6 +163,15 @@ public struct CacheConfiguration: Sendable, Equatable {
             if redisAddress.isEmpty { try fail("redisAddress is empty. Use host:port, e.g. localhost:6379.") }
             if HostAndPort(redisAddress) == nil {
                 try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.")
+            }
+        }
+        if let nearCache {
+            try nearCache.validate()
+            if backend != .redis {
+                try fail("nearCache is set but the backend is \(backend.rawValue). A near cache sits in front of Redis: use the redis backend, or set nearCache = nil.")
+            }
+            if enableFallback {
+                try fail("nearCache and enableFallback are both set. The fallback cache does not run on the two levels yet (it would keep a second, write-only memory copy that can serve older values); choose one: nearCache for fast coherent reads, or enableFallback to survive Redis outages.")
             }
         }
         if let namespace, namespace.isEmpty || namespace.contains("*") || namespace.contains("?") || namespace.contains("[") {
@@ -190,7 +217,14 @@ extension CacheConfiguration {
         return configuration
     }
 
-    /// For throughput: Redis without fallback, 50 connections (20 kept warm), 1 s read/write timeouts.
+    /// For throughput: Redis without fallback, 50 connections (20 kept warm), 1 s read/write timeouts, and a 64 MiB
+    /// near cache kept coherent by Redis client tracking (so ``makeCache(_:codec:logger:)`` builds a
+    /// ``TwoLevelCache``): hot keys are read from memory, and every instance still sees the others' writes within
+    /// about a millisecond. Needs Redis 6 or later with `CLIENT TRACKING` allowed; set ``nearCache`` to `nil` (every
+    /// read from Redis) or its coherence to ``NearCacheConfiguration/Coherence/ttlOnly`` otherwise.
+    ///
+    /// ``production(redisAddress:password:database:)`` has no near cache: it survives Redis outages with a fallback
+    /// memory cache, which does not yet run on the two levels.
     public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "high-performance"
@@ -203,6 +237,7 @@ extension CacheConfiguration {
         configuration.readTimeout = .seconds(1)
         configuration.writeTimeout = .seconds(1)
         configuration.enableFallback = false
+        configuration.nearCache = NearCacheConfiguration()
         return configuration
     }
 }
@@ -249,6 +284,7 @@ extension CacheConfiguration {
     /// | `CACHE_POOL_SIZE` | ``poolSize`` |
     /// | `CACHE_ENABLE_FALLBACK` | ``enableFallback`` (`true`/`false`/`1`/`0`) |
     /// | `CACHE_NAMESPACE` | ``namespace`` |
+    /// | `CACHE_NEAR_CACHE` | ``nearCache``: `tracking` (or `true`/`1`), `ttl-only`, or `false`/`0`/empty for none |
     public static func fromEnvironment(
         _ environment: [String: String],
         base: CacheConfiguration = .default
@@ -290,6 +326,19 @@ extension CacheConfiguration {
             }
         }
         if let value = environment["CACHE_NAMESPACE"] { configuration.namespace = value.isEmpty ? nil : value }
+        if let text = environment["CACHE_NEAR_CACHE"] {
+            var near = configuration.nearCache ?? NearCacheConfiguration()
+            switch text.lowercased() {
+            case "1", "true", "yes", "on", "tracking":
+                near.coherence = .tracking
+                configuration.nearCache = near
+            case "ttl-only":
+                near.coherence = .ttlOnly
+                configuration.nearCache = near
+            case "0", "false", "no", "off", "": configuration.nearCache = nil
+            default: throw CacheError.invalidConfiguration("CACHE_NEAR_CACHE is \"\(text)\". Use tracking, ttl-only or false.")
+            }
+        }
         try configuration.validate()
         return configuration
     }
@@ -317,5 +366,63 @@ package struct HostAndPort: Sendable, Equatable {
         guard !hostPart.isEmpty, let port = Int(portPart), (1...65535).contains(port) else { return nil }
         self.host = String(hostPart)
         self.port = port
+    }
+}
+
+// MARK: - Descriptions without the password
+
+extension CacheConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Every field, with ``redisPassword`` shown as `***`.
+    private var redactedFields: [(label: String, value: Any)] {
+        [
+            ("backend", backend as Any),
+            ("name", name as Any),
+            ("redisAddress", redisAddress as Any),
+            ("redisUsername", redisUsername as Any),
+            ("redisPassword", redisPassword.map { _ in "***" } as Any),
+            ("redisDatabase", redisDatabase as Any),
+            ("redisTLS", redisTLS as Any),
+            ("namespace", namespace as Any),
+            ("allowFlushDatabase", allowFlushDatabase as Any),
+            ("redisCACertificatePath", redisCACertificatePath as Any),
+            ("maxMemorySize", maxMemorySize as Any),
+            ("defaultTTL", defaultTTL as Any),
+            ("sweepInterval", sweepInterval as Any),
+            ("evictionStrategy", evictionStrategy as Any),
+            ("maxRetries", maxRetries as Any),
+            ("connectTimeout", connectTimeout as Any),
+            ("readTimeout", readTimeout as Any),
+            ("writeTimeout", writeTimeout as Any),
+            ("poolSize", poolSize as Any),
+            ("minIdleConnections", minIdleConnections as Any),
+            ("maxIdleConnections", maxIdleConnections as Any),
+            ("connectionMaxLifetime", connectionMaxLifetime as Any),
+            ("enableFallback", enableFallback as Any),
+            ("fallbackFailureThreshold", fallbackFailureThreshold as Any),
+            ("fallbackProbeInterval", fallbackProbeInterval as Any),
+            ("flightTimeout", flightTimeout as Any),
+        ]
+    }
+
+    /// Every field, the password shown as `***`.
+    public var description: String {
+        let fields = redactedFields.map { "\($0.label): \(Self.unwrapped($0.value))" }
+        return "CacheConfiguration(\(fields.joined(separator: ", ")))"
+    }
+
+    /// The same as ``description``: the password is never shown.
+    public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: every field, the password as `***`.
+    public var customMirror: Mirror {
+        Mirror(self, children: redactedFields.map { (label: Optional($0.label), value: $0.value) }, displayStyle: .struct)
+    }
+
+    /// `value` without an `Optional(…)` wrapper.
+    private static func unwrapped(_ value: Any) -> String {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return "\(value)" }
+        guard let wrapped = mirror.children.first?.value else { return "nil" }
+        return "\(wrapped)"
     }
 }

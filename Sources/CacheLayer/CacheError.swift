@@ -30,14 +30,19 @@ public struct CacheError: Error, Sendable, Equatable, CustomStringConvertible {
             case authenticationFailed
             case backendError
             case cancelled
+            case busy
         }
 
         let base: Base
 
         /// The key is not in the cache, or it has expired.
         public static let miss = Code(base: .miss)
-        /// The backend cannot be reached (Redis down, pool exhausted, connection refused).
+        /// The backend cannot be reached (Redis down, connection refused, no connection could be made).
         public static let unavailable = Code(base: .unavailable)
+        /// Every connection to the backend stayed in use for as long as the cache may wait for one (Redis's
+        /// connection pool is exhausted): the backend itself is reachable and may be healthy, so this is not an
+        /// outage and a ``FallbackCache`` does not count it towards its circuit breaker.
+        public static let busy = Code(base: .busy)
         /// The backend did not answer within the configured timeout.
         public static let timeout = Code(base: .timeout)
         /// The cache was used after ``Cache/close()``.

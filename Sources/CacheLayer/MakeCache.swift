@@ -8,6 +8,8 @@ import Logging
 ///
 /// - `.memory`: a ``MemoryCache``.
 /// - `.redis`: a ``RedisCache``, after checking that Redis answers and accepts the credentials.
+/// - `.redis` with ``CacheConfiguration/nearCache``: a ``TwoLevelCache`` (a near cache in front of Redis), once Redis
+///   answers and client tracking is set up.
 /// - `.redis` with ``CacheConfiguration/enableFallback``: a ``FallbackCache`` over a ``RedisCache`` and a
 ///   ``MemoryCache`` of ``CacheConfiguration/maxMemorySize``, probing Redis with `PING`. When Redis is unreachable at
 ///   creation the cache still starts, serving from memory until Redis answers; refused credentials still throw.
@@ -25,16 +27,19 @@ public func makeCache(
     case .memory:
         return try MemoryCache(configuration: configuration, codec: codec, logger: logger)
     case .redis:
+        if configuration.nearCache != nil {
+            return try await TwoLevelCache.connect(configuration: configuration, codec: codec, logger: logger)
+        }
         guard configuration.enableFallback else {
             return try await RedisCache.connect(configuration: configuration, codec: codec, logger: logger)
         }
         let redis = try RedisCache(configuration: configuration, codec: codec, logger: logger)
         do {
-            try await redis.ping()
+            try await redis.checkReachable()
         } catch let error as CacheError where FallbackCache.isAvailabilityFailure(error) {
             logger.warning(
                 "Redis is unreachable at start: serving from memory until it answers",
-                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(error)"]
+                metadata: ["cachelayer.cache": "\(configuration.name)", "cachelayer.failure": "\(keylessDescription(of: error))"]
             )
         } catch {
             try? await redis.close()
@@ -44,7 +49,7 @@ public func makeCache(
             let memory = try MemoryCache(configuration: configuration, codec: codec, logger: logger)
             return try FallbackCache(
                 primary: redis, local: memory, configuration: configuration.fallbackConfiguration,
-                name: configuration.name, defaultTTL: configuration.defaultTTL, logger: logger,
+                name: configuration.name, defaultTTL: configuration.defaultTTL, flightTimeout: configuration.flightTimeout, logger: logger,
                 probe: { try await redis.ping() }
             )
         } catch {

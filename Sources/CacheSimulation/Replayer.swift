@@ -74,15 +74,17 @@ package enum ReplayPolicy: String, Sendable, CaseIterable {
     case expiry
     case s3fifo
     case tinylfu
-    /// W-TinyLFU with a static 1% window, sketch-only admission and aging every 10 samples per entry, as in
-    /// the reference figures; for comparison (simulated on the policy, not a memory-cache strategy).
+    /// W-TinyLFU with Caffeine's published defaults and no adaptation: a static 1% window, SLRU 20/80 main
+    /// space, a 4-bit count-min sketch of one word (16 counters) per entry halved after 10 × size increments,
+    /// and sketch-only admission. The policy a Caffeine user gets; for comparison (simulated on the policy,
+    /// not a memory-cache strategy).
     case tinylfuStatic = "tinylfu-static"
     /// ARC (Megiddo and Modha), for comparison; simulated on the policy, not a memory-cache strategy.
     case arc
     case opt
 
     /// The policies `--policy all` replays.
-    package static let all: [ReplayPolicy] = [.lru, .expiry, .arc, .s3fifo, .tinylfu, .opt]
+    package static let all: [ReplayPolicy] = [.lru, .expiry, .arc, .s3fifo, .tinylfuStatic, .tinylfu, .opt]
     /// The memory cache's default.
     package static var `default`: ReplayPolicy {
         ReplayPolicy.allCases.first { $0.strategy == EvictionStrategy.default } ?? .lru
@@ -255,9 +257,16 @@ package enum Replayer {
             if policy == .tinylfuStatic {
                 policyTuning.adaptive = false
                 if tuning.isDefault {
-                    // The classic policy of the reference figures: sketch-only admission, Caffeine's aging.
-                    policyTuning.ghostShare = 0
+                    // Caffeine's defaults: 1% window, protected 80% of main, one sketch word per entry, counters
+                    // halved after 10 × size increments, admission by the sketch alone.
+                    policyTuning = WTinyLFUPolicy.Tuning()
+                    policyTuning.adaptive = false
+                    policyTuning.initialWindow = 0.01
+                    policyTuning.protectedShare = 0.8
+                    policyTuning.sketchScale = 1
                     policyTuning.agingSamplesPerEntry = 10
+                    policyTuning.ghostShare = 0
+                    policyTuning.admitsTies = false
                 }
             }
             let policy = WTinyLFUPolicy(capacity: size, tuning: policyTuning)

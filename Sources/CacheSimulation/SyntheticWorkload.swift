@@ -14,11 +14,23 @@ import Foundation
 ///   spread evenly through the Zipf requests (default 1). Scan keys are new, each requested once; they do
 ///   not count in the hit ratio, so `scan:` and `zipf:` with the same parameters compare what the scans
 ///   did to the cache.
+/// - `shift` only: `phases`, how many times the popular keys move to other keys (default 4): a hot set that
+///   shifts over time, where old frequencies mislead.
+/// - `loop`: the keys requested in order, again and again (`s` is ignored): the worst case of LRU when the
+///   loop is a little larger than the cache.
+/// - `recency` only: `drift`, the requests after which a new key becomes the most popular and every other
+///   key one rank less popular (default 10): recently introduced keys are the hot ones, as in a news feed.
+/// - `cdn` only: `oneoff`, the share of requests for keys never seen before or after (default 0.5), mixed with
+///   Zipf requests; unlike scans they count, as one-hit wonders do in a CDN.
 package struct SyntheticWorkload: Sendable, Equatable {
-    /// Zipf alone, or Zipf with scans.
-    package enum Kind: String, Sendable {
+    /// The shape of the workload.
+    package enum Kind: String, Sendable, CaseIterable {
         case zipf
         case scan
+        case shift
+        case loop
+        case recency
+        case cdn
     }
 
     package var kind: Kind
@@ -29,6 +41,9 @@ package struct SyntheticWorkload: Sendable, Equatable {
     package var sizes: ClosedRange<UInt32>?
     package var scanLength = 100_000
     package var scans = 1
+    package var phases = 4
+    package var drift = 10
+    package var oneOffShare = 0.5
 
     /// Why a specification was not understood.
     package struct SpecificationError: Error, CustomStringConvertible {
@@ -37,14 +52,14 @@ package struct SyntheticWorkload: Sendable, Equatable {
 
     /// Whether `text` names a synthetic workload rather than a file.
     package static func isSpecification(_ text: String) -> Bool {
-        text.hasPrefix("zipf:") || text.hasPrefix("scan:") || text == "zipf" || text == "scan"
+        Kind.allCases.contains { text == $0.rawValue || text.hasPrefix("\($0.rawValue):") }
     }
 
     /// Parses a specification; see the type's documentation for the syntax.
     package init(specification: String) throws {
         let parts = specification.split(separator: ":", maxSplits: 1)
         guard let first = parts.first, let kind = Kind(rawValue: String(first)) else {
-            throw SpecificationError(description: "unknown workload \(specification): expected zipf:… or scan:…")
+            throw SpecificationError(description: "unknown workload \(specification): expected one of \(Kind.allCases.map { "\($0.rawValue):…" }.joined(separator: ", "))")
         }
         self.kind = kind
         guard parts.count == 2 else { return }
@@ -67,6 +82,9 @@ package struct SyntheticWorkload: Sendable, Equatable {
             case "seed": seed = try number(UInt64.self)
             case "length" where kind == .scan: scanLength = try number(Int.self)
             case "scans" where kind == .scan: scans = try number(Int.self)
+            case "phases" where kind == .shift: phases = try number(Int.self)
+            case "drift" where kind == .recency: drift = try number(Int.self)
+            case "oneoff" where kind == .cdn: oneOffShare = try number(Double.self)
             case "sizes":
                 let bounds = value.split(separator: "-").compactMap { UInt32($0) }
                 guard bounds.count == 2, bounds[0] >= 1, bounds[0] <= bounds[1] else {
@@ -79,6 +97,9 @@ package struct SyntheticWorkload: Sendable, Equatable {
         }
         guard exponent > 0, keys > 0, requests > 0, scanLength >= 0, scans >= 0 else {
             throw SpecificationError(description: "s, keys and requests must be positive")
+        }
+        guard phases >= 1, drift >= 1, (0..<1).contains(oneOffShare) else {
+            throw SpecificationError(description: "phases and drift must be at least 1, oneoff from 0 to less than 1")
         }
     }
 
@@ -94,7 +115,13 @@ package struct SyntheticWorkload: Sendable, Equatable {
     /// The specification string that describes this workload.
     package var specification: String {
         var text = "\(kind.rawValue):s=\(exponent),keys=\(keys),requests=\(requests)"
-        if kind == .scan { text += ",length=\(scanLength),scans=\(scans)" }
+        switch kind {
+        case .scan: text += ",length=\(scanLength),scans=\(scans)"
+        case .shift: text += ",phases=\(phases)"
+        case .recency: text += ",drift=\(drift)"
+        case .cdn: text += ",oneoff=\(oneOffShare)"
+        case .zipf, .loop: break
+        }
         if let sizes { text += ",sizes=\(sizes.lowerBound)-\(sizes.upperBound)" }
         if seed != 42 { text += ",seed=\(seed)" }
         return text
@@ -102,6 +129,50 @@ package struct SyntheticWorkload: Sendable, Equatable {
 
     /// Generates the requests. The Zipf requests are the same for `zipf` and `scan` with equal parameters.
     package func makeTrace() -> Trace {
+        switch kind {
+        case .zipf, .scan: makeZipfTrace()
+        case .shift, .loop, .recency, .cdn: makeShapedTrace()
+        }
+    }
+
+    /// `shift`, `loop`, `recency` and `cdn`: one key per request, every request counted.
+    private func makeShapedTrace() -> Trace {
+        var generator = SplitMix64(seed: seed)
+        let sampler = ZipfSampler(count: keys, exponent: exponent)
+        let stride = Self.coprimeStride(keys)
+        var requestKeys: [UInt32] = []
+        requestKeys.reserveCapacity(requests)
+        var totalKeys = keys
+        for index in 0..<requests {
+            let key: Int
+            switch kind {
+            case .shift:
+                let phase = index * phases / requests
+                let rank = sampler.next(using: &generator) - 1
+                key = ((rank + phase * (keys / phases)) % keys &* stride) % keys
+            case .loop:
+                key = index % keys
+            case .recency:
+                // The newest key has rank 0; a key falls one rank every `drift` requests.
+                let newest = index / drift
+                let rank = sampler.next(using: &generator) - 1
+                key = (((newest - rank) % keys + keys) % keys &* stride) % keys
+            case .cdn:
+                if Double(generator.next() >> 11) / Double(1 << 53) < oneOffShare {
+                    key = totalKeys
+                    totalKeys += 1
+                } else {
+                    key = ((sampler.next(using: &generator) - 1) &* stride) % keys
+                }
+            case .zipf, .scan:
+                preconditionFailure("generated by makeZipfTrace")
+            }
+            requestKeys.append(UInt32(key))
+        }
+        return Trace(name: specification, keys: requestKeys, keyCount: totalKeys, sizes: sizes(of: requestKeys, totalKeys: totalKeys))
+    }
+
+    private func makeZipfTrace() -> Trace {
         var generator = SplitMix64(seed: seed)
         let sampler = ZipfSampler(count: keys, exponent: exponent)
         let scanCount = kind == .scan ? scans : 0
@@ -120,24 +191,26 @@ package struct SyntheticWorkload: Sendable, Equatable {
             let rank = sampler.next(using: &generator) - 1
             requestKeys.append(UInt32((rank &* stride) % keys))
         }
-        var sizes: [UInt32]?
-        if let range = self.sizes {
-            let low = log(Double(range.lowerBound))
-            let high = log(Double(range.upperBound))
-            var sizeOfKey = [UInt32](repeating: 0, count: totalKeys)
-            for key in 0..<totalKeys {
-                let unit = Double(SplitMix64.mix(UInt64(key) ^ seed) >> 11) / Double(1 << 53)
-                sizeOfKey[key] = min(range.upperBound, max(range.lowerBound, UInt32(exp(low + unit * (high - low)))))
-            }
-            sizes = requestKeys.map { sizeOfKey[Int($0)] }
-        }
         return Trace(
             name: specification,
             keys: requestKeys,
             keyCount: totalKeys,
-            sizes: sizes,
+            sizes: sizes(of: requestKeys, totalKeys: totalKeys),
             uncountedKeys: scanCount > 0 ? UInt32(keys)..<UInt32(totalKeys) : nil
         )
+    }
+
+    /// With `sizes=MIN-MAX`: each request's size, log-uniform and fixed per key.
+    private func sizes(of requestKeys: [UInt32], totalKeys: Int) -> [UInt32]? {
+        guard let range = self.sizes else { return nil }
+        let low = log(Double(range.lowerBound))
+        let high = log(Double(range.upperBound))
+        var sizeOfKey = [UInt32](repeating: 0, count: totalKeys)
+        for key in 0..<totalKeys {
+            let unit = Double(SplitMix64.mix(UInt64(key) ^ seed) >> 11) / Double(1 << 53)
+            sizeOfKey[key] = min(range.upperBound, max(range.lowerBound, UInt32(exp(low + unit * (high - low)))))
+        }
+        return requestKeys.map { sizeOfKey[Int($0)] }
     }
 
     /// A multiplier coprime with `count`, so `rank * stride % count` is a permutation.

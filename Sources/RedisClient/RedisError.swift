@@ -26,11 +26,14 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let connectionClosed = Code(.connectionClosed)
         /// The TCP (or TLS) connection could not be established, after any configured retries.
         public static let connectFailed = Code(.connectFailed)
-        /// No reply arrived within the command timeout (or the connect timeout); the connection was closed.
+        /// No reply arrived within the command timeout (or the connect timeout), or no connection could be made
+        /// within the pool's acquire timeout; the connection was closed.
         public static let timeout = Code(.timeout)
         /// The server sent bytes that are not valid RESP, or exceeded the configured size/nesting limits.
         public static let protocolError = Code(.protocolError)
-        /// No pooled connection became free before the pool's acquire timeout.
+        /// Every pooled connection stayed in use for the pool's whole acquire timeout: the pool is too small for
+        /// the load, but the server may be healthy. Not an outage; a wait for a connection that could not be made
+        /// is a ``timeout`` instead.
         public static let poolTimeout = Code(.poolTimeout)
         /// The pool is shut down (or its `run()` has returned).
         public static let poolClosed = Code(.poolClosed)
@@ -76,6 +79,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
     /// `true` when the command certainly did not reach the server or the connection is gone, so a
     /// read-only command can be retried safely on another connection.
+    ///
+    /// A ``Code/timeout`` is not a connection failure: the server may still run the command, and retrying a
+    /// command against a server that is too slow to answer adds load and multiplies the caller's wait.
     public var isConnectionFailure: Bool {
         self.code == .connectionClosed || self.code == .connectFailed
     }

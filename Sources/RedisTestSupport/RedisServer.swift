@@ -49,8 +49,11 @@ public final class RedisServer: Sendable {
         /// Extra ACL users.
         public var users: [User]
         /// Serve TLS only (plain port disabled), with a throwaway CA and certificate made by `openssl`
-        /// for `localhost` and `127.0.0.1`; see ``RedisServer/caCertificatePath``.
+        /// for ``certificateNames``; see ``RedisServer/caCertificatePath``.
         public var tls: Bool
+        /// With ``tls``: the subject alternative names of the server's certificate, as `openssl` spells them.
+        /// Default: `DNS:localhost` and `IP:127.0.0.1`.
+        public var certificateNames: [String]
         /// `protected-mode` (off by default, since tests connect without a password).
         public var protectedMode: Bool
         /// `enable-debug-command yes`, so tests may run `DEBUG PROTOCOL`, `DEBUG SLEEP`, …
@@ -67,6 +70,7 @@ public final class RedisServer: Sendable {
             password: String? = nil,
             users: [User] = [],
             tls: Bool = false,
+            certificateNames: [String] = ["DNS:localhost", "IP:127.0.0.1"],
             protectedMode: Bool = false,
             enableDebugCommand: Bool = true,
             extraArguments: [String] = [],
@@ -76,6 +80,7 @@ public final class RedisServer: Sendable {
             self.password = password
             self.users = users
             self.tls = tls
+            self.certificateNames = certificateNames
             self.protectedMode = protectedMode
             self.enableDebugCommand = enableDebugCommand
             self.extraArguments = extraArguments
@@ -138,7 +143,7 @@ public final class RedisServer: Sendable {
             .appendingPathComponent("redis-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var caPath: String?
-        if options.tls { caPath = try Self.makeCertificates(in: directory) }
+        if options.tls { caPath = try Self.makeCertificates(in: directory, names: options.certificateNames) }
         var lastError: (any Swift.Error)?
         for _ in 0..<(options.port == nil ? 10 : 1) {
             let port = try options.port ?? Self.freePort()
@@ -336,8 +341,8 @@ public final class RedisServer: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Makes a throwaway CA and a server certificate for localhost/127.0.0.1 with `openssl`; returns the CA path.
-    private static func makeCertificates(in directory: URL) throws -> String {
+    /// Makes a throwaway CA and a server certificate for `names` with `openssl`; returns the CA path.
+    private static func makeCertificates(in directory: URL, names: [String]) throws -> String {
         let d = directory.path
         try Self.run("openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -349,7 +354,7 @@ public final class RedisServer: Sendable {
             "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr", "-subj", "/CN=localhost",
         ])
         let extensions = """
-            subjectAltName=DNS:localhost,IP:127.0.0.1
+            subjectAltName=\(names.joined(separator: ","))
             basicConstraints=CA:FALSE
             keyUsage=critical,digitalSignature,keyEncipherment
             extendedKeyUsage=serverAuth

@@ -50,6 +50,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --backend redis: fall back to memory when Redis fails.")
     var fallback = false
 
+    @Flag(name: .customLong("near-cache"), help: "With --backend redis: put a near cache (a memory cache of --max-memory bytes, kept coherent by Redis client tracking) in front of Redis: the two-level cache.")
+    var nearCache = false
+
     @Flag(help: "With --backend redis: run the same workload on the raw RedisClient pool (GET/SET of the bytes the cache would store), to measure the cache layer's own overhead.")
     var rawClient = false
 
@@ -69,6 +72,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if backend == .redis && redisURL == nil { throw ValidationError("--backend redis needs --redis-url redis://host:port.") }
         if rawClient && (backend != .redis || fallback) { throw ValidationError("--raw-client needs --backend redis and no --fallback.") }
+        if nearCache && (backend != .redis || fallback || rawClient) {
+            throw ValidationError("--near-cache needs --backend redis, and neither --fallback nor --raw-client.")
+        }
         if backend == .memory && (redisURL != nil || fallback) {
             throw ValidationError("--redis-url and --fallback apply to --backend redis only.")
         }
@@ -85,6 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.backend = backend
         configuration.maxMemorySize = maxMemory
         configuration.enableFallback = fallback
+        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory) }
         configuration.defaultTTL = .noExpiry
         if let strategy, let chosen = EvictionStrategy(name: strategy) { configuration.evictionStrategy = chosen }
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
@@ -111,7 +118,7 @@ struct BenchCommand: AsyncParsableCommand {
         let stats = await cache.stats()
         try await cache.close()
 
-        let report = BenchReport(backend: backend.rawValue, result: result, stats: stats)
+        let report = BenchReport(backend: nearCache ? "redis+near-cache" : backend.rawValue, result: result, stats: stats)
         if json {
             print(try report.jsonString())
         } else {

@@ -90,7 +90,7 @@ struct ReplayCommand: AsyncParsableCommand {
     /// String hashes are seeded per process, and the policies' sketches and samples follow the hashes, so
     /// two runs could differ by a few tenths of a point. Replay runs itself again with Swift's
     /// deterministic hashing, so that every run of the same command prints the same figures.
-    private static func makeHashingDeterministic() {
+    static func makeHashingDeterministic() {
         let variable = "SWIFT_DETERMINISTIC_HASHING"
         guard ProcessInfo.processInfo.environment[variable] == nil else { return }
         setenv(variable, "1", 1)

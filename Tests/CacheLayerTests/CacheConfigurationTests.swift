@@ -40,6 +40,8 @@ struct CacheConfigurationTests {
         #expect(fast.readTimeout == .seconds(1))
         #expect(fast.writeTimeout == .seconds(1))
         #expect(!fast.enableFallback)
+        #expect(fast.nearCache == NearCacheConfiguration())
+        #expect(production.nearCache == nil)
     }
 
     static let nonsense: [(String, @Sendable (inout CacheConfiguration) -> Void)] = [
@@ -56,11 +58,26 @@ struct CacheConfigurationTests {
         ("negative database", { $0.redisDatabase = -1 }),
         ("bad address", { $0.backend = .redis; $0.redisAddress = "no-port" }),
         ("glob namespace", { $0.namespace = "app*" }),
+        ("near cache without Redis", { $0.nearCache = NearCacheConfiguration() }),
+        ("near cache with fallback", { $0.backend = .redis; $0.enableFallback = true; $0.nearCache = NearCacheConfiguration() }),
+        ("zero near-cache memory", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(maxMemorySize: 0) }),
+        ("zero near-cache TTL", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(maxTTL: .zero) }),
+        ("unbounded near-cache TTL", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(maxTTL: .noExpiry) }),
+        ("near-cache ping every microsecond", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(trackingPingInterval: .microseconds(1)) }),
         ("name with a space", { $0.name = "user sessions" }),
         ("name with a newline", { $0.name = "a\nb" }),
         ("name beyond ASCII", { $0.name = "café" }),
         ("fallback without Redis", { $0.enableFallback = true }),
     ]
+
+    @Test func nearCacheIsReadFromTheEnvironment() throws {
+        let base = ["REDIS_URL": "redis://cache.local:6379"]
+        #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "tracking"]) { $1 }).nearCache == NearCacheConfiguration())
+        #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "ttl-only"]) { $1 }).nearCache?.coherence == .ttlOnly)
+        #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "false"]) { $1 }, base: .highPerformance(redisAddress: "x:1")).nearCache == nil)
+        let error = #expect(throws: CacheError.self) { try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "maybe"]) { $1 }) }
+        #expect(error?.code == .invalidConfiguration)
+    }
 
     @Test func aNameThatRedisAcceptsIsValid() throws {
         var configuration = CacheConfiguration()

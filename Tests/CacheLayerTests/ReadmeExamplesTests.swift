@@ -76,6 +76,12 @@ extension ReadmeExamplesTests {
             try await database.loadPrices()
         }
         #expect(prices["tea"] == 350)
+        let cachedPrices = try await cache.get("prices", as: [String: Int].self)
+        #expect(cachedPrices == prices)
+
+        cache.patterns.defaultOptions = .failSafe(gracePeriod: .seconds(3600))
+        print("stale values served: \(cache.patterns.counters.staleValuesServed)")
+        #expect(cache.patterns.defaultOptions.gracePeriod == .seconds(3600))
 
         let users = try await cache.getOrSetMany(["user:1", "user:2", "user:3"], ttl: .seconds(600)) { missing in
             try await database.loadUsers(keys: missing)

@@ -100,6 +100,26 @@ struct RedisChannelHandlerTests {
         #expect(try result.get() == [.integer(7)])
         #expect(!closed)
     }
+
+    @Test("a push that does not fit in the reader's buffer closes the connection instead of being dropped")
+    func pushOverflowClosesTheConnection() async throws {
+        let channel = EmbeddedChannel()
+        let (pushes, continuation) = AsyncStream<RESPValue>.makeStream(bufferingPolicy: .bufferingNewest(2))
+        let handler = RedisChannelHandler(eventLoop: channel.eventLoop, maxBulkLength: 1024, maxNestingDepth: 8, pushContinuation: continuation)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        for key in ["a", "b"] {
+            _ = try? channel.writeInbound(ByteBuffer(string: ">2\r\n+invalidate\r\n*1\r\n+\(key)\r\n"))
+        }
+        #expect(channel.isActive, "two pushes fit")
+        _ = try? channel.writeInbound(ByteBuffer(string: ">2\r\n+invalidate\r\n*1\r\n+c\r\n"))
+        #expect(!channel.isActive, "the third push overflowed the buffer")
+        _ = try? channel.finish()
+        var received: [RESPValue] = []
+        for await push in pushes { received.append(push) }
+        // The stream ends, so its reader learns that something was lost.
+        #expect(received.count == 2)
+    }
 }
 
 

@@ -6,8 +6,11 @@ import Synchronization
 /// A cache that keeps working when its backend (Redis) does not: reads fall back to an in-memory cache,
 /// writes go to both.
 ///
-/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable`` or
-///   ``CacheError/Code/timeout``, the read is served from memory and does not fail.
+/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable``,
+///   ``CacheError/Code/timeout`` or ``CacheError/Code/busy``, the read is served from memory and does not fail.
+/// - ``CacheError/Code/busy`` (every pooled connection in use: a healthy backend under load) is served from memory
+///   like an outage but does not count towards the circuit breaker, so load alone never switches the cache to
+///   memory.
 /// - Writes (`set`, `delete`, `clear`) go to memory and to the backend. When only the backend fails, the
 ///   write succeeds: memory has it, and the key is remembered as *pending*.
 /// - After ``FallbackConfiguration/failureThreshold`` consecutive failures a circuit breaker opens: the
@@ -34,6 +37,9 @@ public final class FallbackCache: Cache {
     private let configuration: FallbackConfiguration
     private let logger: Logger
     private let state: Locked<State>
+    /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
+    private let background = CacheBackgroundWork()
+    private let replayRefusalCount = Atomic<Int>(0)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -48,14 +54,19 @@ public final class FallbackCache: Cache {
         /// Tag and prefix invalidations the backend has not seen yet, in call order, each with its version.
         var pendingInvalidations: [(version: UInt64, invalidation: Invalidation)] = []
         var version: UInt64 = 0
-        /// Whether the probe task runs (set before the task exists, so only one starts).
+        /// Whether the probe runs (set before it starts, so only one starts).
         var probing = false
-        var probeTask: Task<Void, Never>? = nil
+        /// Where the latest probe ran.
+        var probePlacement: CacheBackgroundWork.Placement? = nil
         var subscribers: [Int: AsyncStream<FallbackHealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
         var closed = false
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
+        /// ``FallbackConfiguration/maxPendingKeys``.
+        var maxPendingKeys = Int.max
+        /// Whether `pending` overflowed since the last recovery (a clear replaces it; logged once on replay).
+        var journalOverflowed = false
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
@@ -69,6 +80,13 @@ public final class FallbackCache: Cache {
         }
 
         mutating func markPending(_ key: String, tags: Set<String> = []) {
+            if pending[key] == nil, pending.count >= maxPendingKeys {
+                // Past the bound, remember "everything under the namespace" instead: clearing it on recovery removes
+                // every value the backend kept from before the outage, so none can shadow a newer one held in memory.
+                // The keys written so far are not replayed (a miss after recovery, never an older value).
+                markClearPending()
+                journalOverflowed = true
+            }
             version += 1
             pending[key] = version
             if !tags.isEmpty { pendingTags[key, default: []].formUnion(tags) }
@@ -104,6 +122,7 @@ public final class FallbackCache: Cache {
         configuration: FallbackConfiguration = FallbackConfiguration(),
         name: String = "default",
         defaultTTL: Duration? = .seconds(3600),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         logger: Logger,
         wallClock: @escaping @Sendable () -> Date = { Date() },
         probe: @escaping @Sendable () async throws -> Void
@@ -114,8 +133,12 @@ public final class FallbackCache: Cache {
         self.configuration = configuration
         self.logger = logger
         self.probe = probe
-        self.state = Locked(State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold)))
-        self.patterns = CachePatternsState(name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, wallClock: wallClock)
+        var initialState = State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold))
+        initialState.maxPendingKeys = configuration.maxPendingKeys
+        self.state = Locked(initialState)
+        self.patterns = CachePatternsState(
+            name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
+        )
     }
 
     // MARK: Reads
@@ -456,16 +479,14 @@ public final class FallbackCache: Cache {
     }
 
     public func close() async throws {
-        let (task, subscribers, alreadyClosed) = state.withLock { state in
-            let result = (state.probeTask, Array(state.subscribers.values), state.closed)
+        let (subscribers, alreadyClosed) = state.withLock { state in
+            let result = (Array(state.subscribers.values), state.closed)
             state.closed = true
-            state.probeTask = nil
             state.subscribers.removeAll()
             return result
         }
         guard !alreadyClosed else { return }
-        task?.cancel()
-        await task?.value
+        await background.close()
         for subscriber in subscribers { subscriber.finish() }
         let pending = pendingKeyCount
         if pending > 0 {
@@ -475,6 +496,23 @@ public final class FallbackCache: Cache {
         do { try await primary.close() } catch { firstError = error }
         do { try await local.close() } catch { firstError = firstError ?? error }
         if let firstError { throw firstError }
+    }
+
+    /// Runs the background work of the backend and of the memory cache, and the probe of an unreachable backend,
+    /// until graceful shutdown, cancellation or ``close()``; see ``Cache/run()``.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.primary.run() }
+            group.addTask { try await self.local.run() }
+            group.addTask {
+                await self.background.run()
+                self.resumeProbeIfNeeded()
+            }
+        }
+    }
+
+    deinit {
+        background.cancelOwnTasks()
     }
 
     // MARK: Internals
@@ -496,7 +534,12 @@ public final class FallbackCache: Cache {
 
     static func isAvailabilityFailure(_ error: any Error) -> Bool {
         guard let error = error as? CacheError else { return false }
-        return error.code == .unavailable || error.code == .timeout
+        return error.code == .unavailable || error.code == .timeout || error.code == .busy
+    }
+
+    /// Whether the failure says the backend is down (and counts towards the breaker), not merely busy.
+    static func isOutage(_ error: any Error) -> Bool {
+        isAvailabilityFailure(error) && (error as? CacheError)?.code != .busy
     }
 
     private func noteSuccess() {
@@ -508,7 +551,8 @@ public final class FallbackCache: Cache {
     private func noteFailure(_ error: any Error, fellBack: Bool) {
         let (action, startProbe) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
             if fellBack { patterns.recordFallbackEvent() }
-            let action = state.breaker.recordFailure(now: .now)
+            // A busy pool is load, not an outage: served from memory, replayed by the probe, but not counted.
+            let action = Self.isOutage(error) ? state.breaker.recordFailure(now: .now) : .none
             if action == .opened { state.outages += 1 }
             let startProbe = !state.probing && !state.closed
             if startProbe { state.probing = true }
@@ -517,53 +561,77 @@ public final class FallbackCache: Cache {
         if action == .opened {
             logger.warning(
                 "Backend lost: serving from memory until it answers again",
-                metadata: ["cache.failure": "\(error)", "cache.failure_threshold": "\(configuration.failureThreshold)"]
+                metadata: ["cache.failure": "\(keylessDescription(of: error))", "cache.failure_threshold": "\(configuration.failureThreshold)"]
             )
-            publish(.backendLost(reason: String(describing: error)))
+            publish(.backendLost(reason: keylessDescription(of: error)))
         }
-        if startProbe {
-            let task = Task { [self] in await self.probeUntilRecovered() }
-            state.withLock { state in
-                if state.closed { task.cancel() } else { state.probeTask = task }
-            }
-        }
+        if startProbe { spawnProbe() }
     }
 
-    /// Probes the backend until it answers, replays pending writes, closes the breaker, and goes on replaying until
-    /// no key is pending.
-    private func probeUntilRecovered() async {
-        defer { state.withLock { $0.probing = false } }
-        var replayedSinceOutage = 0
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.probeInterval)
-                try await probe()
-            } catch {
-                continue
-            }
-            guard let replayed = await reconcile() else { continue }
-            replayedSinceOutage += replayed
-            let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-                // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
-                guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
-                // Keys written again while they were replayed are still pending: memory keeps serving them and the
-                // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
-                // for ever (while it is open, every write makes its key pending).
-                let action = state.breaker.recordRecovery()
-                if action == .closed { state.recoveries += 1 }
-                let done = state.pending.isEmpty
-                if done {
-                    state.probing = false
-                    state.probeTask = nil
+    /// Starts the probe (whose `probing` flag the caller set): it probes the backend until it answers, replays pending
+    /// writes, closes the breaker, and goes on replaying until no key is pending. It holds the cache only for one
+    /// round, so an abandoned cache is freed (and its deinit cancels the probe) even while the backend stays down.
+    private func spawnProbe() {
+        let interval = configuration.probeInterval.boundedForSleep
+        let placement = background.spawn { [weak self] in
+            var replayedSinceOutage = 0
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    break
                 }
-                return (action, done)
+                guard let self else { return }
+                if await self.probeOnce(replayedSinceOutage: &replayedSinceOutage) { return }
             }
-            if action == .closed {
-                logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
-                publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
-            }
-            if done { return }
+            self?.state.withLock { $0.probing = false }
         }
+        state.withLock { $0.probePlacement = placement }
+    }
+
+    /// Restarts the probe when ``run()`` ended (and cut it short) while the cache stays open and the backend is
+    /// still down or has writes to replay.
+    private func resumeProbeIfNeeded() {
+        let resume = state.withLock { state -> Bool in
+            let needed = !state.breaker.allowsCalls || !state.pending.isEmpty || state.clearPending != nil
+                || !state.pendingInvalidations.isEmpty
+            guard needed, !state.probing, !state.closed else { return false }
+            state.probing = true
+            return true
+        }
+        if resume { spawnProbe() }
+    }
+
+    /// Where the latest probe of the backend ran (`nil` before the first failure); for tests.
+    package var probePlacement: CacheBackgroundWork.Placement? { state.withLock { $0.probePlacement } }
+
+    /// One round of the probe: probes, replays, and closes the breaker when the backend answers.
+    /// - Returns: Whether the probe is done (the backend recovered and no key is pending).
+    private func probeOnce(replayedSinceOutage: inout Int) async -> Bool {
+        do {
+            try await probe()
+        } catch {
+            return false
+        }
+        guard let replayed = await reconcile() else { return false }
+        replayedSinceOutage += replayed
+        let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
+            // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
+            guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
+            // Keys written again while they were replayed are still pending: memory keeps serving them and the
+            // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
+            // for ever (while it is open, every write makes its key pending).
+            let action = state.breaker.recordRecovery()
+            if action == .closed { state.recoveries += 1 }
+            let done = state.pending.isEmpty
+            if done { state.probing = false }
+            return (action, done)
+        }
+        if action == .closed {
+            logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
+            publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
+        }
+        return done
     }
 
     /// Replays the pending clear, invalidations and keys once (keys written again meanwhile stay pending).
@@ -580,15 +648,23 @@ public final class FallbackCache: Cache {
             // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
             // which already reflects every clear and invalidation, so replaying them last is always right.
             if let clearGeneration {
-                try await primary.clear()
+                if state.withLock({ state in defer { state.journalOverflowed = false }; return state.journalOverflowed }) {
+                    logger.warning(
+                        "More keys were written during the outage than the journal holds (maxPendingKeys): clearing the namespace in the backend instead of replaying them",
+                        metadata: ["cache.max_pending_keys": "\(configuration.maxPendingKeys)"]
+                    )
+                }
+                try await skippingRefusal("clear") { try await primary.clear() }
                 state.withLock { state in
                     if state.clearPending == clearGeneration { state.clearPending = nil }
                 }
             }
             for (version, invalidation) in invalidations {
-                switch invalidation {
-                case .tag(let tag): try await primary.invalidate(tag: tag)
-                case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                try await skippingRefusal("invalidate") {
+                    switch invalidation {
+                    case .tag(let tag): try await primary.invalidate(tag: tag)
+                    case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+                    }
                 }
                 state.withLock { state in
                     state.pendingInvalidations.removeAll { $0.version == version }
@@ -599,16 +675,18 @@ public final class FallbackCache: Cache {
                 // latest value, and stays pending only if it is rewritten during its own replay.
                 guard let version = state.withLock({ $0.pending[key] }) else { continue }
                 let keyTags = state.withLock { $0.pendingTags[key] } ?? []
-                if let entry = try local.replayableEntry(key) {
-                    if let stored = entry.value as? StoredBytes {
-                        try await primary.setBytes(key, to: stored.bytes, ttl: entry.ttl ?? .noExpiry)
-                    } else if keyTags.isEmpty {
-                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                try await skippingRefusal("set", key: key) {
+                    if let entry = try local.replayableEntry(key) {
+                        if let stored = entry.value as? StoredBytes {
+                            try await primary.setBytes(key, to: stored.bytes, ttl: entry.ttl ?? .noExpiry)
+                        } else if keyTags.isEmpty {
+                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
+                        } else {
+                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                        }
                     } else {
-                        try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
+                        try await primary.delete(key)
                     }
-                } else {
-                    try await primary.delete(key)
                 }
                 replayed += 1
                 state.withLock { state in
@@ -625,11 +703,31 @@ public final class FallbackCache: Cache {
             } else if Task.isCancelled || (error as? CacheError)?.code == .cancelled {
                 // Closing: the probe task was cancelled mid-replay; close() reports what is still pending.
             } else {
-                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(error)"])
+                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(keylessDescription(of: error))"])
+                logger.debug("The failed replay", metadata: ["cache.failure": "\(error)"])
             }
             return nil
         }
     }
+
+    /// Runs one replay step; an error that is not an availability failure (nor cancellation) is logged, counted in
+    /// ``replayRefusals`` and skipped, so one write the backend refuses (a reserved key, a `clear()` Redis cannot do
+    /// without a namespace, `OOM`) cannot stall recovery for every other key. Availability failures and cancellation
+    /// are rethrown: the pass ends and the probe tries again.
+    private func skippingRefusal(_ operation: String, key: String? = nil, _ step: () async throws -> Void) async throws {
+        do {
+            try await step()
+        } catch {
+            if Self.isAvailabilityFailure(error) || Task.isCancelled || (error as? CacheError)?.code == .cancelled { throw error }
+            replayRefusalCount.add(1, ordering: .relaxed)
+            var metadata: Logger.Metadata = ["cache.operation": "\(operation)", "cache.failure": "\(error)"]
+            if let key, logger.logLevel <= .debug { metadata["cache.key"] = "\(key)" }
+            logger.error("The backend refused a write made during an outage; it is skipped and the backend may keep an older value until it expires", metadata: metadata)
+        }
+    }
+
+    /// Writes made during an outage that the backend refused when they were replayed (skipped, logged).
+    package var replayRefusals: Int { replayRefusalCount.load(ordering: .relaxed) }
 
     private func publish(_ event: FallbackHealthEvent) {
         let subscribers = state.withLock { Array($0.subscribers.values) }

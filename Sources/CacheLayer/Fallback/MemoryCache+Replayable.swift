@@ -3,13 +3,16 @@ extension MemoryCache: ReplayableCache {
     /// outage to the backend. Counts neither a hit nor a miss.
     package func replayableEntry(_ key: String) throws -> (value: any Codable & Sendable, ttl: Duration?)? {
         guard let (value, remainingNanoseconds) = try peekValue(key) else { return nil }
+        let ttl = remainingNanoseconds.map { Duration.nanoseconds(Int64(clamping: $0)) }
+        // Replayed as itself, so the backend frames it as an envelope and plain reads there still see through it.
+        if let envelope = value as? any AnyCacheEnvelope { return (envelope, ttl) }
         // Bytes from `setBytes` go back as they are (the fallback cache writes them with `setBytes`).
-        if let bytes = value as? StoredBytes { return (bytes, remainingNanoseconds.map { .nanoseconds(Int64(clamping: $0)) }) }
+        if let bytes = value as? StoredBytes { return (bytes, ttl) }
         guard let encodable = value as? any Encodable else {
             // Only `set`, which requires Codable, stores values the fallback cache replays.
             throw CacheError(code: .encodingFailed, key: key, message: "The value in memory is not Encodable, so it cannot be written to the backend.")
         }
-        return (ReplayedValue(base: encodable), remainingNanoseconds.map { .nanoseconds(Int64(clamping: $0)) })
+        return (ReplayedValue(base: encodable), ttl)
     }
 }
 

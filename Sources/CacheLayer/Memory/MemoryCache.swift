@@ -15,8 +15,9 @@ import Synchronization
 /// shard's share; anything larger throws ``CacheError/Code/valueTooLarge`` with the share in the message.
 ///
 /// When a write would exceed the share, expired entries go first (soonest expiry first), then the entries
-/// chosen by ``CacheConfiguration/evictionStrategy``. A background task removes expired entries every
-/// ``CacheConfiguration/sweepInterval`` until ``close()``.
+/// chosen by ``CacheConfiguration/evictionStrategy``. A background loop removes expired entries every
+/// ``CacheConfiguration/sweepInterval``: in ``run()`` while a ``CacheService`` runs the cache, in a task of the
+/// cache's own otherwise, until ``close()``.
 public final class MemoryCache: Cache {
     /// The smallest byte share per shard the automatic shard count accepts; keeps shares large next to
     /// typical values.
@@ -32,7 +33,8 @@ public final class MemoryCache: Cache {
     private let configuration: CacheConfiguration
     private let logger: Logger
     private let closed = Atomic<Bool>(false)
-    private let sweeper = Locked<Task<Void, Never>?>(nil)
+    /// The sweeper loop, run by ``run()`` or a task of the cache's own.
+    private let background: CacheBackgroundWork
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
@@ -56,7 +58,8 @@ public final class MemoryCache: Cache {
     ///   - clock: the time source for TTLs.
     ///   - shardCount: rounded up to a power of two and capped at `maxMemorySize`; `nil` picks up to 16
     ///     shards of at least 4 MiB each.
-    ///   - startSweeper: whether to run the background task that calls ``sweepExpired()``.
+    ///   - startSweeper: whether the sweeper (which calls ``sweepExpired()``) runs in a task of the cache's own while
+    ///     nobody calls ``run()``; ``run()`` runs it either way.
     package init(
         configuration: CacheConfiguration,
         codec: any CacheCodec = JSONCacheCodec(),
@@ -78,17 +81,30 @@ public final class MemoryCache: Cache {
         self.logger = logger
         self.patterns = CachePatternsState(
             name: configuration.name, backend: "memory", defaultTTL: configuration.defaultTTL, logger: logger,
-            wallClock: wallClock ?? { Date() }
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock ?? { Date() }
         )
-        if startSweeper { startSweeping() }
+        self.background = CacheBackgroundWork(startsOwnLoops: startSweeper)
+        let interval = configuration.sweepInterval.boundedForSleep
+        background.addLoop { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return
+                }
+                // Holds the cache only while sweeping, so an abandoned cache is freed and its deinit cancels us.
+                guard let self else { return }
+                self.sweepExpired()
+            }
+        }
     }
 
     deinit {
-        sweeper.withLock { $0?.cancel() }
+        background.cancelOwnTasks()
     }
 
-    /// Whether the background sweeper task exists (started and not yet stopped by ``close()``).
-    package var isSweeperRunning: Bool { sweeper.withLock { $0 != nil } }
+    /// Whether the sweeper runs (in a task of the cache's own or in ``run()``), not yet stopped by ``close()``.
+    package var isSweeperRunning: Bool { background.isRunningLoops }
 
     /// The number of shards in use.
     package var shardCount: Int { storage.shardCount }
@@ -114,9 +130,32 @@ public final class MemoryCache: Cache {
     // generic code; the work happens in the non-generic `sampledLookup`.
     @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        guard let value = try sampledLookup(key, type: Value.self) else { return nil }
-        // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
-        return value as? Value
+        switch try sampledLookup(key, type: Value.self) {
+        case .hit(let value):
+            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            return value as? Value
+        case .miss:
+            return nil
+        case .otherType(let stored):
+            return try valueInEnvelope(key, stored: stored, as: Value.self)
+        }
+    }
+
+    /// The slow path of a read that found a value of another type: a value fail-safe or early refresh stored in an
+    /// envelope reads as itself (or a miss past its time to live); anything else is a type mismatch.
+    @usableFromInline
+    func valueInEnvelope<Value: Codable & Sendable>(_ key: String, stored: any Any.Type, as type: Value.Type) throws(CacheError) -> Value? {
+        guard stored == CacheEnvelope<Value>.self else {
+            throw CacheError.typeMismatch(key: key, stored: String(describing: stored), requested: String(describing: Value.self))
+        }
+        // Read again as the envelope, so the hit is counted and the eviction policy sees it.
+        guard case .hit(let envelope) = try lookup(key, type: CacheEnvelope<Value>.self) else { return nil }
+        guard let value = try patterns.value(in: envelope, as: Value.self, key: key) else {
+            // Kept only for fail-safe: a miss for a plain read.
+            storage.recountHitAsMiss(HashedKey(key))
+            return nil
+        }
+        return value
     }
 
     @inlinable
@@ -175,17 +214,16 @@ public final class MemoryCache: Cache {
         currentStats()
     }
 
-    /// Stops the sweeper and waits for it to finish. Entries stay in memory until the cache is released.
+    /// Stops the sweeper (waiting for a task of the cache's own to finish, and making ``run()`` return). Entries stay
+    /// in memory until the cache is released.
     public func close() async throws {
         closed.store(true, ordering: .releasing)
-        let task = sweeper.withLock { task in
-            defer { task = nil }
-            return task
-        }
-        if let task {
-            task.cancel()
-            await task.value
-        }
+        await background.close()
+    }
+
+    /// Runs the sweeper until graceful shutdown, cancellation or ``close()``; see ``Cache/run()``.
+    public func run() async throws {
+        await background.run()
     }
 
     // MARK: - Conditional writes, TTLs and bytes
@@ -238,7 +276,11 @@ public final class MemoryCache: Cache {
         case .miss:
             return nil
         case .typeMismatch(let stored):
-            throw CacheError.typeMismatch(key: key, stored: stored, requested: String(describing: Value.self))
+            // A value fail-safe or early refresh wrapped reads as itself, with the entry's TTL.
+            guard let value = try valueInEnvelope(key, stored: stored, as: Value.self), let ttl = try await ttl(key) else {
+                return nil
+            }
+            return (value, ttl)
         }
     }
 
@@ -263,7 +305,7 @@ public final class MemoryCache: Cache {
             // A typed value: its bytes are what the codec makes of it.
             guard let (value, _) = try peekValue(key), let encodable = value as? any Encodable else { return nil }
             do {
-                return try codec.encode(encodable)
+                return try patterns.encode(encodable, with: codec)
             } catch {
                 throw CacheError(
                     code: .encodingFailed, key: key,
@@ -298,15 +340,21 @@ public final class MemoryCache: Cache {
 
     /// The value under `key`, or `nil` when absent or expired. What ``get(_:as:)`` does, without `async`.
     package func getValue<Value: Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
-        guard let value = try lookup(key, type: Value.self) else { return nil }
-        // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
-        return value as? Value
+        switch try lookup(key, type: Value.self) {
+        case .hit(let value):
+            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            return value as? Value
+        case .miss:
+            return nil
+        case .otherType(let stored):
+            throw CacheError.typeMismatch(key: key, stored: String(describing: stored), requested: String(describing: Value.self))
+        }
     }
 
     /// ``lookup(_:type:)``, timed when the latency sampler says so: one relaxed atomic load while no metrics
     /// reporter runs, then one call in 64.
     @usableFromInline
-    func sampledLookup(_ key: String, type: any Any.Type) throws(CacheError) -> (any Sendable)? {
+    func sampledLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         let sampler = patterns.latency
         guard sampler.shouldSample() else { return try lookup(key, type: type) }
         let start = ContinuousClock.now
@@ -314,17 +362,17 @@ public final class MemoryCache: Cache {
         return try lookup(key, type: type)
     }
 
-    /// The live value under `key`, whose dynamic type is exactly `type`; `nil` when absent or expired.
-    private func lookup(_ key: String, type: any Any.Type) throws(CacheError) -> (any Sendable)? {
+    /// The live value under `key` when its dynamic type is exactly `type`.
+    private func lookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         try checkOpen(key)
         try CacheKey.validate(key)
         switch storage.get(HashedKey(key), clock: clock, type: ObjectIdentifier(type)) {
         case .hit(let value):
-            return value
+            return .hit(value)
         case .miss:
-            return nil
+            return .miss
         case .typeMismatch(let stored):
-            throw CacheError.typeMismatch(key: key, stored: stored, requested: String(describing: type))
+            return .otherType(stored)
         }
     }
 
@@ -461,20 +509,15 @@ public final class MemoryCache: Cache {
         return overflow || expiresAt == .max ? .max - 1 : expiresAt
     }
 
-    private func startSweeping() {
-        let interval = configuration.sweepInterval
-        let task = Task { [weak self] in
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    return
-                }
-                // Holds the cache only while sweeping, so an abandoned cache is freed and its deinit cancels us.
-                guard let self else { return }
-                self.sweepExpired()
-            }
-        }
-        sweeper.withLock { $0 = task }
-    }
+}
+
+/// What a read of the memory cache found.
+@usableFromInline
+enum MemoryLookup {
+    /// A live value of the requested type.
+    case hit(any Sendable)
+    /// Nothing live.
+    case miss
+    /// A live value of this other type.
+    case otherType(any Any.Type)
 }

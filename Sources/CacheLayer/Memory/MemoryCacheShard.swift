@@ -5,8 +5,8 @@ enum ShardRead: Sendable {
     /// A live value of the requested type.
     case hit(any Sendable)
     case miss
-    /// A value of another type is stored; carries that type's name for the error.
-    case typeMismatch(stored: String)
+    /// A value of another type is stored; carries that type (an envelope of the requested type reads through).
+    case typeMismatch(stored: any Any.Type)
 }
 
 /// The outcome of a write in a shard.
@@ -96,6 +96,14 @@ final class MemoryCacheShard: Sendable {
 
     func sweepExpired(now: UInt64) -> Int {
         state.withLock { $0.removeExpired(now: now, untilSizeAtMost: nil) }
+    }
+
+    /// Counts a hit as a miss after all: the value read was past its logical (fail-safe) expiry.
+    func recountHitAsMiss() {
+        state.withLock { state in
+            state.hits -= 1
+            state.misses += 1
+        }
     }
 
     /// Removes every entry tagged `tag`; returns how many.
@@ -211,7 +219,7 @@ extension MemoryCacheShard {
                 return .miss
             }
             guard ObjectIdentifier(storedType) == type else {
-                return .typeMismatch(stored: String(describing: storedType))
+                return .typeMismatch(stored: storedType)
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)

@@ -65,6 +65,10 @@ final class ShardedMemoryStorage: Sendable {
         for shard in shards { shard.removeAll() }
     }
 
+    func recountHitAsMiss(_ key: HashedKey) {
+        shard(for: key).recountHitAsMiss()
+    }
+
     func sweepExpired(now: UInt64) -> Int {
         shards.reduce(0) { $0 + $1.sweepExpired(now: now) }
     }

@@ -2,7 +2,7 @@ import CommonSupport
 import Metrics
 import Synchronization
 
-/// The hook through which a backend reports the latency of a sample of its `get` and `set` calls to the timers of
+/// The hook through which a built-in backend reports the latency of a sample of its `get` and `set` calls to the timers of
 /// a running ``CacheMetricsReporter``.
 ///
 /// Timing every call would cost two clock reads per operation, too much on the memory cache's ~100 ns `get`.
@@ -17,9 +17,9 @@ import Synchronization
 /// While no reporter is running, ``shouldSample()`` is one relaxed atomic load that returns `false`.
 /// While one runs it also increments a shared atomic counter; a sharded backend may instead count in its shards
 /// (under their locks) and check ``isEnabled`` only.
-public final class CacheLatencySampler: Sendable {
+package final class CacheLatencySampler: Sendable {
     /// One call in this many is timed by ``shouldSample()``.
-    public let sampleInterval: UInt64 = 64
+    package let sampleInterval: UInt64 = 64
 
     private let enabled = Atomic<Bool>(false)
     private let tick = Atomic<UInt64>(0)
@@ -29,21 +29,21 @@ public final class CacheLatencySampler: Sendable {
     init() {}
 
     /// Whether a reporter is collecting latencies.
-    public var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+    package var isEnabled: Bool { enabled.load(ordering: .relaxed) }
 
     /// Whether to time this call: true for one call in ``sampleInterval`` while a reporter runs.
-    public func shouldSample() -> Bool {
+    package func shouldSample() -> Bool {
         guard enabled.load(ordering: .relaxed) else { return false }
         return tick.wrappingAdd(1, ordering: .relaxed).oldValue % sampleInterval == 0
     }
 
     /// Reports the duration of a sampled `get`.
-    public func recordGet(_ duration: Duration) {
+    package func recordGet(_ duration: Duration) {
         timers.withLock { $0 }?.get.recordNanoseconds(duration.nanoseconds)
     }
 
     /// Reports the duration of a sampled `set`.
-    public func recordSet(_ duration: Duration) {
+    package func recordSet(_ duration: Duration) {
         timers.withLock { $0 }?.set.recordNanoseconds(duration.nanoseconds)
     }
 

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Every `interval` the reporter reads ``Cache/stats()`` and ``CachePatternsState/counters`` and adds what grew
 /// since the last reading to its counters; gauges get the current size and entry count. The latency timers are fed
-/// by the backend through ``CachePatternsState/latency``, one call in 64, while the reporter runs. With the default
+/// by the built-in backends, one call in 64, while the reporter runs. With the default
 /// no-op metrics backend this costs one `stats()` call per interval.
 ///
 /// | Metric | Type | Source |
@@ -15,7 +15,7 @@ import Synchronization
 /// | `cache_hits`, `cache_misses`, `cache_sets`, `cache_deletes`, `cache_evictions`, `cache_expirations` | counter | ``CacheStats`` |
 /// | `cache_fallback_events`, `cache_factory_calls`, `cache_factory_errors`, `cache_stale_served`, `cache_timeouts`, `cache_background_refreshes`, `cache_write_failures` | counter | ``CachePatternCounters`` |
 /// | `cache_size_bytes`, `cache_entries` | gauge | ``CacheStats`` |
-/// | `cache_get_duration`, `cache_set_duration` | timer | sampled by the backend |
+/// | `cache_get_duration`, `cache_set_duration` | timer | sampled by the built-in backends |
 ///
 /// Every metric has the dimensions `cache` (the cache's name) and `backend`.
 ///

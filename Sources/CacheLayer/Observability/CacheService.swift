@@ -10,9 +10,10 @@ import ServiceLifecycle
 /// try await app.runService()
 /// ```
 ///
-/// While it runs: a ``CacheMetricsReporter`` (unless `metricsInterval` is `nil`) and the work the backend
-/// registered with ``CachePatternsState/registerBackgroundWork(_:_:)`` (sweeper, health probe). On graceful
-/// shutdown or cancellation it stops them, reports the metrics a last time and calls ``Cache/close()``.
+/// While it runs: the cache's background work (``Cache/run()``: the memory cache's sweeper, the Redis connection
+/// pool, the fallback cache's probe of an unreachable backend) and a ``CacheMetricsReporter`` (unless
+/// `metricsInterval` is `nil`). On graceful shutdown or cancellation it stops them, reports the metrics a last time and
+/// calls ``Cache/close()``.
 public struct CacheService: Service {
     /// The cache this service runs and closes.
     public let cache: any Cache
@@ -35,7 +36,7 @@ public struct CacheService: Service {
 
     /// Runs until graceful shutdown or cancellation, then closes the cache.
     ///
-    /// - Throws: The error of a background job that failed (the cache is closed first), or of `close()`.
+    /// - Throws: The error of the cache's ``Cache/run()`` when it failed (the cache is closed first), or of `close()`.
     public func run() async throws {
         let logger = cache.patterns.logger
         var failure: (any Error)?
@@ -44,16 +45,15 @@ public struct CacheService: Service {
                 if let reporter {
                     group.addTask { try await reporter.run() }
                 }
-                for work in cache.patterns.backgroundWork {
-                    group.addTask {
-                        do {
-                            try await cancelWhenGracefulShutdown(work.run)
-                        } catch is CancellationError {
-                            // Stopped by shutdown.
-                        } catch {
-                            logger.error("Cache background work failed", metadata: ["work": "\(work.name)", "error": "\(error)"])
-                            throw error
-                        }
+                group.addTask { [cache] in
+                    do {
+                        // Also stops a conformance's run() that ignores graceful shutdown.
+                        try await cancelWhenGracefulShutdown { try await cache.run() }
+                    } catch is CancellationError {
+                        // Stopped by shutdown.
+                    } catch {
+                        logger.error("Cache background work failed", metadata: ["error": "\(keylessDescription(of: error))"])
+                        throw error
                     }
                 }
                 // Keeps the service running until shutdown even when there is no other work.

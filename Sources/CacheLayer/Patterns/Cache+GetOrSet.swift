@@ -1,7 +1,7 @@
 import Logging
 
 extension Cache {
-    /// The default implementation: single flight per key through ``CachePatternsState/flights``, with the
+    /// The default implementation: single flight per key through the cache's ``Cache/patterns``, with the
     /// options of ``GetOrSetOptions``.
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
@@ -64,7 +64,7 @@ extension Cache {
         }
         if let value = try await get(key, as: Value.self) { return value }
         let state = patterns
-        return try await state.awaitFlight(key, timeout: options.hardTimeout) { [self] in
+        return try await state.awaitFlight(key, timeout: options.hardTimeout, flightBound: options.hardTimeout) { [self] in
             // Checked again inside the flight: a caller that missed just before the previous flight stored its
             // value must not call the factory a second time.
             if let value = try await self.get(key, as: Value.self) { return value }
@@ -103,7 +103,7 @@ extension Cache {
         }
         let timeout = stale == nil ? options.hardTimeout : (options.softTimeout ?? options.hardTimeout)
         do {
-            return try await state.awaitFlight(key, timeout: timeout) { [self] in
+            return try await state.awaitFlight(key, timeout: timeout, flightBound: options.hardTimeout) { [self] in
                 if let current = try await self.readEnvelope(key, as: Value.self),
                    state.nowMilliseconds() < current.expiresAt {
                     return current.value
@@ -115,9 +115,7 @@ extension Cache {
         } catch {
             guard let stale else { throw error }
             state.recordStaleValueServed()
-            var metadata: Logger.Metadata = ["error": "\(error)"]
-            if state.logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-            state.logger.warning("Serving a stale value: the factory failed or exceeded its timeout", metadata: metadata)
+            state.warning("Serving a stale value: the factory failed or exceeded its timeout", key: key, error: error)
             return stale
         }
     }
@@ -131,7 +129,8 @@ extension Cache {
     ) {
         let state = patterns
         do {
-            let started = try state.flights.startIfIdle(key) { [self] () async throws -> Value in
+            let started = try state.flights.startIfIdle(key, timeout: options.hardTimeout ?? state.flightTimeout) {
+                [self] () async throws -> Value in
                 let now = state.nowMilliseconds()
                 // Another process (or a flight that just ended) may have refreshed it already.
                 if let current = try await self.readEnvelope(key, as: Value.self), now < current.expiresAt,
@@ -142,9 +141,7 @@ extension Cache {
                     return try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory)
                 } catch {
                     state.recordBackgroundRefreshFailure()
-                    var metadata: Logger.Metadata = ["error": "\(error)"]
-                    if state.logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-                    state.logger.warning("Early refresh failed; the current value is served until it expires", metadata: metadata)
+                    state.warning("Early refresh failed; the current value is served until it expires", key: key, error: error)
                     throw error
                 }
             }
@@ -177,8 +174,9 @@ extension Cache {
                 expiresAt: now.addingSaturating(ttlMilliseconds),
                 refreshAt: options.refreshAhead.map { now.addingSaturating(Int64(Double(ttlMilliseconds) * $0)) }
             )
-            let kept = logicalTTL + (options.gracePeriod ?? .zero)
-            physicalTTL = kept.isNoExpiry ? .noExpiry : kept
+            // Both are below `noExpiry` (2^40 s) unless one means "never": the sum cannot overflow.
+            let grace = options.gracePeriod ?? .zero
+            physicalTTL = grace.isNoExpiry ? .noExpiry : min(logicalTTL + grace, .noExpiry)
         }
         do {
             try await set(key, to: envelope, ttl: physicalTTL)
@@ -198,32 +196,27 @@ extension Cache {
     }
 }
 
-/// A value with the times fail-safe and early refresh need, stored in its place.
-struct CacheEnvelope<Value: Codable & Sendable>: Codable, Sendable {
-    /// The value.
-    var value: Value
-    /// When the value goes stale, in milliseconds since 1970 on the writer's wall clock; `Int64.max` for never.
-    var expiresAt: Int64
-    /// When a read should start a background refresh, same unit; `nil` without early refresh.
-    var refreshAt: Int64?
-}
-
 extension CachePatternsState {
-    /// Waits for the flight of `key` (starting it with `operation` if none runs), at most `timeout`.
+    /// Waits for the flight of `key` (starting it with `operation` if none runs), at most `timeout` (by default the
+    /// flight's bound).
     ///
-    /// On timeout the flight goes on and stores its value; the caller gets ``CacheError/Code/timeout``.
+    /// A flight this call starts is bounded by `flightBound`, else by ``flightTimeout``: after that the next caller
+    /// starts a new flight (see ``SingleFlight``). On timeout the flight goes on and stores its value; the caller
+    /// gets ``CacheError/Code/timeout``.
     func awaitFlight<Value: Sendable>(
         _ key: String,
         timeout: Duration?,
+        flightBound: Duration?,
         operation: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
-        guard let timeout else { return try await flights.run(key, operation: operation) }
+        let bound = flightBound ?? flightTimeout
+        guard let timeout = timeout ?? bound else { return try await flights.run(key, operation: operation) }
         let flights = self.flights
         let outcome = try await withThrowingTaskGroup(of: FlightOutcome<Value>.self) { group in
-            group.addTask { .value(try await flights.run(key, operation: operation)) }
+            group.addTask { .value(try await flights.run(key, timeout: bound, operation: operation)) }
             group.addTask {
                 do {
-                    try await Task.sleep(for: timeout)
+                    try await Task.sleep(for: timeout.boundedForSleep)
                 } catch {
                     throw CacheError.cancelled(key: key)
                 }

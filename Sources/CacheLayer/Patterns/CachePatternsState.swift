@@ -3,11 +3,18 @@ import Foundation
 import Logging
 import Synchronization
 
-/// What one cache instance needs for the patterns of ``Cache``: the single-flight table of
-/// ``Cache/getOrSet(_:as:ttl:options:factory:)``, default options, pattern counters, the latency-sampling hook and
-/// background work for ``CacheService``.
+/// The per-cache state behind the patterns of ``Cache`` (``Cache/getOrSet(_:as:ttl:options:factory:)``, batches,
+/// warming, write-through): what a user sets and reads through ``Cache/patterns``.
 ///
-/// Every ``Cache`` creates one when it is created and returns it from ``Cache/patterns``:
+/// ```swift
+/// cache.patterns.defaultOptions = .failSafe(gracePeriod: .seconds(3600))   // for getOrSet calls that pass none
+/// print(cache.patterns.counters.staleValuesServed)
+/// ```
+///
+/// The single-flight table, the latency-sampling hook, the logger and the recording of events are internal to the
+/// library.
+///
+/// A ``Cache`` conformance of your own creates one when it is created and returns it every time (see ``Cache``):
 ///
 /// ```swift
 /// struct MyCache: Cache {
@@ -16,7 +23,7 @@ import Synchronization
 /// }
 /// ```
 ///
-/// Counters only grow; read them with ``counters``. Everything is safe to use from any task.
+/// Counters only grow. Everything is safe to use from any task.
 public final class CachePatternsState: Sendable {
     /// The cache's name, for logs and metrics labels.
     public let name: String
@@ -24,19 +31,23 @@ public final class CachePatternsState: Sendable {
     public let backend: String
     /// The time to live `getOrSet` uses for envelopes (fail-safe, early refresh) when called with `ttl: nil`;
     /// backends pass their configuration's default TTL. `nil` means values never expire.
-    public let defaultTTL: Duration?
+    package let defaultTTL: Duration?
     /// Logs of the patterns, with `cache` and `backend` metadata.
-    public let logger: Logger
+    package let logger: Logger
     /// The single-flight table shared by every `getOrSet` of this cache.
-    public let flights = SingleFlight<String>()
-    /// Latency sampling for the `get`/`set` timers of ``CacheMetricsReporter``.
-    public let latency = CacheLatencySampler()
+    package let flights = SingleFlight<String>()
+    /// The longest a `getOrSet` load (one flight of ``flights``) may run when the call sets no
+    /// ``GetOrSetOptions/hardTimeout``: its callers then get ``CacheError/Code/timeout`` and the next caller for the
+    /// key starts a new load, so a factory that hangs cannot hold its key for ever. `nil`: no bound. The built-in
+    /// caches take it from ``CacheConfiguration/flightTimeout``.
+    package let flightTimeout: Duration?
+    /// Latency sampling for the `get`/`set` timers of ``CacheMetricsReporter``, fed by the built-in backends.
+    package let latency = CacheLatencySampler()
 
     private let wallClock: @Sendable () -> Date
     private let options: Locked<GetOrSetOptions>
     /// Whether ``defaultOptions`` differs from `.default`, read without the lock on every `getOrSet`.
     private let hasCustomOptions: Atomic<Bool>
-    private let work = Locked<[(name: String, run: @Sendable () async throws -> Void)]>([])
 
     private let factoryCalls = Atomic<UInt64>(0)
     private let factoryErrors = Atomic<UInt64>(0)
@@ -52,9 +63,11 @@ public final class CachePatternsState: Sendable {
     /// - Parameters:
     ///   - name: The cache's name, e.g. the configuration's `name`.
     ///   - backend: The backend's name, e.g. `"memory"`.
-    ///   - defaultTTL: The configuration's default time to live.
+    ///   - defaultTTL: The cache's default time to live, used by `getOrSet` calls with `ttl: nil`; `nil` for never.
     ///   - defaultOptions: Options for `getOrSet` calls that pass none.
     ///   - logger: Where patterns log; `cache` and `backend` metadata are added.
+    ///   - flightTimeout: The longest a `getOrSet` load may run when the call sets no hard timeout; its callers then
+    ///     get ``CacheError/Code/timeout`` and the next caller starts a new load. `nil`: no bound.
     ///   - wallClock: The current time, recorded in envelopes (fail-safe, early refresh). Envelopes may be read by
     ///     other processes (Redis), so this must be wall-clock time. Tests inject their own.
     public init(
@@ -63,9 +76,11 @@ public final class CachePatternsState: Sendable {
         defaultTTL: Duration? = .seconds(3600),
         defaultOptions: GetOrSetOptions = .default,
         logger: Logger = Logger(label: "CacheLayer"),
+        flightTimeout: Duration? = CacheConfiguration.defaultFlightTimeout,
         wallClock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.name = name
+        self.flightTimeout = flightTimeout
         self.backend = backend
         self.defaultTTL = defaultTTL
         var logger = logger
@@ -104,21 +119,10 @@ public final class CachePatternsState: Sendable {
         )
     }
 
-    /// Counts a switch to or a use of a fallback backend. Called by ``Cache`` implementations that fall back
-    /// (e.g. from Redis to memory); exported as the `fallback events` metric.
-    public func recordFallbackEvent() {
+    /// Counts a switch to or a use of a fallback backend (e.g. from Redis to memory); exported as the
+    /// `cache_fallback_events` metric.
+    package func recordFallbackEvent() {
         fallbackEvents.add(1, ordering: .relaxed)
-    }
-
-    /// Registers work that runs for the cache's lifetime (a sweeper, a health probe) when the cache runs inside a
-    /// ``CacheService``. `work` should return when its task is cancelled.
-    public func registerBackgroundWork(_ name: String, _ work: @escaping @Sendable () async throws -> Void) {
-        self.work.withLock { $0.append((name, work)) }
-    }
-
-    /// The registered background work.
-    var backgroundWork: [(name: String, run: @Sendable () async throws -> Void)] {
-        work.withLock { $0 }
     }
 
     // MARK: Used by the patterns
@@ -148,9 +152,21 @@ public final class CachePatternsState: Sendable {
     /// be stored). The key is logged only at debug level.
     func recordCacheWriteFailure(_ operation: String, key: String?, error: any Error) {
         cacheWriteFailures.add(1, ordering: .relaxed)
-        var metadata: Logger.Metadata = ["operation": "\(operation)", "error": "\(error)"]
-        if let key, logger.logLevel <= .debug { metadata["key"] = "\(key)" }
-        logger.warning("Cache write failed; the source is up to date, the cache may serve an older value until it expires", metadata: metadata)
+        warning(
+            "Cache write failed; the source is up to date, the cache may serve an older value until it expires",
+            key: key, error: error, metadata: ["operation": "\(operation)"]
+        )
+    }
+
+    /// Logs a warning about `error` without the key, and, at debug level, the key: keys may be personal data, so
+    /// they never appear in records above debug.
+    func warning(_ message: Logger.Message, key: String?, error: any Error, metadata: Logger.Metadata = [:]) {
+        var metadata = metadata
+        metadata["error"] = "\(keylessDescription(of: error))"
+        logger.warning(message, metadata: metadata)
+        if let key {
+            logger.debug("The key of the previous warning", metadata: ["key": "\(key)", "error": "\(error)"])
+        }
     }
 }
 
@@ -170,7 +186,7 @@ public struct CachePatternCounters: Sendable, Hashable, Codable {
     public var backgroundRefreshFailures: UInt64
     /// Cache writes that failed while the caller carried on: write-through, storing a loaded value.
     public var cacheWriteFailures: UInt64
-    /// Uses of a fallback backend reported with ``CachePatternsState/recordFallbackEvent()``.
+    /// Reads and writes a fallback cache served from memory because its backend was unreachable.
     public var fallbackEvents: UInt64
 
     /// Creates a snapshot.
@@ -188,4 +204,13 @@ public struct CachePatternCounters: Sendable, Hashable, Codable {
         self.cacheWriteFailures = cacheWriteFailures
         self.fallbackEvents = fallbackEvents
     }
+}
+
+/// `error` described for a log record above debug level: a ``CacheError`` without its key (keys may be personal
+/// data and appear only at debug level), anything else as it describes itself.
+func keylessDescription(of error: any Error) -> String {
+    guard let error = error as? CacheError else { return "\(error)" }
+    var text = "CacheError.\(error.code): \(error.message)"
+    if let underlying = error.underlying { text += " (underlying: \(keylessDescription(of: underlying)))" }
+    return text
 }

@@ -11,11 +11,11 @@
 /// Set ``CachePatternsState/defaultOptions`` (through ``Cache/patterns``) to apply options to every call
 /// that passes none.
 ///
-/// - Important: With fail-safe or early refresh enabled, the value is stored wrapped in an envelope that also
-///   records when it expires and when to refresh it. Read such keys only with `getOrSet` using options that also
-///   enable fail-safe or early refresh: a plain ``Cache/get(_:as:)`` of the key fails with
-///   ``CacheError/Code/typeMismatch`` or ``CacheError/Code/decodingFailed``. Writing the key with plain
-///   ``Cache/set(_:to:ttl:)`` is harmless: `getOrSet` treats what it cannot read as an envelope as a miss.
+/// With fail-safe or early refresh enabled, the value is stored with the times it goes stale and is due for a
+/// refresh. Plain reads (``Cache/get(_:as:)``, ``Cache/getMany(_:as:)``, ``Cache/require(_:as:)``) see through
+/// this on every backend: they return the value until its time to live has passed and a miss afterwards, while
+/// fail-safe keeps serving it for the grace period. Writing the key with plain ``Cache/set(_:to:ttl:)`` is harmless:
+/// `getOrSet` with these options treats a value stored without times as a miss and reloads it.
 public struct GetOrSetOptions: Sendable, Hashable {
     /// Fail-safe: how long after its time to live an entry is kept to be served when a reload fails or is slow.
     /// `nil` (the default) disables fail-safe.

@@ -18,6 +18,10 @@ import Synchronization
 ///   cache, still happen, so the work is not wasted); nobody receives its result.
 /// - Callers for the same key must ask for the same `Value` type; a caller asking for another type while a flight
 ///   runs gets ``CacheError/Code/typeMismatch``.
+/// - A flight started with a `timeout` is bounded: once the timeout has passed, its waiters get
+///   ``CacheError/Code/timeout`` and the next caller for the key starts a new flight instead of joining it, so an
+///   operation that never returns cannot hold its key for ever. The late operation is not cancelled: if it does
+///   finish, its side effects happen and nobody receives its result.
 ///
 /// The table of running flights is a dictionary behind a lock: joining or starting a flight takes the lock
 /// once, with no actor hop.
@@ -35,7 +39,21 @@ public final class SingleFlight<Key: Hashable & Sendable>: Sendable {
         _ key: Key,
         operation: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
-        try await join(key, operation: operation).call.wait(key: key)
+        try await join(key, timeout: nil, operation: operation).call.wait(key: key)
+    }
+
+    /// The result of `operation`, or of the operation already running for `key`; a flight this call starts lasts at
+    /// most `timeout` (see the type's documentation).
+    ///
+    /// - Throws: The operation's error; ``CacheError/Code/timeout`` when the flight outlived its bound;
+    ///   ``CacheError/Code/cancelled`` when the calling task is cancelled while waiting;
+    ///   ``CacheError/Code/typeMismatch`` when a flight of another value type runs for `key`.
+    public func run<Value: Sendable>(
+        _ key: Key,
+        timeout: Duration?,
+        operation: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        try await join(key, timeout: timeout, operation: operation).call.wait(key: key)
     }
 
     /// Whether an operation is running for `key` right now.
@@ -54,22 +72,31 @@ public final class SingleFlight<Key: Hashable & Sendable>: Sendable {
     @discardableResult
     public func startIfIdle<Value: Sendable>(
         _ key: Key,
+        timeout: Duration? = nil,
         operation: @escaping @Sendable () async throws -> Value
     ) throws -> Bool {
-        try join(key, operation: operation).started
+        try join(key, timeout: timeout, operation: operation).started
     }
 
     /// Finds the running call for `key` or registers a new one, then (outside the lock) starts the new one's task.
     private func join<Value: Sendable>(
         _ key: Key,
+        timeout: Duration?,
         operation: @escaping @Sendable () async throws -> Value
     ) throws -> (call: SingleFlightTypedCall<Value>, started: Bool) {
-        let (existing, created) = flights.withLock { flights -> ((any SingleFlightCall)?, SingleFlightTypedCall<Value>?) in
-            if let running = flights[key] { return (running, nil) }
-            let call = SingleFlightTypedCall<Value>()
+        let now = ContinuousClock.now
+        let (existing, created, expired) = flights.withLock {
+            flights -> ((any SingleFlightCall)?, SingleFlightTypedCall<Value>?, (any SingleFlightCall)?) in
+            var expired: (any SingleFlightCall)?
+            if let running = flights[key] {
+                guard let deadline = running.deadline, deadline <= now else { return (running, nil, nil) }
+                expired = running  // outlived its bound: replaced, so this caller starts afresh
+            }
+            let call = SingleFlightTypedCall<Value>(deadline: timeout.map { now + min($0, .noExpiry) })
             flights[key] = call
-            return (nil, call)
+            return (nil, call, expired)
         }
+        expired?.expire(key: "\(key)")
         if let created {
             // The task is created after the call is in the table, so an operation that finishes at once still
             // finds its own entry to remove.
@@ -100,6 +127,10 @@ public final class SingleFlight<Key: Hashable & Sendable>: Sendable {
 /// A running flight, whatever its value type.
 private protocol SingleFlightCall: AnyObject, Sendable {
     var valueTypeName: String { get }
+    /// When the flight stops being joined; `nil` for never.
+    var deadline: ContinuousClock.Instant? { get }
+    /// Fails the waiters with a timeout: the flight outlived its bound.
+    func expire(key: String)
 }
 
 /// One running operation and the continuations of the callers waiting for it.
@@ -111,8 +142,20 @@ private final class SingleFlightTypedCall<Value: Sendable>: SingleFlightCall, Se
     }
 
     private let state = Locked(State())
+    let deadline: ContinuousClock.Instant?
+
+    init(deadline: ContinuousClock.Instant?) {
+        self.deadline = deadline
+    }
 
     var valueTypeName: String { "\(Value.self)" }
+
+    func expire(key: String) {
+        finish(.failure(CacheError.timeout(
+            "The load of this key ran longer than its bound and was abandoned; a new load has started. Check that the factory returns (or throws) in time.",
+            key: key
+        )))
+    }
 
     /// Waits for the result. A cancelled caller stops waiting at once; the operation is not cancelled.
     func wait<Key: Sendable>(key: Key) async throws -> Value {
@@ -139,9 +182,10 @@ private final class SingleFlightTypedCall<Value: Sendable>: SingleFlightCall, Se
         }
     }
 
-    /// Stores the result and wakes every waiter.
+    /// Stores the result and wakes every waiter; the first result wins (a late operation after ``expire(key:)``).
     func finish(_ result: Result<Value, any Error>) {
         let waiters = state.withLock { state -> [CheckedContinuation<Value, any Error>] in
+            guard state.result == nil else { return [] }
             state.result = result
             defer { state.waiters = [:] }
             return Array(state.waiters.values)

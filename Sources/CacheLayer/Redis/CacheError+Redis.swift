@@ -3,9 +3,9 @@ import RedisClient
 extension CacheError {
     /// The cache error for a failure of the Redis client, so callers (and ``FallbackCache``) see one vocabulary:
     ///
-    /// - pool timeout, refused or closed connections, TLS failures, `LOADING`/`BUSY`/`MASTERDOWN` replies →
-    ///   ``Code/unavailable``
-    /// - no reply within the command timeout → ``Code/timeout``
+    /// - refused or closed connections, TLS failures, `LOADING`/`BUSY`/`MASTERDOWN` replies → ``Code/unavailable``
+    /// - every pooled connection in use for the whole wait (pool exhausted) → ``Code/busy``
+    /// - no reply within the command timeout, no connection made within the wait → ``Code/timeout``
     /// - `NOAUTH`/`WRONGPASS`, refused credentials → ``Code/authenticationFailed``
     /// - `WRONGTYPE` (another application stored a list, hash, … there) → ``Code/typeMismatch``
     /// - a closed pool → ``Code/closed``; cancellation → ``Code/cancelled``
@@ -18,9 +18,10 @@ extension CacheError {
         }
         switch redis.code {
         case .poolTimeout:
-            return .unavailable(
-                "No Redis connection could be obtained in time: Redis is unreachable or every pooled connection is busy. Check that Redis is up, or raise poolSize or connectTimeout.",
-                key: key, underlying: redis
+            return CacheError(
+                code: .busy, key: key,
+                message: "Every pooled Redis connection stayed in use for the whole wait (connectTimeout): Redis is reachable, but the pool is too small for the load. Raise poolSize or connectTimeout, or send fewer concurrent requests.",
+                underlying: redis
             )
         case .connectFailed, .connectionClosed, .tls:
             return .unavailable("Redis is unreachable (\(redis.code)). Check that it is running and reachable at the configured address.", key: key, underlying: redis)

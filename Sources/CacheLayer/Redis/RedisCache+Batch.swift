@@ -17,8 +17,8 @@ extension RedisCache {
         var values: [String: Value] = [:]
         values.reserveCapacity(keys.count)
         for (key, element) in zip(keys, elements) {
-            if let buffer = element.buffer {
-                values[key] = try decode(buffer, as: type, key: key)
+            if let buffer = element.buffer, let value = try decode(buffer, as: type, key: key) {
+                values[key] = value
             }
         }
         recordHitsAndMisses(hits: values.count, misses: keys.count - values.count)

@@ -45,8 +45,13 @@ extension RedisCache {
             recordHitsAndMisses(hits: 0, misses: 1)
             return nil
         }
+        // A value fail-safe keeps past its time to live reads as a miss, as with `get`.
+        guard let value = try decode(buffer, as: type, key: key) else {
+            recordHitsAndMisses(hits: 0, misses: 1)
+            return nil
+        }
         recordHitsAndMisses(hits: 1, misses: 0)
-        return (try decode(buffer, as: type, key: key), ttl)
+        return (value, ttl)
     }
 
     /// `SET key bytes PX ms`, the bytes as they are.

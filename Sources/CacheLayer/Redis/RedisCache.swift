@@ -1,3 +1,4 @@
+import CommonSupport
 import Foundation
 import Logging
 import NIOCore
@@ -24,12 +25,14 @@ import Synchronization
 /// - Tags are Redis sets named `<namespace>:__tag__:<tag>` listing their keys; keys starting with
 ///   `__tag__:` are reserved. ``invalidate(tag:)`` removes the set and its keys; no command walks the whole
 ///   keyspace (`KEYS` is never used).
-/// - Failures are reported as ``CacheError``s: unreachable Redis or an exhausted pool →
-///   ``CacheError/Code/unavailable`` (the client error attached as `underlying`), no reply in time →
-///   ``CacheError/Code/timeout``, refused credentials → ``CacheError/Code/authenticationFailed``, other
-///   error replies → ``CacheError/Code/backendError``.
+/// - Failures are reported as ``CacheError``s: unreachable Redis → ``CacheError/Code/unavailable`` (the client
+///   error attached as `underlying`), no reply (or no connection) in time → ``CacheError/Code/timeout``, every
+///   pooled connection busy for the whole wait → ``CacheError/Code/busy`` (not an outage), refused credentials →
+///   ``CacheError/Code/authenticationFailed``, other error replies → ``CacheError/Code/backendError``.
 ///
-/// The connection pool runs in a task owned by the cache until ``close()``.
+/// The connection pool's work (making, replacing and closing connections) runs in ``run()`` while a ``CacheService``
+/// runs the cache; when the cache is used before (or without) that, it starts in a task of the cache's own at the
+/// first command. ``close()`` ends it either way.
 public final class RedisCache: Cache {
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
@@ -40,7 +43,11 @@ public final class RedisCache: Cache {
     let keyspace: RedisKeyspace
     private let codec: any CacheCodec
     private let logger: Logger
-    private let runTask: Task<Void, Never>
+    /// Runs the pool: in ``run()`` or in a task of the cache's own, from the first command.
+    private let background = CacheBackgroundWork()
+    /// Whether the pool's run was started; read on every command, so an atomic rather than the lock.
+    private let poolStarted = Atomic<Bool>(false)
+    private let poolPlacementState = Locked<CacheBackgroundWork.Placement?>(nil)
     private let closed = Atomic<Bool>(false)
     private let hits = Atomic<UInt64>(0)
     private let misses = Atomic<UInt64>(0)
@@ -69,7 +76,7 @@ public final class RedisCache: Cache {
     ) async throws -> RedisCache {
         let cache = try RedisCache(configuration: configuration, codec: codec, logger: logger)
         do {
-            try await cache.ping()
+            try await cache.checkReachable()
         } catch {
             try? await cache.close()
             throw error
@@ -143,14 +150,15 @@ public final class RedisCache: Cache {
         self.codec = codec
         self.logger = logger
         self.patterns = CachePatternsState(
-            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger, wallClock: wallClock
+            name: configuration.name, backend: "redis", defaultTTL: configuration.defaultTTL, logger: logger,
+            flightTimeout: configuration.flightTimeout, wallClock: wallClock
         )
-        self.runTask = Task { await pool.run() }
     }
 
     deinit {
         // An abandoned cache still releases its connections; `close()` also waits for them to be closed.
         if !closed.load(ordering: .acquiring) { pool.shutdown() }
+        background.cancelOwnTasks()
     }
 
     // MARK: - Cache
@@ -163,8 +171,13 @@ public final class RedisCache: Cache {
             misses.add(1, ordering: .relaxed)
             return nil
         }
+        // A value fail-safe keeps past its time to live reads as a miss.
+        guard let value = try decode(buffer, as: type, key: key) else {
+            misses.add(1, ordering: .relaxed)
+            return nil
+        }
         hits.add(1, ordering: .relaxed)
-        return try decode(buffer, as: type, key: key)
+        return value
     }
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
@@ -222,15 +235,35 @@ public final class RedisCache: Cache {
         )
     }
 
-    /// Shuts the connection pool down and waits until every connection is closed. Later calls throw
-    /// ``CacheError/Code/closed``; closing twice is allowed.
+    /// Shuts the connection pool down; when the pool runs in a task of the cache's own, waits until every connection
+    /// is closed (in ``run()``, the connections close as it returns). Later calls throw ``CacheError/Code/closed``;
+    /// closing twice is allowed.
     public func close() async throws {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else {
-            await runTask.value
-            return
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) {
+            pool.shutdown()
         }
-        pool.shutdown()
-        await runTask.value
+        await background.close()
+    }
+
+    /// Runs the connection pool until graceful shutdown, cancellation or ``close()``; see ``Cache/run()``.
+    ///
+    /// When the pool already runs in a task of the cache's own (commands were sent before), it goes on there and this
+    /// waits alongside it.
+    public func run() async throws {
+        await background.run(onStart: startPoolIfNeeded)
+    }
+
+    /// Where the pool's work runs: `nil` before the first command or ``run()``.
+    package var poolPlacement: CacheBackgroundWork.Placement? { poolPlacementState.withLock { $0 } }
+
+    /// Starts the pool's run, once: in ``run()`` when it runs, else in a task of the cache's own.
+    @inline(__always)
+    private func startPoolIfNeeded() {
+        guard !poolStarted.load(ordering: .relaxed) else { return }
+        guard poolStarted.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        // Captures the pool, not the cache: the pool's task never keeps an abandoned cache alive.
+        let placement = background.spawn { [pool] in await pool.run() }
+        poolPlacementState.withLock { $0 = placement }
     }
 
     // MARK: - Redis specifics
@@ -239,6 +272,24 @@ public final class RedisCache: Cache {
     public func ping() async throws {
         try checkOpen(nil)
         _ = try await run(RedisCommand("PING", isIdempotent: true), key: nil)
+    }
+
+    /// Checks that Redis answers `PING` and accepts the credentials, on a connection of its own that is closed
+    /// afterwards: the pool does not start, so a service group that runs the cache later runs the pool.
+    package func checkReachable() async throws {
+        try checkOpen(nil)
+        do {
+            let connection = try await RedisConnection.connect(configuration: pool.connectionConfiguration)
+            do {
+                _ = try await connection.execute(RedisCommand("PING", isIdempotent: true))
+            } catch {
+                await connection.close()
+                throw error
+            }
+            await connection.close()
+        } catch {
+            throw CacheError.fromRedis(error, key: nil)
+        }
     }
 
     /// Memory, eviction and keyspace figures of the server, from `INFO`.
@@ -272,6 +323,7 @@ public final class RedisCache: Cache {
     /// Runs one command, mapping client errors to ``CacheError``.
     @inline(__always)
     func run(_ command: RedisCommand, key: String?) async throws(CacheError) -> RESPValue {
+        startPoolIfNeeded()
         roundTripCount.add(1, ordering: .relaxed)
         do {
             return try await pool.execute(command)
@@ -283,6 +335,7 @@ public final class RedisCache: Cache {
     /// Runs commands in one pipeline on one connection (one round trip); the first error reply is thrown.
     func runPipeline(_ commands: [RedisCommand], key: String?) async throws(CacheError) -> [RESPValue] {
         let results: [Result<RESPValue, RedisError>]
+        startPoolIfNeeded()
         roundTripCount.add(1, ordering: .relaxed)
         do {
             results = try await pool.pipeline(commands)
@@ -314,7 +367,7 @@ public final class RedisCache: Cache {
 
     func encode<Value: Encodable>(_ value: Value, key: String) throws(CacheError) -> [UInt8] {
         do {
-            return try codec.encode(value)
+            return try patterns.encode(value, with: codec)
         } catch {
             throw CacheError(
                 code: .encodingFailed, key: key,
@@ -324,9 +377,10 @@ public final class RedisCache: Cache {
         }
     }
 
-    func decode<Value: Decodable>(_ buffer: ByteBuffer, as type: Value.Type, key: String) throws(CacheError) -> Value {
+    /// The value in `buffer`; `nil` for a value written by fail-safe or early refresh whose time to live has passed.
+    func decode<Value: Decodable>(_ buffer: ByteBuffer, as type: Value.Type, key: String) throws(CacheError) -> Value? {
         do {
-            return try codec.decode(type, from: Array(buffer.readableBytesView))
+            return try patterns.decode(type, from: Array(buffer.readableBytesView), with: codec)
         } catch let error as DecodingError {
             throw CacheError.typeMismatch(key: key, stored: "value that does not decode as \(Value.self)", requested: "\(Value.self)", underlying: error)
         } catch {

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// How a request's caller is told the outcome.
 ///
@@ -18,6 +19,35 @@ package enum RedisReplyPromise {
     }
 }
 
+/// A caller's cancellation, shared between the caller's task and the event loop.
+///
+/// The caller's cancellation handler may run before the request reaches the event loop (it is handed over with
+/// `EventLoop.execute`): it sets this flag first, so the handler fails the request when it arrives instead of
+/// sending it, and then asks the handler to cancel the request, which finds it if it arrived first.
+package final class RedisRequestCancellation: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+
+    package init() {}
+
+    package var isCancelled: Bool { self.cancelled.load(ordering: .acquiring) }
+
+    package func cancel() { self.cancelled.store(true, ordering: .releasing) }
+}
+
+/// Whether a connection may still be used, readable from any thread. Set when the handler closes the channel
+/// for a timeout, a cancellation or a protocol error (the reply stream is out of step) and when the channel goes
+/// away: a TLS channel stays active for a while after a close (waiting for the peer's close_notify), so the
+/// channel's `isActive` alone would let a pool lease a poisoned connection again.
+package final class RedisConnectionHealth: Sendable {
+    private let poisoned = Atomic<Bool>(false)
+
+    package init() {}
+
+    package var isPoisoned: Bool { self.poisoned.load(ordering: .acquiring) }
+
+    package func poison() { self.poisoned.store(true, ordering: .releasing) }
+}
+
 /// Decodes replies, matches them in order to the requests in flight, enforces timeouts and routes
 /// RESP3 push messages. All its methods run on the channel's event loop; `RedisConnection` reaches it
 /// through a `NIOLoopBound`.
@@ -31,19 +61,24 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private let eventLoop: any EventLoop
     private let pushContinuation: AsyncStream<RESPValue>.Continuation
+    /// Set once the connection must not be used any more.
+    package let health: RedisConnectionHealth
 
     package init(
         eventLoop: any EventLoop,
         maxBulkLength: Int,
         maxNestingDepth: Int,
-        pushContinuation: AsyncStream<RESPValue>.Continuation
+        maxAggregateCount: Int = RESPDecoder.defaultMaxAggregateCount,
+        pushContinuation: AsyncStream<RESPValue>.Continuation,
+        health: RedisConnectionHealth = RedisConnectionHealth()
     ) {
         self.eventLoop = eventLoop
         self.decoder = NIOSingleStepByteToMessageProcessor(
-            RESPDecoder(maxBulkLength: maxBulkLength, maxDepth: maxNestingDepth),
+            RESPDecoder(maxBulkLength: maxBulkLength, maxAggregateCount: maxAggregateCount, maxDepth: maxNestingDepth),
             maximumBufferSize: nil
         )
         self.pushContinuation = pushContinuation
+        self.health = health
     }
 
     package var inFlightCount: Int { self.stateMachine.inFlightCount }
@@ -53,12 +88,14 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
+        self.health.poison()
         self.context = nil
         self.perform(self.stateMachine.channelInactive())
         self.pushContinuation.finish()
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        self.health.poison()
         self.perform(self.stateMachine.channelInactive())
         self.pushContinuation.finish()
         context.fireChannelInactive()
@@ -94,7 +131,17 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     private func received(_ value: RESPValue) {
         // `>` exists only in RESP3, where pushes are always out of band: never a reply to a command.
         if case .push = value {
-            self.pushContinuation.yield(value)
+            // The stream keeps a bounded number of unread pushes. Dropping one silently would lose a client-side
+            // caching invalidation (or a pub/sub message) without anyone knowing, so an overflow closes the
+            // connection: its reader sees the stream end and knows it may have missed messages.
+            if case .dropped = self.pushContinuation.yield(value) {
+                self.perform(
+                    self.stateMachine.close(
+                        error: .connectionClosed("the reader of pushMessages fell behind and its buffer overflowed")
+                    )
+                )
+                self.pushContinuation.finish()
+            }
             return
         }
         switch self.stateMachine.receivedReply(value) {
@@ -117,8 +164,14 @@ package final class RedisChannelHandler: ChannelInboundHandler {
         id: UInt64,
         timeout: Duration?,
         batchSize: Int?,
+        cancellation: RedisRequestCancellation? = nil,
         promise: RedisReplyPromise
     ) {
+        if let cancellation, cancellation.isCancelled {
+            // Cancelled on its way to the event loop: nothing was sent, so the connection stays in step.
+            promise.fail(.cancelled)
+            return
+        }
         let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
         let entry = RedisConnectionStateMachine<RedisReplyPromise>.Entry(
             id: id,
@@ -187,6 +240,7 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func closeChannel() {
+        self.health.poison()
         self.timer?.cancel()
         self.timer = nil
         self.context?.close(promise: nil)

@@ -119,9 +119,20 @@ public enum RedisSetCondition: Sendable, Hashable {
 }
 
 extension Duration {
-    /// The duration in whole milliseconds, rounded towards zero.
+    /// The duration in whole milliseconds, rounded towards zero and saturating at `Int64.min` and `Int64.max`.
     package var milliseconds: Int64 {
         let (seconds, attoseconds) = self.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        if overflow2 { return seconds < 0 ? .min : .max }
+        return total
     }
+
+    /// Longer than any wait that matters (about 34,800 years): what timeouts and sleeps are clamped to.
+    package static let noLimit: Duration = .seconds(Int64(1) << 40)
+
+    /// This duration, at most ``noLimit``: `Task.sleep(for:)` and clock arithmetic trap on durations near
+    /// `Duration.seconds(.max)`.
+    package var clampedForSleeping: Duration { min(self, .noLimit) }
 }

@@ -21,11 +21,16 @@ public final class RedisConnection: RedisCommandExecutor {
     /// The configuration the connection was made with.
     public let configuration: RedisConnectionConfiguration
     /// RESP3 push messages (pub/sub messages, client-side caching invalidations, …). Finishes when the
-    /// connection closes. Keeps the newest 1024 unread messages.
+    /// connection closes.
+    ///
+    /// Holds at most ``RedisConnectionConfiguration/pushBufferCapacity`` unread messages. A message is never
+    /// dropped silently: when one more arrives, the connection is closed, so the stream ends (after the buffered
+    /// messages) and its reader knows it may have missed some — a client-side cache must then empty itself.
     public let pushMessages: AsyncStream<RESPValue>
     /// The underlying NIO channel.
     package let channel: any Channel
     private let handler: NIOLoopBound<RedisChannelHandler>
+    private let health: RedisConnectionHealth
     private let requestIDs = Atomic<UInt64>(0)
     private let negotiatedProtocol = Atomic<Int>(2)
     private let logger: Logger
@@ -33,12 +38,14 @@ public final class RedisConnection: RedisCommandExecutor {
     private init(
         channel: any Channel,
         handler: NIOLoopBound<RedisChannelHandler>,
+        health: RedisConnectionHealth,
         pushMessages: AsyncStream<RESPValue>,
         configuration: RedisConnectionConfiguration,
         logger: Logger
     ) {
         self.channel = channel
         self.handler = handler
+        self.health = health
         self.pushMessages = pushMessages
         self.configuration = configuration
         self.logger = logger
@@ -50,8 +57,9 @@ public final class RedisConnection: RedisCommandExecutor {
     /// The event loop the connection's I/O runs on; see ``EventLoopTaskExecutor`` to run a task there.
     public var eventLoop: any EventLoop { self.channel.eventLoop }
 
-    /// `true` once the connection is closed (by either side) or poisoned by a timeout/cancellation.
-    public var isClosed: Bool { !self.channel.isActive }
+    /// `true` once the connection is closed (by either side) or poisoned by a timeout, a cancellation or a protocol
+    /// error, even while the channel still winds down (TLS waits a while for the peer's close_notify).
+    public var isClosed: Bool { self.health.isPoisoned || !self.channel.isActive }
 
     /// Opens a connection and logs in: `HELLO 3` with `AUTH` and `SETNAME` (or, for servers that refuse
     /// `HELLO`, RESP2 `AUTH` and `CLIENT SETNAME`), then `SELECT` when the database is not 0.
@@ -63,11 +71,15 @@ public final class RedisConnection: RedisCommandExecutor {
         logger: Logger = Logger(label: "RedisClient", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> RedisConnection {
         let eventLoop = eventLoopGroup.any()
-        let (pushMessages, pushContinuation) = AsyncStream<RESPValue>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let (pushMessages, pushContinuation) = AsyncStream<RESPValue>.makeStream(
+            bufferingPolicy: .bufferingNewest(max(1, configuration.pushBufferCapacity))
+        )
         let tls = configuration.tls
         let host = configuration.host
         let maxBulkLength = configuration.maxBulkLength
+        let maxAggregateCount = configuration.maxAggregateCount
         let maxNestingDepth = configuration.maxNestingDepth
+        let health = RedisConnectionHealth()
         // Made up front so a channel that fails at once (TLS) still hands us the handler that saw why.
         let handler = try await eventLoop.submit {
             NIOLoopBound(
@@ -75,7 +87,9 @@ public final class RedisConnection: RedisCommandExecutor {
                     eventLoop: eventLoop,
                     maxBulkLength: maxBulkLength,
                     maxNestingDepth: maxNestingDepth,
-                    pushContinuation: pushContinuation
+                    maxAggregateCount: maxAggregateCount,
+                    pushContinuation: pushContinuation,
+                    health: health
                 ),
                 eventLoop: eventLoop
             )
@@ -83,7 +97,7 @@ public final class RedisConnection: RedisCommandExecutor {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .connectTimeout(TimeAmount(configuration.connectTimeout.clampedForSleeping))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
@@ -96,7 +110,10 @@ public final class RedisConnection: RedisCommandExecutor {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            channel = try await Self.cancellable(bootstrap.connect(host: configuration.host, port: configuration.port))
+        } catch let error as RedisError where error.code == .cancelled {
+            pushContinuation.finish()
+            throw error
         } catch {
             pushContinuation.finish()
             throw RedisError(
@@ -109,6 +126,7 @@ public final class RedisConnection: RedisCommandExecutor {
         let connection = RedisConnection(
             channel: channel,
             handler: handler,
+            health: health,
             pushMessages: pushMessages,
             configuration: configuration,
             logger: logger
@@ -120,6 +138,20 @@ public final class RedisConnection: RedisCommandExecutor {
             throw error
         }
         return connection
+    }
+
+    /// Waits for the TCP (and TLS) connect; a cancellation ends the wait at once and closes the channel if it
+    /// still comes up.
+    private static func cancellable(_ connect: EventLoopFuture<any Channel>) async throws -> any Channel {
+        let result = connect.eventLoop.makePromise(of: (any Channel).self)
+        connect.cascade(to: result)
+        return try await withTaskCancellationHandler {
+            try await result.futureResult.get()
+        } onCancel: {
+            // Whichever completes `result` first wins; a later completion is ignored.
+            result.fail(RedisError.cancelled)
+            connect.whenSuccess { $0.close(promise: nil) }
+        }
     }
 
     private static func isIPAddress(_ host: String) -> Bool {
@@ -245,46 +277,55 @@ public final class RedisConnection: RedisCommandExecutor {
             var encoded = command.encoded
             bytes.writeBuffer(&encoded)
         }
-        let count = commands.count
-        let payload = bytes
-        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
-        let handler = self.handler
-        let eventLoop = self.channel.eventLoop
-        try Self.checkCancellation()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPValue], any Error>) in
-                if eventLoop.inEventLoop {
-                    handler.value.send(payload, id: id, timeout: timeout, batchSize: count, promise: .batch(continuation))
-                } else {
-                    eventLoop.execute {
-                        handler.value.send(payload, id: id, timeout: timeout, batchSize: count, promise: .batch(continuation))
-                    }
-                }
-            }
-        } onCancel: {
-            eventLoop.execute { handler.value.cancel(id: id) }
-        }
+        return try await self.submit(bytes, timeout: timeout, batchSize: commands.count) { .batch($0) }
     }
 
     /// Sends encoded bytes of one command; returns the raw reply (error replies included).
     package func rawSend(_ bytes: ByteBuffer, timeout: Duration?) async throws -> RESPValue {
+        try await self.submit(bytes, timeout: timeout, batchSize: nil) { .single($0) }
+    }
+
+    /// The one send path of a command or a pipeline: registers the request with the channel handler on the
+    /// event loop (directly when already on it), and cancels it when the calling task is cancelled, before or
+    /// after it reached the event loop.
+    @inline(__always)
+    private func submit<Reply>(
+        _ bytes: ByteBuffer,
+        timeout: Duration?,
+        batchSize: Int?,
+        promise: @escaping (CheckedContinuation<Reply, any Error>) -> RedisReplyPromise
+    ) async throws -> Reply {
         let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
         let handler = self.handler
         let eventLoop = self.channel.eventLoop
         try Self.checkCancellation()
+        let cancellation = RedisRequestCancellation()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPValue, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
+                let request = promise(continuation)
                 if eventLoop.inEventLoop {
-                    handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
+                    handler.value.send(bytes, id: id, timeout: timeout, batchSize: batchSize, cancellation: cancellation, promise: request)
                 } else {
                     eventLoop.execute {
-                        handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
+                        handler.value.send(bytes, id: id, timeout: timeout, batchSize: batchSize, cancellation: cancellation, promise: request)
                     }
                 }
             }
         } onCancel: {
-            eventLoop.execute { handler.value.cancel(id: id) }
+            Self.cancel(id: id, cancellation, handler: handler, eventLoop: eventLoop)
         }
+    }
+
+    /// A caller's cancellation: flag the request first (it may not have reached the event loop yet, and then fails
+    /// there without being sent), then cancel it on the event loop (if it is already in flight).
+    private static func cancel(
+        id: UInt64,
+        _ cancellation: RedisRequestCancellation,
+        handler: NIOLoopBound<RedisChannelHandler>,
+        eventLoop: any EventLoop
+    ) {
+        cancellation.cancel()
+        eventLoop.execute { handler.value.cancel(id: id) }
     }
 
     private static func checkCancellation() throws {

@@ -73,10 +73,18 @@ public struct RedisConnectionConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Default limit for each command's reply; `nil` waits forever. A command that exceeds it closes the connection.
     public var commandTimeout: Duration?
-    /// Largest bulk string or aggregate a reply may announce (Redis's `proto-max-bulk-len`, 512 MB).
+    /// Largest bulk string a reply may announce. Default: 64 MiB, far above what a cache value needs (Redis's own
+    /// limit, `proto-max-bulk-len`, is 512 MB). A larger reply closes the connection with a protocol error.
     public var maxBulkLength: Int
+    /// Most elements an aggregate (array, set, map, push) in a reply may announce; a map's keys and values both
+    /// count. Default: 1,048,576, enough for an `MGET` of a million keys. A larger reply closes the connection with
+    /// a protocol error.
+    public var maxAggregateCount: Int
     /// Deepest nesting of aggregates a reply may have.
     public var maxNestingDepth: Int
+    /// How many unread RESP3 push messages ``RedisConnection/pushMessages`` holds; one more closes the
+    /// connection instead of dropping a message. Default: 1024.
+    public var pushBufferCapacity: Int
 
     /// A configuration for `host:port` with defaults: no credentials, database 0, RESP3, 5 s connect timeout,
     /// 30 s command timeout.
@@ -102,8 +110,10 @@ public struct RedisConnectionConfiguration: Sendable {
         self.protocolVersion = protocolVersion
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
-        self.maxBulkLength = 512 * 1024 * 1024
-        self.maxNestingDepth = 64
+        self.maxBulkLength = RESPDecoder.defaultMaxBulkLength
+        self.maxAggregateCount = RESPDecoder.defaultMaxAggregateCount
+        self.maxNestingDepth = RESPDecoder.defaultMaxDepth
+        self.pushBufferCapacity = 1024
     }
 
     /// A configuration from a URL: `redis://[[user]:password@]host[:port][/db][?options]` or `rediss://…` for TLS
@@ -122,5 +132,46 @@ public struct RedisConnectionConfiguration: Sendable {
         } else {
             self.tls = tls
         }
+    }
+}
+
+extension RedisConnectionConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The settings, with the password shown as `***`.
+    public var description: String {
+        var text = "RedisConnectionConfiguration(host: \(self.host), port: \(self.port)"
+        if let username { text += ", username: \(username)" }
+        if self.password != nil { text += ", password: ***" }
+        text += ", database: \(self.database)"
+        if let clientName { text += ", clientName: \(clientName)" }
+        text += ", tls: \(self.tls.map { "on, serverName: \($0.serverName ?? "(host)")" } ?? "off")"
+        text += ", protocol: RESP\(self.protocolVersion.rawValue), connectTimeout: \(self.connectTimeout)"
+        text += ", commandTimeout: \(self.commandTimeout.map { "\($0)" } ?? "none"))"
+        return text
+    }
+
+    /// The same as ``description``: the password is never shown.
+    public var debugDescription: String { self.description }
+
+    /// What `dump` and debuggers show: every setting, the password as `***`.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": self.host,
+                "port": self.port,
+                "username": self.username as Any,
+                "password": self.password.map { _ in "***" } as Any,
+                "database": self.database,
+                "clientName": self.clientName as Any,
+                "tls": self.tls.map { "on, serverName: \($0.serverName ?? "(host)")" } ?? "off",
+                "protocolVersion": self.protocolVersion,
+                "connectTimeout": self.connectTimeout,
+                "commandTimeout": self.commandTimeout as Any,
+                "maxBulkLength": self.maxBulkLength,
+                "maxAggregateCount": self.maxAggregateCount,
+                "maxNestingDepth": self.maxNestingDepth,
+            ],
+            displayStyle: .struct
+        )
     }
 }

@@ -136,7 +136,11 @@ public struct RedisURL: Sendable, Hashable {
 
     /// `text` with the password (or the lone secret of `redis://secret@host`) replaced by `***`, for messages.
     public static func redacted(_ text: String) -> String {
-        guard let scheme = text.firstRange(of: "://") else { return text }
+        guard let scheme = text.firstRange(of: "://") else {
+            // Not a URL (no scheme), but it may still hold credentials: keep only what follows the last `@`.
+            guard let at = text.lastIndex(of: "@") else { return text }
+            return "***" + text[at...]
+        }
         let authorityEnd = text[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" } ?? text.endIndex
         guard let at = text[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return text }
         let userInfo = text[scheme.upperBound..<at]

@@ -28,6 +28,14 @@ import Synchronization
 /// Dead connections (server restart, network failure, timeouts) are dropped when noticed and replaced
 /// on demand, so the pool heals by itself. Idempotent commands are retried on another connection after a
 /// connection failure; other commands surface the error, since they may have run.
+///
+/// Timeouts are never retried, idempotent or not: a command that timed out may still run, and a server too slow
+/// to answer in time would only get more load while the caller waits a multiple of its timeout. The timeout
+/// reaches the caller (or the cache's fallback) at once.
+///
+/// A caller that waits ``RedisConnectionPoolConfiguration/acquireTimeout`` for a connection gets
+/// ``RedisError/Code/poolTimeout`` when every connection was in use (a busy pool, not an outage), and
+/// ``RedisError/Code/timeout`` when it waited for a connection that could not be made in time.
 public final class RedisConnectionPool: RedisCommandExecutor, Service {
     private typealias Waiter = CheckedContinuation<RedisConnection, any Error>
     private typealias StateMachine = RedisPoolStateMachine<RedisConnection, Waiter>
@@ -35,6 +43,8 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     private enum Event: Sendable {
         case connect
         case close(RedisConnection)
+        /// ``shutdown()`` was called: cancel the background work.
+        case stop
     }
 
     /// Pool sizing, timeouts and retries.
@@ -45,6 +55,9 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     private let logger: Logger
     private let state: Locked<StateMachine>
     private let waiterIDs = Atomic<UInt64>(0)
+    /// Why the latest connect attempt failed (`nil` once one succeeds): what a caller who waited in vain for a
+    /// connection is told.
+    private let lastConnectError = Mutex<RedisError?>(nil)
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
 
@@ -102,10 +115,12 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                             group.addTask { await self.makeConnection() }
                         case .close(let connection):
                             group.addTask { await connection.close() }
+                        case .stop:
+                            // Stop the maintenance loop and every connect attempt (its handshake and its retry
+                            // back-off) now: they end at once, and the stream finishes when nothing is left.
+                            group.cancelAll()
                         }
                     }
-                    // Shut down: stop the maintenance loop and any connect retry back-off.
-                    group.cancelAll()
                 }
             } onCancel: {
                 self.shutdown()
@@ -121,6 +136,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         let action = self.state.withLock { $0.shutdown() }
         for waiter in action.failWaiters { waiter.resume(throwing: Self.closedError) }
         for connection in action.close { self.eventSink.yield(.close(connection)) }
+        self.eventSink.yield(.stop)
         self.finishIfShutDown()
     }
 
@@ -139,10 +155,12 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
             let action = self.state.withLock { $0.maintenance(now: .now, isDead: { $0.isClosed }) }
             for connection in action.close { self.eventSink.yield(.close(connection)) }
             for _ in 0..<action.connect { self.eventSink.yield(.connect) }
-            try? await Task.sleep(for: self.configuration.maintenanceInterval)
+            try? await Task.sleep(for: self.configuration.maintenanceInterval.clampedForSleeping)
         }
     }
 
+    /// Makes one connection, retrying failed attempts with back-off. Cancelled by ``shutdown()`` (through `run()`),
+    /// which ends the attempt in progress and the back-off at once, so shutting down never waits out the retries.
     private func makeConnection() async {
         var attempt = 0
         while true {
@@ -152,6 +170,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                     eventLoopGroup: self.eventLoopGroup,
                     logger: self.logger
                 )
+                self.lastConnectError.withLock { $0 = nil }
                 switch self.state.withLock({ $0.connectionEstablished(connection, now: .now) }) {
                 case .lease(let connection, let waiter): waiter.resume(returning: connection)
                 case .park: break
@@ -162,14 +181,17 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                 return
             } catch {
                 let redisError = error as? RedisError
+                if let redisError, redisError.code != .cancelled { self.lastConnectError.withLock { $0 = redisError } }
                 let retryable = redisError?.code != .authenticationFailed && redisError?.code != .invalidConfiguration
-                if retryable, attempt < self.configuration.maxRetries, !Task.isCancelled {
+                if retryable, attempt < self.configuration.maxRetries, !self.isStopping {
                     attempt += 1
                     self.logger.debug("connect failed, retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
-                    try? await Task.sleep(for: self.configuration.retryDelay(attempt: attempt))
-                    continue
+                    try? await Task.sleep(for: self.configuration.retryDelay(attempt: attempt).clampedForSleeping)
+                    if !self.isStopping { continue }
                 }
-                self.logger.warning("could not connect to Redis", metadata: ["error": "\(error)"])
+                if !self.isStopping {
+                    self.logger.warning("could not connect to Redis", metadata: ["error": "\(error)"])
+                }
                 if case .failWaiters(let waiters) = self.state.withLock({ $0.connectionFailed() }) {
                     for waiter in waiters { waiter.resume(throwing: error) }
                 }
@@ -177,6 +199,11 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                 return
             }
         }
+    }
+
+    /// Shutting down (or cancelled): stop connecting.
+    private var isStopping: Bool {
+        Task.isCancelled || self.state.withLock { $0.isStopping }
     }
 
     // MARK: leasing
@@ -201,7 +228,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     }
 
     private func leaseConnection() async throws -> RedisConnection {
-        let deadline = ContinuousClock.now + self.configuration.acquireTimeout
+        let deadline = ContinuousClock.now + self.configuration.acquireTimeout.clampedForSleeping
         while true {
             if Task.isCancelled { throw RedisError.cancelled }
             let connection = try await self.waitForConnection(until: deadline)
@@ -216,8 +243,15 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         let timeout = self.configuration.acquireTimeout
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (waiter: Waiter) in
-                let action = self.state.withLock { $0.lease(waiterID: id, waiter: waiter, now: .now) }
+                let action = self.state.withLock { state -> StateMachine.LeaseAction? in
+                    // Checked under the lock the cancellation handler takes too: either the handler ran before (the
+                    // flag was set before it ran) and the caller never queues, or it runs later and finds the waiter.
+                    if Task.isCancelled { return nil }
+                    return state.lease(waiterID: id, waiter: waiter, now: .now)
+                }
                 switch action {
+                case nil:
+                    waiter.resume(throwing: RedisError.cancelled)
                 case .lease(let connection, let expired):
                     for connection in expired { self.eventSink.yield(.close(connection)) }
                     waiter.resume(returning: connection)
@@ -226,14 +260,14 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                     if connect { self.eventSink.yield(.connect) }
                     let eventLoop = self.eventLoopGroup.any()
                     eventLoop.scheduleTask(in: TimeAmount(max(remaining, .zero))) {
-                        if let waiter = self.state.withLock({ $0.removeWaiter(id: id) }) {
-                            waiter.resume(
-                                throwing: RedisError(
-                                    code: .poolTimeout,
-                                    message: "no Redis connection became free within \(timeout); raise maxConnections or "
-                                        + "acquireTimeout, return connections sooner, and check that the pool's run() is running"
-                                )
-                            )
+                        let (waiter, saturated) = self.state.withLock { ($0.removeWaiter(id: id), $0.isSaturated) }
+                        guard let waiter else { return }
+                        if saturated {
+                            waiter.resume(throwing: Self.exhaustedError(timeout))
+                        } else if let refused = self.lastConnectError.withLock({ $0 }), refused.code == .connectFailed {
+                            waiter.resume(throwing: refused)  // the server refuses connections: say so, not "timeout"
+                        } else {
+                            waiter.resume(throwing: Self.noConnectionError(timeout))
                         }
                     }
                 case .fail:
@@ -245,6 +279,24 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                 waiter.resume(throwing: RedisError.cancelled)
             }
         }
+    }
+
+    /// Every connection was leased for the whole acquire timeout: the pool is busy, the server may well be healthy.
+    private static func exhaustedError(_ timeout: Duration) -> RedisError {
+        RedisError(
+            code: .poolTimeout,
+            message: "every pooled Redis connection stayed in use for \(timeout); the server may be healthy but the pool "
+                + "is too small for the load: raise maxConnections or acquireTimeout, or return connections sooner"
+        )
+    }
+
+    /// The caller waited for a connection being made, and none was made in time: the server does not answer.
+    private static func noConnectionError(_ timeout: Duration) -> RedisError {
+        RedisError(
+            code: .timeout,
+            message: "no connection to Redis could be made within \(timeout) (the pool's acquire timeout); check that the "
+                + "server is running and answering, and that the pool's run() is running"
+        )
     }
 
     private func release(_ connection: RedisConnection) {
@@ -269,7 +321,8 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     // MARK: commands
 
     /// Runs a command on a pooled connection. Idempotent commands (``RedisCommand/isIdempotent``) are retried
-    /// on a fresh connection after connection failures, up to ``RedisConnectionPoolConfiguration/maxRetries`` times.
+    /// on a fresh connection after connection failures (``RedisError/isConnectionFailure``), up to
+    /// ``RedisConnectionPoolConfiguration/maxRetries`` times; never after a timeout.
     public func execute(_ command: RedisCommand) async throws -> RESPValue {
         var attempt = 0
         while true {
@@ -280,7 +333,11 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
             {
                 attempt += 1
                 self.logger.debug("retrying idempotent command", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
-                try await Task.sleep(for: self.configuration.retryDelay(attempt: attempt))
+                do {
+                    try await Task.sleep(for: self.configuration.retryDelay(attempt: attempt).clampedForSleeping)
+                } catch {
+                    throw RedisError.cancelled
+                }
             }
         }
     }

@@ -11,7 +11,8 @@ public struct RedisConnectionPoolConfiguration: Sendable {
     /// How long a caller waits for a free connection before failing with ``RedisError/Code/poolTimeout``.
     public var acquireTimeout: Duration
     /// Retries after a failed connect, and retries of idempotent commands (GET, MGET, EXISTS, PTTL, PING,
-    /// SCAN, INFO) after a connection failure. Writes are never retried once they may have been sent.
+    /// SCAN, INFO) after a connection failure. Writes are never retried once they may have been sent, and no
+    /// command is retried after a timeout.
     public var maxRetries: Int
     /// First retry delay; doubles with each retry up to ``maxRetryDelay``, with random jitter (50–100 %).
     public var retryBaseDelay: Duration
@@ -47,8 +48,9 @@ public struct RedisConnectionPoolConfiguration: Sendable {
     /// The delay before retry number `attempt` (1-based): exponential, capped, with jitter.
     package func retryDelay(attempt: Int) -> Duration {
         let exponent = min(max(attempt - 1, 0), 30)
-        var delay = self.retryBaseDelay * (1 << exponent)
-        if delay > self.maxRetryDelay { delay = self.maxRetryDelay }
-        return delay * Double.random(in: 0.5...1.0)
+        let cap = min(self.maxRetryDelay, .noLimit)
+        // Compared before multiplying, so huge configured delays cannot overflow.
+        let delay = self.retryBaseDelay >= cap / (1 << exponent) ? cap : self.retryBaseDelay * (1 << exponent)
+        return max(delay, .zero) * Double.random(in: 0.5...1.0)
     }
 }

@@ -52,6 +52,11 @@ package struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     package var connectingCount: Int { self.connecting }
     package var waiterCount: Int { self.waiters.count }
     package var isShutDown: Bool { if case .shutDown = self.state { return true } else { return false } }
+    /// Whether the pool is shutting down or shut down: connect attempts should stop, not retry.
+    package var isStopping: Bool { if case .running = self.state { return false } else { return true } }
+    /// Whether every connection the pool may have is leased: a caller waiting now waits for a busy pool, not for a
+    /// connection being made.
+    package var isSaturated: Bool { self.leased.count >= self.limits.maxConnections }
     private var total: Int { self.idle.count + self.leased.count + self.connecting }
 
     private func isExpired(_ createdAt: Instant, now: Instant) -> Bool {

@@ -52,14 +52,19 @@ package struct RESPParsingError: Error, Sendable, Equatable, CustomStringConvert
 package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     package typealias InboundOut = RESPValue
 
-    /// Largest accepted bulk string / blob length and aggregate count (Redis's `proto-max-bulk-len`).
+    /// Largest accepted bulk string / blob length.
     package var maxBulkLength: Int
+    /// Most elements an aggregate may announce (a map or attribute counts its keys and values).
+    package var maxAggregateCount: Int
     /// Largest accepted nesting of aggregates.
     package var maxDepth: Int
     /// Longest accepted line (simple strings, errors, numbers) before its CRLF.
     package var maxLineLength: Int
 
-    package static let defaultMaxBulkLength = 512 * 1024 * 1024
+    /// 64 MiB: a cache value is far smaller; Redis itself accepts up to 512 MB (`proto-max-bulk-len`).
+    package static let defaultMaxBulkLength = 64 * 1024 * 1024
+    /// 1,048,576 elements: room for an `MGET` of a million keys.
+    package static let defaultMaxAggregateCount = 1024 * 1024
     package static let defaultMaxDepth = 64
     package static let defaultMaxLineLength = 1024 * 1024
 
@@ -76,10 +81,13 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
 
     package init(
         maxBulkLength: Int = RESPDecoder.defaultMaxBulkLength,
+        maxAggregateCount: Int = RESPDecoder.defaultMaxAggregateCount,
         maxDepth: Int = RESPDecoder.defaultMaxDepth,
         maxLineLength: Int = RESPDecoder.defaultMaxLineLength
     ) {
         self.maxBulkLength = maxBulkLength
+        // At most a quarter of Int.max, so doubling a map's count (keys and values) cannot overflow.
+        self.maxAggregateCount = min(maxAggregateCount, Int.max / 4)
         self.maxDepth = maxDepth
         self.maxLineLength = maxLineLength
     }
@@ -157,14 +165,15 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
         guard let type = buffer.readInteger(as: UInt8.self) else { return nil }
         switch type {
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
-            guard let count = try self.readLength(&buffer) else { return nil }
+            guard let count = try self.readLength(&buffer, limit: self.maxAggregateCount) else { return nil }
             if count < 0 {
                 guard type == UInt8(ascii: "*") else { throw RESPParsingError(.invalidLength) }
                 return .value(.null)
             }
             return .aggregate(type: type, count: count)
         case UInt8(ascii: "%"), UInt8(ascii: "|"):
-            guard let count = try self.readLength(&buffer) else { return nil }
+            // Keys and values both count towards the limit.
+            guard let count = try self.readLength(&buffer, limit: self.maxAggregateCount / 2) else { return nil }
             guard count >= 0 else { throw RESPParsingError(.invalidLength) }
             return .aggregate(type: type, count: count)
         default:
@@ -247,16 +256,17 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     /// Reads a length line; negative values other than -1 are invalid, values over the limit are rejected.
-    private func readLength(_ buffer: inout ByteBuffer) throws -> Int? {
+    /// A length or count line, checked against `limit` (the bulk length limit unless given).
+    private func readLength(_ buffer: inout ByteBuffer, limit: Int? = nil) throws -> Int? {
         guard let line = try self.readLine(&buffer) else { return nil }
         let value = try Self.parseInteger(line)
         if value < -1 { throw RESPParsingError(.invalidLength) }
-        if value > Int64(self.maxBulkLength) { throw RESPParsingError(.lengthTooLarge(value)) }
+        if value > Int64(limit ?? self.maxBulkLength) { throw RESPParsingError(.lengthTooLarge(value)) }
         return Int(value)
     }
 
     private static func readBlob(_ buffer: inout ByteBuffer, length: Int) throws -> ByteBuffer? {
-        guard buffer.readableBytes >= length + 2 else { return nil }
+        guard buffer.readableBytes >= 2, buffer.readableBytes - 2 >= length else { return nil }  // no overflow near Int.max
         let payload = buffer.readSlice(length: length)!
         guard buffer.readInteger(as: UInt8.self) == cr, buffer.readInteger(as: UInt8.self) == lf else {
             throw RESPParsingError(.missingCRLF)

@@ -29,6 +29,22 @@ struct FallbackCacheTests {
         Issue.record("timed out waiting until \(what)")
     }
 
+    @Test func aFailSafeValueWrittenDuringAnOutageIsReplayedAsAValuePlainReadsOfTheBackendSee() async throws {
+        let (cache, backend) = try Self.make(threshold: 1)
+        backend.isUp = false
+        let price = try await cache.getOrSet("price", ttl: .seconds(60), options: .failSafe(gracePeriod: .seconds(600))) { 100 }
+        #expect(price == 100)
+        #expect(cache.pendingKeyCount == 1)
+        backend.isUp = true
+        try await Self.eventually("the outage's write is replayed") { cache.pendingKeyCount == 0 && cache.isBackendHealthy }
+        // Replayed with its times (framed), not as the JSON of a wrapper.
+        #expect(backend.storedBytes("price")?.first == 0)
+        #expect(try await backend.get("price", as: Int.self) == 100)
+        #expect(try await cache.get("price", as: Int.self) == 100)
+        #expect(try await cache.getOrSet("price", ttl: .seconds(60), options: .failSafe(gracePeriod: .seconds(600))) { 200 } == 100)
+        try await cache.close()
+    }
+
     @Test func readsAndWritesSucceedFromMemoryWhileTheBackendIsDown() async throws {
         let (cache, backend) = try Self.make()
         try await cache.set("a", to: "one")
@@ -150,6 +166,9 @@ struct FallbackCacheTests {
         let local = try MemoryCache(configuration: .development)
         #expect(throws: CacheError.self) {
             try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(failureThreshold: 0), logger: Logger(label: "t"), probe: {})
+        }
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(maxPendingKeys: 0), logger: Logger(label: "t"), probe: {})
         }
     }
 

@@ -23,6 +23,11 @@ final class SwitchableBackend: Cache {
         set { state.withLock { $0.isUp = newValue } }
     }
 
+    /// The raw stored bytes, bypassing availability.
+    func storedBytes(_ key: String) -> [UInt8]? {
+        state.withLock { $0.values[key] }
+    }
+
     /// Calls that reached the backend (successful or not).
     var calls: Int { state.withLock { $0.calls } }
 
@@ -41,12 +46,13 @@ final class SwitchableBackend: Cache {
     func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try enter()
         guard let bytes = state.withLock({ $0.values[key] }) else { return nil }
-        return try JSONDecoder().decode(type, from: Data(bytes))
+        // As a byte-storing conformance should: values fail-safe stored with their times read through.
+        return try patterns.decode(type, from: bytes, with: JSONCacheCodec())
     }
 
     func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
         try enter()
-        let bytes = Array(try JSONEncoder().encode(value))
+        let bytes = try patterns.encode(value, with: JSONCacheCodec())
         state.withLock { $0.values[key] = bytes }
     }
 
@@ -67,7 +73,7 @@ final class SwitchableBackend: Cache {
 
     func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool {
         try enter()
-        let bytes = Array(try JSONEncoder().encode(value))
+        let bytes = try patterns.encode(value, with: JSONCacheCodec())
         return state.withLock { state in
             guard state.values[key] == nil else { return false }
             state.values[key] = bytes
@@ -84,11 +90,6 @@ final class SwitchableBackend: Cache {
     func getBytes(_ key: String) async throws -> [UInt8]? {
         try enter()
         return state.withLock { $0.values[key] }
-    }
-
-    /// The raw stored bytes, bypassing availability.
-    func storedBytes(_ key: String) -> [UInt8]? {
-        state.withLock { $0.values[key] }
     }
 
     func stats() async -> CacheStats { state.withLock { $0.stats } }

@@ -115,7 +115,8 @@ struct RedisFaultTests {
             #expect(report.slowest < Self.callBound, "slowest call: \(report.slowest)")
             let duringPause = report.records.filter { $0.started > pausedAt + .milliseconds(50) }
             #expect(!duringPause.isEmpty)
-            #expect(duringPause.allSatisfy { $0.code == .timeout || $0.code == .unavailable })
+            // Callers queued behind the stuck connections see a busy pool (`busy`); the stuck commands time out.
+            #expect(duringPause.allSatisfy { $0.code == .timeout || $0.code == .unavailable || $0.code == .busy })
             // Recovers without user action.
             try await FallbackCacheTests.eventually("Redis answers again") { (try? await cache.exists("k")) != nil }
             try await cache.set("k", to: 1, ttl: .seconds(60))

@@ -38,6 +38,10 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
         CacheUnderTest(name: "RedisCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             try await SharedRedisServer.makeCache(clock: clock)
         },
+        // L1 expires in real time like Redis; envelopes follow the clock.
+        CacheUnderTest(name: "TwoLevelCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            try await SharedRedisServer.makeTwoLevelCache(clock: clock)
+        },
         CacheUnderTest(name: "FallbackCache over Redis", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             let redis = try await SharedRedisServer.makeCache(clock: clock)
             var configuration = CacheConfiguration.development

@@ -72,6 +72,21 @@ enum SharedRedisServer {
     }
 }
 
+extension SharedRedisServer {
+    /// A two-level cache (near cache with client tracking) over a fresh namespace on the shared server, its patterns
+    /// reading `clock`; returned once tracking is set up, so L1 is in use from the first call.
+    static func makeTwoLevelCache(clock: TestClock, near: NearCacheConfiguration = NearCacheConfiguration(maxMemorySize: 8 * 1024 * 1024)) async throws -> TwoLevelCache {
+        let redis = try await makeCache(clock: clock)
+        var configuration = CacheConfiguration.development
+        configuration.name = "patterns-two-level"
+        configuration.maxMemorySize = near.maxMemorySize
+        let memory = try MemoryCache(configuration: configuration, clock: MonotonicCacheClock(), shardCount: nil, startSweeper: false)
+        let cache = TwoLevelCache(redis: redis, memory: memory, configuration: near, logger: quietLogger, wallClock: { clock.now })
+        try await cache.waitUntilCoherent(timeout: .seconds(10))
+        return cache
+    }
+}
+
 /// The address of a redis-server that was started and then stopped: connections to it are refused, as when
 /// Redis is down.
 enum StoppedRedisServer {

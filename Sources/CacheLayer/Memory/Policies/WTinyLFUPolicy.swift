@@ -1,3 +1,4 @@
+import CommonSupport
 /// Window TinyLFU with an adaptive window: Caffeine's eviction policy, sized in bytes.
 ///
 /// New entries enter a small LRU *window*. When the window overflows, its oldest entry becomes a
@@ -115,7 +116,8 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     /// The hash of the last key reported by ``recordMiss(keyHash:)``, so that the insertion that usually
     /// follows a miss (cache-aside) is not counted twice in the sketch and the sample.
     private var lastMissHash: UInt64?
-    private var randomState: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// Deterministic, so replays are reproducible.
+    private var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
 
     /// Hashes of candidates that lost their duel, oldest first; see ``Tuning/ghostShare``.
     private var ghost: GhostList
@@ -384,14 +386,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         ghost.remember(table.hashes[slot], weight: table.weights[slot])
     }
 
-    private mutating func nextRandom() -> UInt64 {
-        // SplitMix64: deterministic, so replays are reproducible.
-        randomState &+= 0x9E37_79B9_7F4A_7C15
-        var z = randomState
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private mutating func nextRandom() -> UInt64 { random.next() }
 
     // MARK: Window simulations
 

@@ -1,0 +1,105 @@
+import CommonSupport
+import Synchronization
+
+/// The L1 of a ``TwoLevelCache``: a ``MemoryCache`` whose every change passes the ``NearCacheFillGate`` under one
+/// lock. Shared by the cache (reads fill it, writes invalidate it) and the ``InvalidationTracker`` (invalidations and
+/// flushes), which is why it is an object of its own: the tracker holds it without holding the cache.
+///
+/// Lock order: the gate's lock, then a memory shard's lock; never the other way round.
+final class NearCache: Sendable {
+    /// The entries. Read without the gate's lock (a hit is a plain memory-cache read); changed only under it.
+    let memory: MemoryCache
+    /// The longest an entry stays.
+    let maxTTL: Duration
+    private let gate: Locked<NearCacheFillGate>
+    private let fills = Atomic<UInt64>(0)
+    private let refusedFills = Atomic<UInt64>(0)
+    private let invalidatedKeys = Atomic<UInt64>(0)
+    private let flushes = Atomic<UInt64>(0)
+
+    init(memory: MemoryCache, maxTTL: Duration, isCoherent: Bool) {
+        self.memory = memory
+        self.maxTTL = maxTTL
+        self.gate = Locked(NearCacheFillGate(isCoherent: isCoherent))
+    }
+
+    /// Whether fills are allowed now.
+    var isCoherent: Bool { gate.withLock { $0.isCoherent } }
+
+    /// Taken by a read before it sends its command to Redis; `nil` when its result may not be cached.
+    func stamp(_ key: String) -> NearCacheFillGate.Stamp? {
+        gate.withLock { $0.stamp(key) }
+    }
+
+    /// Stores `value`, read from Redis with `remainingMilliseconds` left to live there (`nil`: no expiry), unless
+    /// something that concerns `key` happened since `stamp` was taken. Returns whether it was stored.
+    @discardableResult
+    func fill<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp, remainingMilliseconds: Int64?) -> Bool {
+        var ttl = maxTTL
+        if let remainingMilliseconds {
+            guard remainingMilliseconds > 0 else { return false }
+            ttl = min(ttl, .milliseconds(remainingMilliseconds))
+        }
+        let stored = gate.withLock { gate -> Bool in
+            guard gate.allowsFill(stamp) else { return false }
+            // Too large for L1, or L1 closed: the value is simply not cached here.
+            return (try? memory.setValue(key, value, ttl: ttl)) != nil
+        }
+        if stored { fills.add(1, ordering: .relaxed) } else { refusedFills.add(1, ordering: .relaxed) }
+        return stored
+    }
+
+    /// Removes `key` and keeps reads of it in flight from filling it back.
+    func invalidate(_ key: String) {
+        gate.withLock { gate in
+            gate.invalidate(key)
+            _ = try? memory.deleteValue(key)
+        }
+        invalidatedKeys.add(1, ordering: .relaxed)
+    }
+
+    /// Removes `keys` and keeps reads of them in flight from filling them back.
+    func invalidate<Keys: Sequence<String>>(_ keys: Keys) {
+        var count: UInt64 = 0
+        gate.withLock { gate in
+            for key in keys {
+                gate.invalidate(key)
+                _ = try? memory.deleteValue(key)
+                count += 1
+            }
+        }
+        invalidatedKeys.add(count, ordering: .relaxed)
+    }
+
+    /// Removes the entries whose key starts with `prefix`; no read in flight may fill L1 afterwards.
+    func invalidate(prefix: String) {
+        gate.withLock { gate in
+            gate.invalidateAll()
+            _ = try? memory.invalidateValues(prefix: prefix)
+        }
+    }
+
+    /// Empties L1; no read in flight may fill it afterwards.
+    func flush() {
+        gate.withLock { gate in
+            gate.invalidateAll()
+            _ = try? memory.removeAllValues()
+        }
+        flushes.add(1, ordering: .relaxed)
+    }
+
+    /// Records whether invalidations are received; losing them empties L1.
+    func setCoherent(_ coherent: Bool) {
+        gate.withLock { gate in
+            gate.setCoherent(coherent)
+            if !coherent { _ = try? memory.removeAllValues() }
+        }
+        if !coherent { flushes.add(1, ordering: .relaxed) }
+    }
+
+    /// The counters of fills, refusals, invalidations and flushes.
+    func counters() -> (fills: UInt64, refusedFills: UInt64, invalidatedKeys: UInt64, flushes: UInt64) {
+        (fills.load(ordering: .relaxed), refusedFills.load(ordering: .relaxed),
+         invalidatedKeys.load(ordering: .relaxed), flushes.load(ordering: .relaxed))
+    }
+}

@@ -1,0 +1,75 @@
+/// Decides whether a value read from Redis may enter the near cache (L1): the generation check that keeps an
+/// invalidation from being undone by a read that was already in flight.
+///
+/// The race (the one the Redis client-side caching docs warn about): instance A sends `GET k` and Redis answers
+/// `v1`; B then writes `v2`, and the invalidation of `k` reaches A before A has stored `v1` in L1. Storing it would
+/// keep `v1` until its TTL, since the invalidation has already been handled. So every read takes a ``Stamp`` before
+/// it sends its command, and may fill L1 only if nothing that could concern its key happened since:
+///
+/// - an invalidation of a key in the same stripe (keys are hashed to one of `stripeCount` generation counters; two
+///   keys sharing a stripe only cost a skipped fill, never a stale one);
+/// - a flush: `clear()`, a prefix or tag invalidation, a `null` invalidation (FLUSHALL/FLUSHDB), the tracking
+///   connection lost, its push buffer overflowed, a missed PING deadline — all advance the ``epoch``;
+/// - coherence lost: while invalidations cannot be received, no stamp is handed out at all.
+///
+/// The check and the fill must happen under the same lock as the invalidation and its L1 removal, otherwise an
+/// invalidation could land between them; ``TwoLevelCache`` keeps this value in a lock together with those calls.
+/// Pure value type: its rules are tested without Redis.
+struct NearCacheFillGate: Sendable {
+    /// What a read remembers before it sends its command.
+    struct Stamp: Sendable, Equatable {
+        let stripe: Int
+        let generation: UInt64
+        let epoch: UInt64
+    }
+
+    private var generations: [UInt64]
+    private let mask: Int
+    /// Advanced by every flush and every change of ``isCoherent``.
+    private(set) var epoch: UInt64 = 0
+    /// Whether invalidations are being received (the tracking connection is set up), or not needed (TTL-only
+    /// coherence). While false, nothing may enter L1.
+    private(set) var isCoherent: Bool
+
+    /// - Parameters:
+    ///   - stripeCount: Generation counters, rounded up to a power of two.
+    ///   - isCoherent: Whether fills are allowed from the start (TTL-only coherence) or only once tracking is set up.
+    init(stripeCount: Int = 4096, isCoherent: Bool) {
+        var count = 1
+        while count < stripeCount { count <<= 1 }
+        generations = Array(repeating: 0, count: count)
+        mask = count - 1
+        self.isCoherent = isCoherent
+    }
+
+    /// The stripe of `key`.
+    func stripe(of key: String) -> Int { key.hashValue & mask }
+
+    /// What a read of `key` must remember before sending its command; `nil` when it may not fill L1 whatever happens.
+    func stamp(_ key: String) -> Stamp? {
+        guard isCoherent else { return nil }
+        let stripe = stripe(of: key)
+        return Stamp(stripe: stripe, generation: generations[stripe], epoch: epoch)
+    }
+
+    /// Whether a read stamped with `stamp` may still fill L1.
+    func allowsFill(_ stamp: Stamp) -> Bool {
+        isCoherent && stamp.epoch == epoch && generations[stamp.stripe] == stamp.generation
+    }
+
+    /// Records that `key` changed: reads of it in flight may no longer fill L1.
+    mutating func invalidate(_ key: String) {
+        generations[stripe(of: key)] &+= 1
+    }
+
+    /// Records that anything may have changed: no read in flight may fill L1.
+    mutating func invalidateAll() {
+        epoch &+= 1
+    }
+
+    /// Records whether invalidations are being received; every change also counts as ``invalidateAll()``.
+    mutating func setCoherent(_ coherent: Bool) {
+        isCoherent = coherent
+        epoch &+= 1
+    }
+}

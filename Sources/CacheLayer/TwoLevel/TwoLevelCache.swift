@@ -1,0 +1,336 @@
+import CommonSupport
+import Foundation
+import Logging
+import NIOCore
+import RedisClient
+import Synchronization
+
+/// A near cache: an in-process ``MemoryCache`` (L1) in front of a shared ``RedisCache`` (L2), kept coherent across
+/// instances by Redis client-side caching.
+///
+/// ```swift
+/// var configuration = CacheConfiguration.highPerformance(redisAddress: "redis.internal:6379")
+/// configuration.namespace = "myapp"
+/// configuration.nearCache = NearCacheConfiguration(maxMemorySize: 32 * 1024 * 1024)
+/// let cache = try await TwoLevelCache.connect(configuration: configuration)
+/// let user = try await cache.getOrSet("user:1", ttl: .seconds(600)) { try await database.user(1) }
+/// ```
+///
+/// - **Reads**: an L1 hit returns at memory speed, without a round trip. A miss reads Redis (`GET` and `PTTL` in one
+///   pipeline) and stores the value in L1 for at most the key's remaining TTL in Redis and
+///   ``NearCacheConfiguration/maxTTL``. ``getMany(_:as:)`` serves the L1 hits and fetches only the rest, in one
+///   round trip.
+/// - **Writes, deletes, clear, invalidation**: Redis first, then L1 (also when the Redis call fails: it may have run). This instance's own writes never enter L1
+///   directly: the write removes the key from L1, and the next read fills it from Redis. So L1 only ever holds
+///   values read from Redis under the generation check below, and a write cannot leave an older value behind.
+/// - **Coherence** (``NearCacheConfiguration/Coherence/tracking``): a dedicated connection with
+///   `CLIENT TRACKING ON BCAST PREFIX <namespace>:` receives an invalidation for every change of a key under the
+///   namespace — by any instance or application, and expiries and evictions — and removes it from L1. A read that
+///   was in flight when the invalidation of its key arrived does not fill L1 (a per-key generation check). When an
+///   invalidation may have been missed (the tracking connection drops or misses its `PING` deadline, its push buffer
+///   overflows, Redis restarts, `FLUSHALL`), L1 is emptied and reads go to Redis until tracking is set up again.
+///   BCAST needs no server memory per key but sends every instance an invalidation for every write under the
+///   namespace, which suits read-heavy data; see the README for the trade-off against the default tracking mode.
+/// - Tags and prefixes work as in ``RedisCache``; a tag invalidation removes the tagged keys from L1 at once.
+///
+/// ``stats()`` counts hits of either level as hits; ``nearCacheStatistics`` tells them apart.
+public final class TwoLevelCache: Cache {
+    /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
+    public let patterns: CachePatternsState
+    /// The shared second level.
+    public let redis: RedisCache
+    /// The near-cache settings in use.
+    public let nearCacheConfiguration: NearCacheConfiguration
+
+    let near: NearCache
+    private let tracker: InvalidationTracker?
+    private let trackerTask: Task<Void, Never>?
+    private let closed = Atomic<Bool>(false)
+    /// Hits are counted once each, by level: an L1 hit pays one atomic add.
+    private let nearHits = Atomic<UInt64>(0)
+    private let farHits = Atomic<UInt64>(0)
+    private let misses = Atomic<UInt64>(0)
+    private let sets = Atomic<UInt64>(0)
+    private let deletes = Atomic<UInt64>(0)
+    private let fillHook = Locked<(@Sendable (String) async -> Void)?>(nil)
+
+    /// Creates a two-level cache and waits until Redis answers and, with tracking coherence, until tracking is set
+    /// up (at most ``CacheConfiguration/connectTimeout``).
+    ///
+    /// Uses the Redis fields of `configuration` as ``RedisCache`` does, ``CacheConfiguration/evictionStrategy`` for
+    /// L1, and ``CacheConfiguration/nearCache`` (its defaults when `nil`).
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` for an invalid configuration;
+    ///   ``CacheError/Code/authenticationFailed``, ``CacheError/Code/unavailable`` or ``CacheError/Code/timeout``
+    ///   when Redis cannot be used; ``CacheError/Code/unsupported`` when Redis refuses client tracking (Redis < 6,
+    ///   RESP2 only, or the command disabled): use ``NearCacheConfiguration/Coherence/ttlOnly`` there.
+    public static func connect(
+        configuration: CacheConfiguration,
+        codec: any CacheCodec = JSONCacheCodec(),
+        logger: Logger = Logger(label: "cachelayer.two-level")
+    ) async throws -> TwoLevelCache {
+        let cache = try TwoLevelCache(configuration: configuration, codec: codec, logger: logger)
+        do {
+            try await cache.redis.ping()
+            try await cache.waitUntilCoherent(timeout: configuration.connectTimeout)
+        } catch {
+            try? await cache.close()
+            throw error
+        }
+        return cache
+    }
+
+    /// Creates a two-level cache without waiting for Redis; until tracking is set up, reads go to Redis.
+    ///
+    /// Prefer ``connect(configuration:codec:logger:)``, which reports a wrong address or an unsupported server at once.
+    public convenience init(
+        configuration: CacheConfiguration,
+        codec: any CacheCodec = JSONCacheCodec(),
+        logger: Logger = Logger(label: "cachelayer.two-level")
+    ) throws {
+        var configuration = configuration
+        configuration.backend = .redis
+        let nearConfiguration = configuration.nearCache ?? NearCacheConfiguration()
+        try nearConfiguration.validate()
+        let redis = try RedisCache(configuration: configuration, codec: codec, logger: logger)
+        var memoryConfiguration = configuration
+        memoryConfiguration.backend = .memory
+        memoryConfiguration.nearCache = nil
+        memoryConfiguration.maxMemorySize = nearConfiguration.maxMemorySize
+        memoryConfiguration.defaultTTL = nearConfiguration.maxTTL
+        let memory = try MemoryCache(configuration: memoryConfiguration, codec: codec, logger: logger)
+        self.init(redis: redis, memory: memory, configuration: nearConfiguration, logger: logger)
+    }
+
+    /// Creates a two-level cache over the given levels, whose patterns read `wallClock`; for tests.
+    package init(
+        redis: RedisCache,
+        memory: MemoryCache,
+        configuration: NearCacheConfiguration,
+        logger: Logger,
+        wallClock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.redis = redis
+        self.nearCacheConfiguration = configuration
+        let tracking = configuration.coherence == .tracking
+        let near = NearCache(memory: memory, maxTTL: configuration.maxTTL, isCoherent: !tracking)
+        self.near = near
+        var logger = logger
+        logger[metadataKey: "cachelayer.cache"] = .string(redis.configuration.name)
+        self.patterns = CachePatternsState(
+            name: redis.configuration.name, backend: "two-level", defaultTTL: redis.configuration.defaultTTL,
+            logger: logger, wallClock: wallClock
+        )
+        if tracking {
+            let tracker = InvalidationTracker(
+                connectionConfiguration: redis.pool.connectionConfiguration, prefix: redis.keyspace.prefix,
+                nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
+            )
+            self.tracker = tracker
+            // The tracker holds the near cache, not this cache, so an abandoned cache is freed and its deinit ends it.
+            self.trackerTask = Task { await tracker.run() }
+        } else {
+            self.tracker = nil
+            self.trackerTask = nil
+        }
+    }
+
+    deinit {
+        tracker?.shutdown()
+        trackerTask?.cancel()
+    }
+
+    // MARK: - Cache
+
+    public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        try checkOpen(key)
+        if let value = try nearValue(key, as: Value.self) {
+            nearHits.add(1, ordering: .relaxed)
+            return value
+        }
+        let value = try await readThrough(key, as: type)
+        if value == nil { misses.add(1, ordering: .relaxed) } else { farHits.add(1, ordering: .relaxed) }
+        return value
+    }
+
+    public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
+        try checkOpen(key)
+        // L1 forgets the key also when the write fails: a command that timed out may still have run.
+        defer { near.invalidate(key) }
+        try await redis.set(key, to: value, ttl: ttl)
+        sets.add(1, ordering: .relaxed)
+    }
+
+    public func delete(_ key: String) async throws {
+        try checkOpen(key)
+        defer { near.invalidate(key) }
+        try await redis.delete(key)
+        deletes.add(1, ordering: .relaxed)
+    }
+
+    public func exists(_ key: String) async throws -> Bool {
+        try checkOpen(key)
+        if try near.memory.containsValue(key) { return true }
+        return try await redis.exists(key)
+    }
+
+    /// Removes this cache's keys from Redis (as ``RedisCache/clear()``), then empties L1.
+    public func clear() async throws {
+        try checkOpen(nil)
+        defer { near.flush() }
+        try await redis.clear()
+    }
+
+    /// Hits of either level, misses of both, this instance's sets and deletes; `size`, `entryCount`, `evictions`
+    /// and `expirations` are those of L1.
+    public func stats() async -> CacheStats {
+        let memory = near.memory.currentStats()
+        return CacheStats(
+            hits: nearHits.load(ordering: .relaxed) + farHits.load(ordering: .relaxed),
+            misses: misses.load(ordering: .relaxed),
+            sets: sets.load(ordering: .relaxed),
+            deletes: deletes.load(ordering: .relaxed),
+            evictions: memory.evictions,
+            expirations: memory.expirations,
+            size: memory.size,
+            entryCount: memory.entryCount
+        )
+    }
+
+    /// Counters of the near cache: how reads were served and how coherence was kept.
+    public var nearCacheStatistics: NearCacheStatistics {
+        let counters = near.counters()
+        return NearCacheStatistics(
+            nearHits: nearHits.load(ordering: .relaxed),
+            fills: counters.fills,
+            refusedFills: counters.refusedFills,
+            invalidatedKeys: counters.invalidatedKeys,
+            flushes: counters.flushes,
+            invalidationMessages: tracker?.invalidations ?? 0,
+            trackingSetUps: tracker?.establishments ?? 0,
+            isCoherent: near.isCoherent
+        )
+    }
+
+    /// Stops tracking, closes the Redis pool and L1. Later calls throw ``CacheError/Code/closed``; closing twice is
+    /// allowed.
+    public func close() async throws {
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) {
+            tracker?.shutdown()
+            trackerTask?.cancel()
+        }
+        await trackerTask?.value
+        try await redis.close()
+        try await near.memory.close()
+    }
+
+    // MARK: - Internals
+
+    /// Keys named by the invalidation messages received so far; tests wait on it for a write's echo.
+    package var receivedInvalidationKeys: UInt64 { tracker?.invalidationKeys ?? 0 }
+
+    /// The `CLIENT ID` of the tracking connection while tracking is set up; tests and the coherence demo kill it.
+    package var trackingClientID: Int? { tracker?.clientID }
+
+    /// The value L1 holds for `key`, without going to Redis or counting a hit; for tests and the coherence demo.
+    package func nearValueForInspection<Value: Sendable>(_ key: String, as type: Value.Type) -> Value? {
+        (try? near.memory.peekValue(key))??.value as? Value
+    }
+
+    /// Runs `hook` after each read from Redis and before its result may fill L1, so tests can deliver an
+    /// invalidation in between.
+    package func setFillHook(_ hook: (@Sendable (String) async -> Void)?) {
+        fillHook.withLock { $0 = hook }
+    }
+
+    /// Waits until L1 may be filled (tracking set up), at most `timeout`.
+    package func waitUntilCoherent(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !near.isCoherent {
+            let failure = tracker?.failure
+            if failure?.refusedByServer == true || ContinuousClock.now >= deadline {
+                throw CacheError(
+                    code: failure?.refusedByServer == true ? .unsupported : .unavailable,
+                    message: "Redis client tracking, which keeps the near cache coherent, could not be set up\(failure.map { ": \($0.description)" } ?? " within \(timeout)"). Use Redis 6 or later with CLIENT TRACKING allowed for this user, or set nearCache.coherence = .ttlOnly (or nearCache = nil)."
+                )
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    @inline(__always)
+    func checkOpen(_ key: String?) throws(CacheError) {
+        if closed.load(ordering: .relaxed) { throw CacheError.closed(key: key) }
+    }
+
+    /// The L1 value of `key`; another type stored there counts as a miss (Redis, the truth, decides).
+    @inline(__always)
+    func nearValue<Value: Sendable>(_ key: String, as type: Value.Type) throws(CacheError) -> Value? {
+        do {
+            return try near.memory.getValue(key, as: type)
+        } catch where error.code == .typeMismatch {
+            return nil
+        }
+    }
+
+    /// Reads `key` from Redis with its remaining TTL in one round trip, and fills L1 unless an invalidation of it
+    /// arrived meanwhile.
+    func readThrough<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        try redis.checkUsable(key)
+        guard let stamp = near.stamp(key) else {
+            // Not coherent (tracking not set up): L1 may not be filled, so a plain GET will do.
+            return try await redis.get(key, as: type)
+        }
+        let redisKey = redis.keyspace.key(key)
+        let replies = try await redis.runPipeline(
+            [RedisCommand.get(redisKey), RedisCommand("PTTL", redisKey, isIdempotent: true)], key: key
+        )
+        guard replies.count == 2 else { throw RedisCache.unexpected(.array(replies), key: key) }
+        guard let buffer = replies[0].buffer else {
+            guard replies[0].isNull else { throw RedisCache.unexpected(replies[0], key: key) }
+            redis.recordHitsAndMisses(hits: 0, misses: 1)
+            return nil
+        }
+        redis.recordHitsAndMisses(hits: 1, misses: 0)
+        let value = try redis.decode(buffer, as: type, key: key)
+        if let hook = fillHook.withLock({ $0 }) { await hook(key) }
+        fill(key, value, stamp: stamp, pttl: replies[1].int)
+        return value
+    }
+
+    /// Fills L1 from a `PTTL` reply: -1 (no expiry) keeps the value up to the cap; -2 (gone) or 0 not at all.
+    func fill<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp, pttl: Int?) {
+        guard let pttl, pttl > 0 || pttl == -1 else { return }
+        near.fill(key, value, stamp: stamp, remainingMilliseconds: pttl == -1 ? nil : Int64(pttl))
+    }
+
+    func recordHits(_ nearCount: Int, _ farCount: Int, misses missCount: Int) {
+        if nearCount > 0 { nearHits.add(UInt64(nearCount), ordering: .relaxed) }
+        if farCount > 0 { farHits.add(UInt64(farCount), ordering: .relaxed) }
+        if missCount > 0 { misses.add(UInt64(missCount), ordering: .relaxed) }
+    }
+
+    func recordSets(_ count: Int) { sets.add(UInt64(count), ordering: .relaxed) }
+    func recordDeletes(_ count: Int) { deletes.add(UInt64(count), ordering: .relaxed) }
+}
+
+/// How a ``TwoLevelCache``'s near cache served reads and kept coherent; counters only grow.
+public struct NearCacheStatistics: Sendable, Hashable, Codable {
+    /// Reads served by L1 without a round trip.
+    public var nearHits: UInt64
+    /// Values read from Redis and stored in L1.
+    public var fills: UInt64
+    /// Values read from Redis that were not stored in L1 because an invalidation or flush arrived while they were
+    /// read (or the value did not fit).
+    public var refusedFills: UInt64
+    /// Keys removed from L1 by this instance's writes and by invalidations.
+    public var invalidatedKeys: UInt64
+    /// Times L1 was emptied: `clear()`, `FLUSHALL`, a lost tracking connection.
+    public var flushes: UInt64
+    /// Invalidation messages received from Redis.
+    public var invalidationMessages: UInt64
+    /// Times client tracking was set up (1 + reconnections).
+    public var trackingSetUps: UInt64
+    /// Whether L1 is in use now (tracking set up, or TTL-only coherence).
+    public var isCoherent: Bool
+}

@@ -1,0 +1,286 @@
+import CommonSupport
+import ArgumentParser
+import CacheLayer
+import Foundation
+import Logging
+import RedisClient
+import Synchronization
+
+/// `cachelayer coherence`: how fast another instance's write reaches a near cache, and whether a stale value is ever
+/// read after its invalidation arrived.
+struct CoherenceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coherence",
+        abstract: "Measure the coherence of two two-level caches (near cache + Redis) in one process.",
+        discussion: """
+            Two TwoLevelCache instances on separate connections share a namespace. The reader reads a few keys in a \
+            loop, from its near cache; the writer writes N new values to them, one at a time. Reports the time from \
+            each write's acknowledgement to the reader first seeing it (p50, p99, max), and stale reads: reads of a \
+            value older than one whose invalidation the reader had already received. Halfway through, the reader's \
+            tracking connection is killed (CLIENT KILL); reads after tracking is back must not return a value older \
+            than the last write acknowledged before it came back (stale_reads_after_kill).
+            """
+    )
+
+    @Option(name: .customLong("redis-url"), help: "redis://[user:password@]host:port/db")
+    var redisURL: String
+
+    @Option(help: "Values the writer writes.")
+    var writes: Int = 1000
+
+    @Option(help: "Keys the values are spread over.")
+    var keys: Int = 8
+
+    @Flag(help: "Print one JSON object instead of a summary.")
+    var json = false
+
+    func validate() throws {
+        guard writes >= 2 else { throw ValidationError("--writes must be at least 2.") }
+        guard keys >= 1, keys <= 10_000 else { throw ValidationError("--keys must be between 1 and 10000.") }
+    }
+
+    func run() async throws {
+        var configuration = try CacheConfiguration(redisURL: redisURL)
+        configuration.name = "coherence"
+        configuration.namespace = "coherence-\(UUID().uuidString.prefix(8))"
+        configuration.poolSize = 4
+        configuration.maxIdleConnections = 4
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 16 * 1024 * 1024, maxTTL: .seconds(300))
+        var logger = Logger(label: "cachelayer.coherence")
+        // The run kills the reader's tracking connection on purpose; its warning would only clutter the output.
+        logger.logLevel = .error
+        let reader = try await TwoLevelCache.connect(configuration: configuration, logger: logger)
+        let writer = try await TwoLevelCache.connect(configuration: configuration, logger: logger)
+        let report: CoherenceReport
+        do {
+            let admin = try RedisConnectionConfiguration(url: redisURL)
+            report = try await CoherenceRun(reader: reader, writer: writer, admin: admin, writes: writes, keys: keys).run()
+            try await writer.clear()
+        } catch {
+            try? await reader.close()
+            try? await writer.close()
+            throw error
+        }
+        try await reader.close()
+        try await writer.close()
+        if json {
+            print(try report.jsonString())
+        } else {
+            print(report.summary)
+        }
+    }
+}
+
+/// One measurement: the writer's write `i` goes to key `i % keys` with version `i / keys + 1`, so which version of a
+/// key must be visible after any prefix of the writes is known without coordination.
+struct CoherenceRun: Sendable {
+    let reader: TwoLevelCache
+    let writer: TwoLevelCache
+    /// How to reach Redis to kill the reader's tracking connection.
+    let admin: RedisConnectionConfiguration
+    let writes: Int
+    let keys: Int
+
+    /// The version of `key` after the first `count` writes (0: the initial value).
+    func version(of key: Int, afterWrites count: Int) -> Int {
+        count > key ? (count - 1 - key) / keys + 1 : 0
+    }
+
+    func keyName(_ key: Int) -> String { "k\(key)" }
+
+    func run() async throws -> CoherenceReport {
+        let clock = ContinuousClock()
+        // Initial values, read once by the reader so its near cache holds them; wait for the writes' invalidations
+        // to arrive so that from here on every invalidation the reader receives is one of the measured writes.
+        let base = reader.receivedInvalidationKeys
+        try await writer.setMany(Dictionary(uniqueKeysWithValues: (0..<keys).map { (keyName($0), 0) }), ttl: .seconds(600))
+        try await waitFor(timeout: .seconds(10)) { reader.receivedInvalidationKeys >= base + UInt64(keys) }
+        let measuredBase = reader.receivedInvalidationKeys
+        for key in 0..<keys { _ = try await reader.get(keyName(key), as: Int.self) }
+
+        let progress = Progress()
+        let ackTimes = Locked<[ContinuousClock.Instant?]>(Array(repeating: nil, count: writes))
+        let killAt = writes / 2
+
+        async let readerResult = readLoop(clock: clock, base: measuredBase, progress: progress)
+        var killError: (any Error)?
+        do {
+            for index in 0..<writes {
+                if index == killAt {
+                    try await killTrackingConnection()
+                    progress.killed.store(true, ordering: .releasing)
+                }
+                try await writer.set(keyName(index % keys), to: index / keys + 1, ttl: .seconds(600))
+                let now = clock.now
+                ackTimes.withLock { $0[index] = now }
+                progress.acked.store(index + 1, ordering: .releasing)
+                // Give the reader time to cache the new value before the next write of the same key.
+                try await Task.sleep(for: .microseconds(500))
+            }
+            // Let the reader see the last values.
+            try? await waitFor(timeout: .seconds(5)) { readerSeesFinalValues() }
+        } catch {
+            killError = error
+        }
+        progress.done.store(true, ordering: .releasing)
+        let observed = try await readerResult
+        if let killError { throw killError }
+
+        var latencies: [Double] = []
+        let acks = ackTimes.withLock { $0 }
+        var invisible = 0
+        for index in 0..<writes {
+            guard let ack = acks[index] else { continue }
+            guard let seen = observed.firstSeen[index] else {
+                invisible += 1
+                continue
+            }
+            latencies.append(max(0, Double((seen - ack) / .nanoseconds(1)) / 1_000_000))
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> Double {
+            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((Double(latencies.count) * p / 100).rounded(.up)) - 1)]
+        }
+        return CoherenceReport(
+            writes: writes, reads: observed.reads, staleReads: observed.staleReads, staleReadsAfterKill: observed.staleReadsAfterKill,
+            neverSeen: invisible, p50Milliseconds: percentile(50), p99Milliseconds: percentile(99), maxMilliseconds: latencies.last ?? 0,
+            trackingSetUps: reader.nearCacheStatistics.trackingSetUps, nearHits: reader.nearCacheStatistics.nearHits
+        )
+    }
+
+    private func readerSeesFinalValues() -> Bool {
+        (0..<keys).allSatisfy { key in
+            reader.nearValueForInspection(keyName(key), as: Int.self) == version(of: key, afterWrites: writes)
+        }
+    }
+
+    /// What the writer tells the reader.
+    final class Progress: Sendable {
+        /// Writes acknowledged so far.
+        let acked = Atomic<Int>(0)
+        /// Whether the reader's tracking connection was killed.
+        let killed = Atomic<Bool>(false)
+        /// Whether the reader should stop.
+        let done = Atomic<Bool>(false)
+    }
+
+    struct Observed: Sendable {
+        var reads = 0
+        var staleReads = 0
+        var staleReadsAfterKill = 0
+        var firstSeen: [ContinuousClock.Instant?]
+    }
+
+    /// Reads the keys round-robin until `done`; records when each write was first seen, and stale reads.
+    private func readLoop(clock: ContinuousClock, base: UInt64, progress: Progress) async throws -> Observed {
+        var observed = Observed(firstSeen: Array(repeating: nil, count: writes))
+        var newestSeen = Array(repeating: 0, count: keys)
+        // After the kill: the number of writes acknowledged when tracking was seen back, then the invalidation count.
+        var ackedAtRecovery: Int?
+        let setUpsBefore = reader.nearCacheStatistics.trackingSetUps
+        var key = 0
+        while !progress.done.load(ordering: .acquiring) {
+            // Invalidations delivered before the read starts: writes 0..<delivered are announced (before the kill
+            // they arrive in write order on one connection, one key each).
+            let delivered = Int(reader.receivedInvalidationKeys - base)
+            let wasKilled = progress.killed.load(ordering: .acquiring)
+            if wasKilled, ackedAtRecovery == nil, reader.nearCacheStatistics.trackingSetUps > setUpsBefore, reader.nearCacheStatistics.isCoherent {
+                ackedAtRecovery = progress.acked.load(ordering: .acquiring)
+            }
+            let value = try await reader.get(keyName(key), as: Int.self) ?? -1
+            let now = clock.now
+            observed.reads += 1
+            if !wasKilled, value < version(of: key, afterWrites: delivered) {
+                observed.staleReads += 1
+            }
+            if let ackedAtRecovery, value < version(of: key, afterWrites: ackedAtRecovery) {
+                observed.staleReadsAfterKill += 1
+            }
+            if value < newestSeen[key] {
+                // Older than a value this reader already returned.
+                observed.staleReads += 1
+            }
+            if value > newestSeen[key] {
+                newestSeen[key] = value
+                // Writes of this key up to `value` are visible now.
+                var version = value
+                while version >= 1 {
+                    let index = (version - 1) * keys + key
+                    if index < writes {
+                        if observed.firstSeen[index] != nil { break }
+                        observed.firstSeen[index] = now
+                    }
+                    version -= 1
+                }
+            }
+            key = (key + 1) % keys
+            // Yield often: a reader that spins on L1 hits would otherwise hold a thread the tracking connection needs.
+            if observed.reads & 31 == 0 { await Task.yield() }
+        }
+        return observed
+    }
+
+    private func killTrackingConnection() async throws {
+        guard let id = reader.trackingClientID else { return }
+        let connection = try await RedisConnection.connect(configuration: admin)
+        do {
+            _ = try await connection.send("CLIENT", "KILL", "ID", id)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+    }
+
+    private func waitFor(timeout: Duration, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CoherenceTimeout() }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
+
+struct CoherenceTimeout: Error, CustomStringConvertible {
+    var description: String { "the reader did not receive the expected invalidations in time" }
+}
+
+/// The coherence measurement, as a summary or JSON.
+struct CoherenceReport: Encodable {
+    var writes: Int
+    var reads: Int
+    var staleReads: Int
+    var staleReadsAfterKill: Int
+    var neverSeen: Int
+    var p50Milliseconds: Double
+    var p99Milliseconds: Double
+    var maxMilliseconds: Double
+    var trackingSetUps: UInt64
+    var nearHits: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case writes, reads
+        case staleReads = "stale_reads"
+        case staleReadsAfterKill = "stale_reads_after_kill"
+        case neverSeen = "never_seen"
+        case p50Milliseconds = "p50_ms"
+        case p99Milliseconds = "p99_ms"
+        case maxMilliseconds = "max_ms"
+        case trackingSetUps = "tracking_set_ups"
+        case nearHits = "near_hits"
+    }
+
+    func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    var summary: String {
+        """
+        \(writes) writes, \(reads) reads (\(nearHits) from the near cache), tracking set up \(trackingSetUps) times
+        write to visible: p50 \(String(format: "%.3f", p50Milliseconds)) ms, p99 \(String(format: "%.3f", p99Milliseconds)) ms, max \(String(format: "%.3f", maxMilliseconds)) ms\(neverSeen > 0 ? " (\(neverSeen) overwritten before the reader saw them)" : "")
+        stale reads: \(staleReads); after the tracking connection was killed: \(staleReadsAfterKill)
+        """
+    }
+}

@@ -1,0 +1,76 @@
+import CacheLayer
+import CacheSimulation
+import Testing
+
+@Suite("Replay suite and its workloads")
+struct ReplaySuiteTests {
+    @Test func everyGeneratedWorkloadIsDeterministicAndParsesBack() throws {
+        for specification in [
+            "shift:s=0.9,keys=1000,requests=5000,phases=4", "loop:keys=100,requests=1000",
+            "recency:s=0.9,keys=1000,requests=5000,drift=10", "cdn:s=0.9,keys=1000,requests=5000,oneoff=0.5",
+        ] {
+            let workload = try SyntheticWorkload(specification: specification)
+            #expect(workload.makeTrace().keys == workload.makeTrace().keys, "\(specification)")
+            #expect(try SyntheticWorkload(specification: workload.specification) == workload, "\(specification)")
+            #expect(SyntheticWorkload.isSpecification(specification))
+        }
+    }
+
+    @Test func aLoopRequestsItsKeysInOrder() throws {
+        let trace = try SyntheticWorkload(specification: "loop:keys=100,requests=1000").makeTrace()
+        #expect(trace.keys == (0..<1000).map { UInt32($0 % 100) })
+        // LRU's worst case: a cache one key short of the loop never hits.
+        #expect(Replayer.replay(trace, policy: .lru, size: 99).hits == 0)
+    }
+
+    @Test func cdnOneOffsAreNewKeysThatCount() throws {
+        let trace = try SyntheticWorkload(specification: "cdn:s=0.9,keys=1000,requests=20000,oneoff=0.5").makeTrace()
+        let oneOffs = trace.keys.filter { $0 >= 1000 }
+        #expect(Set(oneOffs).count == oneOffs.count, "each one-off key is requested once")
+        #expect(abs(Double(oneOffs.count) / 20000 - 0.5) < 0.02)
+        #expect(trace.uncountedKeys == nil)
+    }
+
+    @Test func theHotSetMovesBetweenPhases() throws {
+        let trace = try SyntheticWorkload(specification: "shift:s=1.2,keys=1000,requests=40000,phases=4").makeTrace()
+        func hottest(_ part: ArraySlice<UInt32>) -> UInt32 {
+            Dictionary(part.map { ($0, 1) }, uniquingKeysWith: +).max { $0.value < $1.value }!.key
+        }
+        let phases = (0..<4).map { hottest(trace.keys[($0 * 10000)..<(($0 + 1) * 10000)]) }
+        #expect(Set(phases).count == 4, "a different hottest key in each phase: \(phases)")
+    }
+
+    @Test func inARecencyFeedTheNewestKeysAreTheHotOnes() throws {
+        let trace = try SyntheticWorkload(specification: "recency:s=1.2,keys=10000,requests=20000,drift=10").makeTrace()
+        // Early keys fade: the first 1,000 requests' keys are rarely requested in the last 1,000.
+        let early = Set(trace.keys.prefix(1000))
+        let lateHits = trace.keys.suffix(1000).filter { early.contains($0) }.count
+        #expect(lateHits < 100, "\(lateHits) of the last 1,000 requests went to early keys")
+        // LRU does well on it: recently requested keys come back.
+        #expect(Replayer.replay(trace, policy: .lru, size: 200).hitRatio > 0.3)
+    }
+
+    @Test func aRowMeasuresTheDefaultAgainstTheBestComparisonPolicy() {
+        var row = ReplaySuite.Row(workload: "w", size: 10, ratios: [.lru: 0.30, .expiry: 0.20, .arc: 0.40, .s3fifo: 0.38, .tinylfuStatic: 0.41, .tinylfu: 0.406])
+        #expect(abs(row.bar - 0.405) < 1e-9)
+        #expect(abs(row.margin - 0.001) < 1e-9)
+        #expect(row.passes)
+        row.ratios[.tinylfu] = 0.40
+        #expect(!row.passes, "half a point is the tolerance")
+        row.ratios = [.lru: 0.10, .expiry: 0.50, .arc: 0.0, .s3fifo: 0.0, .tinylfuStatic: 0.0, .tinylfu: 0.2]
+        #expect(row.margin > 0 && !row.passes, "the default must also beat expiry order")
+    }
+
+    @Test func theSuiteReplaysEveryPolicyAtEverySize() throws {
+        let small = ReplaySuite.Case(name: "zipf", makeTrace: { try SyntheticWorkload(specification: "zipf:s=1.0,keys=2000,requests=20000").makeTrace() }) { _ in [20, 200] }
+        var reported: [Int] = []
+        let rows = try ReplaySuite.run([small]) { reported.append($0.size) }
+        #expect(rows.map(\.size) == [20, 200] && reported == [20, 200])
+        for row in rows {
+            #expect(Set(row.ratios.keys) == Set(ReplaySuite.policies))
+            #expect(row.ratios.values.allSatisfy { (0...1).contains($0) })
+        }
+        #expect(ReplaySuite.cases(scale: .quick).count == 10, "the generated workloads, without the traces")
+        #expect(ReplaySuite.cases(scale: .full, traceDirectory: "Traces/arc").count == 12)
+    }
+}
