@@ -11,11 +11,7 @@ struct BatchBenchCommand: AsyncParsableCommand {
         discussion: "Stores --keys values, then times one getMany of all of them against a loop of get, --rounds times each; then warms --warm-entries entries."
     )
 
-    @Option(help: "The backend: memory or redis.")
-    var backend: CacheConfiguration.Backend = .memory
-
-    @Option(name: .customLong("redis-url"), help: "redis://host:port, for --backend redis.")
-    var redisURL: String?
+    @OptionGroup var target: BackendOptions
 
     @Option(help: "Keys read per batch.")
     var keys: Int = 1_000
@@ -33,14 +29,12 @@ struct BatchBenchCommand: AsyncParsableCommand {
         guard keys >= 1, rounds >= 1, warmEntries >= 0, valueSize >= 0 else {
             throw ValidationError("--keys and --rounds must be at least 1; --warm-entries and --value-size 0 or more.")
         }
-        if backend == .redis && redisURL == nil { throw ValidationError("--backend redis needs --redis-url.") }
     }
 
     func run() async throws {
-        var configuration = try redisURL.map { try CacheConfiguration(redisURL: $0) } ?? CacheConfiguration()
-        configuration.backend = backend
+        var configuration = try target.configuration()
         configuration.name = "batch-bench"
-        configuration.namespace = backend == .redis ? "batch-bench" : nil
+        configuration.namespace = target.backend == .redis ? "batch-bench" : nil
         configuration.maxMemorySize = 1 << 30
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.batch-bench"))
         let value = String(repeating: "v", count: valueSize)

@@ -17,8 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The backend to measure: memory or redis.")
-    var backend: CacheConfiguration.Backend = .memory
+    @OptionGroup var target: BackendOptions
 
     @Option(help: "Concurrent worker tasks.")
     var concurrency: Int = 2
@@ -44,9 +43,6 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The memory cache's eviction strategy: expiry, lru, tinylfu or s3fifo. Default: the library default.")
     var strategy: String?
 
-    @Option(name: .customLong("redis-url"), help: "redis://[user:password@]host:port/db, for --backend redis.")
-    var redisURL: String?
-
     @Flag(help: "With --backend redis: fall back to memory when Redis fails.")
     var fallback = false
 
@@ -70,25 +66,17 @@ struct BenchCommand: AsyncParsableCommand {
         if let strategy, EvictionStrategy(name: strategy) == nil {
             throw ValidationError("--strategy must be expiry, lru, tinylfu or s3fifo.")
         }
-        if backend == .redis && redisURL == nil { throw ValidationError("--backend redis needs --redis-url redis://host:port.") }
+        let backend = target.backend
         if rawClient && (backend != .redis || fallback) { throw ValidationError("--raw-client needs --backend redis and no --fallback.") }
         if nearCache && (backend != .redis || fallback || rawClient) {
             throw ValidationError("--near-cache needs --backend redis, and neither --fallback nor --raw-client.")
         }
-        if backend == .memory && (redisURL != nil || fallback) {
-            throw ValidationError("--redis-url and --fallback apply to --backend redis only.")
-        }
+        if backend == .memory && fallback { throw ValidationError("--fallback applies to --backend redis only.") }
     }
 
     func run() async throws {
-        var configuration: CacheConfiguration
-        if let redisURL {
-            configuration = try CacheConfiguration(redisURL: redisURL)
-        } else {
-            configuration = CacheConfiguration()
-        }
+        var configuration = try target.configuration()
         configuration.name = "bench"
-        configuration.backend = backend
         configuration.maxMemorySize = maxMemory
         configuration.enableFallback = fallback
         if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory) }
@@ -118,7 +106,7 @@ struct BenchCommand: AsyncParsableCommand {
         let stats = await cache.stats()
         try await cache.close()
 
-        let report = BenchReport(backend: nearCache ? "redis+near-cache" : backend.rawValue, result: result, stats: stats)
+        let report = BenchReport(backend: nearCache ? "redis+near-cache" : target.backend.rawValue, result: result, stats: stats)
         if json {
             print(try report.jsonString())
         } else {

@@ -45,10 +45,10 @@ extension TwoLevelCache {
         var farCount = 0
         for (index, key) in missing.enumerated() {
             guard let buffer = elements[index].buffer else { continue }
-            let value = try redis.decode(buffer, as: type, key: key)
+            guard let value = try redis.decode(buffer, as: type, key: key) else { continue }
             values[key] = value
             farCount += 1
-            if let stamp = stamps[index] { fill(key, value, stamp: stamp, pttl: replies[index + 1].int) }
+            if let stamp = stamps[index], !Self.holdsEnvelope(buffer) { fill(key, value, stamp: stamp, pttl: replies[index + 1].int) }
         }
         redis.recordHitsAndMisses(hits: farCount, misses: missing.count - farCount)
         recordHits(nearCount, farCount, misses: missing.count - farCount)

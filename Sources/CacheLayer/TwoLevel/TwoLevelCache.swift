@@ -291,11 +291,22 @@ public final class TwoLevelCache: Cache {
             redis.recordHitsAndMisses(hits: 0, misses: 1)
             return nil
         }
+        // nil: a fail-safe or early-refresh value past its logical expiry, which plain reads see as a miss.
+        guard let value = try redis.decode(buffer, as: type, key: key) else {
+            redis.recordHitsAndMisses(hits: 0, misses: 1)
+            return nil
+        }
         redis.recordHitsAndMisses(hits: 1, misses: 0)
-        let value = try redis.decode(buffer, as: type, key: key)
         if let hook = fillHook.withLock({ $0 }) { await hook(key) }
-        fill(key, value, stamp: stamp, pttl: replies[1].int)
+        if !Self.holdsEnvelope(buffer) { fill(key, value, stamp: stamp, pttl: replies[1].int) }
         return value
+    }
+
+    /// Whether `buffer` holds a fail-safe or early-refresh envelope. Such a value expires logically before Redis
+    /// drops it (its grace period), so it is not copied into L1, which would serve it past that expiry.
+    static func holdsEnvelope(_ buffer: ByteBuffer) -> Bool {
+        guard buffer.readableBytesView.first == 0 else { return false }
+        return EnvelopeFraming.isFramed(Array(buffer.readableBytesView.prefix(EnvelopeFraming.headerSize)))
     }
 
     /// Fills L1 from a `PTTL` reply: -1 (no expiry) keeps the value up to the cap; -2 (gone) or 0 not at all.
