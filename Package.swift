@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "CacheLayer", targets: ["CacheLayer"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .executable(name: "cachelayer", targets: ["cachelayer"]),
+        // Starts real redis-server processes; for the integration packages' tests (Integrations/), not for users.
+        .library(name: "RedisTestSupport", targets: ["RedisTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),

@@ -63,6 +63,49 @@ public protocol Cache: Sendable {
     /// waits for graceful shutdown or cancellation.
     func run() async throws
 
+    // MARK: Conditional writes, TTLs and bytes
+    //
+    // What framework adapters (Hummingbird's `PersistDriver`, Vapor's `Cache`) need. The defaults in
+    // `Cache+EntryOperations.swift` store bytes as `[UInt8]` values and throw `unsupported` for the rest.
+
+    /// Stores `value` under `key` only when no live value is stored there; returns whether it stored.
+    ///
+    /// Atomic: of concurrent calls for one key, one stores (across every process sharing a Redis cache).
+    /// `ttl` is as in ``set(_:to:ttl:)``. The default implementation throws ``CacheError/Code/unsupported``.
+    @discardableResult
+    func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool
+
+    /// Stores `value` under `key`, keeping the remaining time to live of the value it replaces.
+    ///
+    /// When no live value is stored the value never expires, as Redis' `SET KEEPTTL` does.
+    /// The default implementation throws ``CacheError/Code/unsupported``.
+    func setKeepingTTL<Value: Codable & Sendable>(_ key: String, to value: Value) async throws
+
+    /// The remaining time to live of the value under `key`: `nil` when none is stored,
+    /// ``Swift/Duration/noExpiry`` when it never expires. Does not count as a hit or a miss.
+    ///
+    /// The default implementation throws ``CacheError/Code/unsupported``.
+    func ttl(_ key: String) async throws -> Duration?
+
+    /// The value under `key` and its remaining time to live (``Swift/Duration/noExpiry`` when it never expires),
+    /// read together in one round trip; `nil` when it is absent or expired.
+    ///
+    /// Throws ``CacheError/Code/typeMismatch`` as ``get(_:as:)`` does. The default implementation throws
+    /// ``CacheError/Code/unsupported``.
+    func getWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (value: Value, ttl: Duration)?
+
+    /// Stores already-encoded bytes under `key`, without passing them through the codec.
+    ///
+    /// For callers that encode values themselves (a framework whose values are only `Encodable`). Redis stores
+    /// the bytes as they are; the memory cache keeps them and charges their count. Read them with
+    /// ``getBytes(_:)``. `ttl` is as in ``set(_:to:ttl:)``.
+    func setBytes(_ key: String, to bytes: [UInt8], ttl: Duration?) async throws
+
+    /// The bytes stored under `key` by ``setBytes(_:to:ttl:)``, or `nil` when absent or expired.
+    ///
+    /// On Redis these are the stored bytes whatever wrote them (for a typed value, the codec's encoding).
+    func getBytes(_ key: String) async throws -> [UInt8]?
+
     // MARK: Batches
     //
     // Declared here (not only in an extension) so a backend can answer a whole batch in one round trip

@@ -673,7 +673,10 @@ struct DocumentationCatalogTests {
     @Test(arguments: catalogs)
     func everyCodeBlockIsCompiledByATest(catalog: String) throws {
         let root = try Self.packageRoot()
-        let mirrors = try Self.files(under: root.appendingPathComponent("Tests"))
+        // The framework adapters (Integrations/*) mirror their articles' code in their own test targets.
+        let adapterTests = (try? FileManager.default.contentsOfDirectory(at: root.appendingPathComponent("Integrations"), includingPropertiesForKeys: nil))?
+            .map { $0.appendingPathComponent("Tests") } ?? []
+        let mirrors = try ([root.appendingPathComponent("Tests")] + adapterTests).flatMap { try Self.files(under: $0) }
             .filter { $0.lastPathComponent.contains("DocumentationExamples") && $0.pathExtension == "swift" }
         #expect(!mirrors.isEmpty)
         let mirrored = try mirrors.map { try Self.normalizedLines(String(contentsOf: $0, encoding: .utf8)) }

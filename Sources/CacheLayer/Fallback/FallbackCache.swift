@@ -677,7 +677,9 @@ public final class FallbackCache: Cache {
                 let keyTags = state.withLock { $0.pendingTags[key] } ?? []
                 try await skippingRefusal("set", key: key) {
                     if let entry = try local.replayableEntry(key) {
-                        if keyTags.isEmpty {
+                        if let stored = entry.value as? StoredBytes {
+                            try await primary.setBytes(key, to: stored.bytes, ttl: entry.ttl ?? .noExpiry)
+                        } else if keyTags.isEmpty {
                             try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
                         } else {
                             try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
@@ -730,5 +732,134 @@ public final class FallbackCache: Cache {
     private func publish(_ event: FallbackHealthEvent) {
         let subscribers = state.withLock { Array($0.subscribers.values) }
         for subscriber in subscribers { subscriber.yield(event) }
+    }
+}
+
+// MARK: - Conditional writes, TTLs and bytes
+
+extension FallbackCache {
+    /// Stores `value` only when the backend holds no live value under `key` (`SET NX` on Redis, atomic across
+    /// instances), then in memory too; returns whether it stored.
+    ///
+    /// While the backend is unreachable, or `key` has a write awaiting replay, this throws
+    /// ``CacheError/Code/unavailable`` and stores nothing: memory alone cannot know whether another instance stored
+    /// the key, so its answer would promise nothing.
+    @discardableResult
+    public func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool {
+        try checkOpen()
+        guard state.withLock({ !$0.mustUseMemory(for: key) }) else {
+            throw CacheError.unavailable(
+                "The backend is unreachable, so whether another instance already stored this key cannot be known; nothing was stored. Retry when the backend is back, or use set.",
+                key: key
+            )
+        }
+        let stored: Bool
+        do {
+            stored = try await primary.setIfAbsent(key, to: value, ttl: ttl)
+            noteSuccess()
+        } catch where Self.isAvailabilityFailure(error) {
+            noteFailure(error, fellBack: false)
+            throw error
+        }
+        if stored {
+            _ = try await storeInMemory(key, value, ttl: ttl, tags: [])
+        }
+        return stored
+    }
+
+    /// Stores `value` in memory and the backend, each keeping its own copy's remaining TTL; as ``set(_:to:ttl:)``
+    /// while the backend is down (memory keeps the write, replayed later with memory's TTL).
+    public func setKeepingTTL<Value: Codable & Sendable>(_ key: String, to value: Value) async throws {
+        try await writeBoth(key) {
+            try await self.local.setKeepingTTL(key, to: value)
+        } backend: {
+            try await self.primary.setKeepingTTL(key, to: value)
+        }
+    }
+
+    /// The backend's remaining TTL for `key`; memory's while the backend is down.
+    public func ttl(_ key: String) async throws -> Duration? {
+        try await read(key) { try await self.primary.ttl(key) } memory: { try await self.local.ttl(key) }
+    }
+
+    /// The value and TTL from the backend in one round trip; from memory while the backend is down.
+    public func getWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (value: Value, ttl: Duration)? {
+        try await read(key) {
+            try await self.primary.getWithTTL(key, as: type)
+        } memory: {
+            try await self.local.getWithTTL(key, as: type)
+        }
+    }
+
+    /// Stores the bytes in memory and the backend, as ``set(_:to:ttl:)`` does with a value.
+    public func setBytes(_ key: String, to bytes: [UInt8], ttl: Duration?) async throws {
+        try await writeBoth(key) {
+            try await self.local.setBytes(key, to: bytes, ttl: ttl)
+        } backend: {
+            try await self.primary.setBytes(key, to: bytes, ttl: ttl)
+        }
+    }
+
+    /// The bytes from the backend; from memory while the backend is down.
+    public func getBytes(_ key: String) async throws -> [UInt8]? {
+        try await read(key) { try await self.primary.getBytes(key) } memory: { try await self.local.getBytes(key) }
+    }
+
+    /// A read from the backend, or from memory when the key must stay there or the backend fails to answer.
+    private func read<Output>(
+        _ key: String,
+        backend: @escaping @Sendable () async throws -> Output,
+        memory: @escaping @Sendable () async throws -> Output
+    ) async throws -> Output {
+        try checkOpen()
+        if try routeToBackend(key) {
+            do {
+                let result = try await backend()
+                noteSuccess()
+                return result
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+            }
+        }
+        return try await memory()
+    }
+
+    /// A write to memory, then to the backend unless the key must stay in memory; a backend that fails to answer
+    /// leaves the key pending, as ``set(_:to:ttl:)`` does.
+    private func writeBoth(
+        _ key: String,
+        memory: @escaping @Sendable () async throws -> Void,
+        backend: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        try checkOpen()
+        var storedInMemory = true
+        do {
+            try await memory()
+        } catch let error as CacheError where error.code == .valueTooLarge {
+            try await local.delete(key)
+            storedInMemory = false
+        }
+        let useBackend = state.withLock { state -> Bool in
+            if state.mustUseMemory(for: key) {
+                state.markPending(key)
+                patterns.recordFallbackEvent()
+                return false
+            }
+            return true
+        }
+        guard useBackend else {
+            if !storedInMemory {
+                throw CacheError.unavailable("The backend is unreachable and the value is too large for the fallback memory cache, so it was not stored.", key: key)
+            }
+            return
+        }
+        do {
+            try await backend()
+            noteSuccess()
+        } catch where Self.isAvailabilityFailure(error) {
+            state.withLock { $0.markPending(key) }
+            noteFailure(error, fellBack: true)
+            if !storedInMemory { throw error }
+        }
     }
 }

@@ -6,6 +6,8 @@ extension MemoryCache: ReplayableCache {
         let ttl = remainingNanoseconds.map { Duration.nanoseconds(Int64(clamping: $0)) }
         // Replayed as itself, so the backend frames it as an envelope and plain reads there still see through it.
         if let envelope = value as? any AnyCacheEnvelope { return (envelope, ttl) }
+        // Bytes from `setBytes` go back as they are (the fallback cache writes them with `setBytes`).
+        if let bytes = value as? StoredBytes { return (bytes, ttl) }
         guard let encodable = value as? any Encodable else {
             // Only `set`, which requires Codable, stores values the fallback cache replays.
             throw CacheError(code: .encodingFailed, key: key, message: "The value in memory is not Encodable, so it cannot be written to the backend.")

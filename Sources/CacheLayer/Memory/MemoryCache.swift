@@ -226,6 +226,116 @@ public final class MemoryCache: Cache {
         await background.run()
     }
 
+    // MARK: - Conditional writes, TTLs and bytes
+
+    /// Stores `value` only when no live value is under `key`; the check and the write happen under the key's
+    /// shard lock, so of concurrent calls exactly one stores.
+    @discardableResult
+    public func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        let size = try encodedSize(of: value, key: key)
+        try checkFits(key, size: size)
+        let expiresAt = try expiry(for: ttl ?? configuration.defaultTTL, key: key)
+        guard let write = storage.setIfAbsent(HashedKey(key), value: value, size: size, expiresAt: expiresAt, clock: clock) else {
+            return false
+        }
+        try finish(write, key: key, size: size)
+        return true
+    }
+
+    /// Stores `value` with the expiry of the live value it replaces (read under the shard lock); without one,
+    /// the value never expires.
+    public func setKeepingTTL<Value: Codable & Sendable>(_ key: String, to value: Value) async throws {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        let size = try encodedSize(of: value, key: key)
+        try checkFits(key, size: size)
+        try finish(storage.setKeepingExpiry(HashedKey(key), value: value, size: size, clock: clock), key: key, size: size)
+    }
+
+    /// The remaining time to live of the value under `key`, computed from its expiry; ``Swift/Duration/noExpiry``
+    /// when it never expires, `nil` when absent or expired.
+    public func ttl(_ key: String) async throws -> Duration? {
+        guard let (_, remaining) = try peekValue(key) else { return nil }
+        return remaining.map { .nanoseconds(Int64(clamping: $0)) } ?? .noExpiry
+    }
+
+    /// The value under `key` and its remaining time to live, read under one shard lock. Counts a hit or a miss.
+    public func getWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (value: Value, ttl: Duration)? {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        let (read, expiresAt) = storage.getWithExpiry(HashedKey(key), clock: clock, type: ObjectIdentifier(Value.self))
+        switch read {
+        case .hit(let value):
+            // The shard checked that the dynamic type is exactly `Value`.
+            guard let value = value as? Value else { return nil }
+            guard expiresAt != .max else { return (value, .noExpiry) }
+            let now = clock.now()
+            return (value, .nanoseconds(Int64(clamping: expiresAt > now ? expiresAt - now : 1)))
+        case .miss:
+            return nil
+        case .typeMismatch(let stored):
+            // A value fail-safe or early refresh wrapped reads as itself, with the entry's TTL.
+            guard let value = try valueInEnvelope(key, stored: stored, as: Value.self), let ttl = try await ttl(key) else {
+                return nil
+            }
+            return (value, ttl)
+        }
+    }
+
+    /// Keeps `bytes` as they are, charging their count against the memory limit.
+    public func setBytes(_ key: String, to bytes: [UInt8], ttl: Duration?) async throws {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        try store(key, StoredBytes(bytes), size: bytes.count, ttl: ttl, tags: [])
+    }
+
+    /// The bytes stored by ``setBytes(_:to:ttl:)``; for a value stored with `set`, its encoding by the codec (as
+    /// Redis would return it).
+    public func getBytes(_ key: String) async throws -> [UInt8]? {
+        try checkOpen(key)
+        try CacheKey.validate(key)
+        switch storage.get(HashedKey(key), clock: clock, type: ObjectIdentifier(StoredBytes.self)) {
+        case .hit(let value):
+            return (value as? StoredBytes)?.bytes
+        case .miss:
+            return nil
+        case .typeMismatch(let stored):
+            // A typed value: its bytes are what the codec makes of it.
+            guard let (value, _) = try peekValue(key), let encodable = value as? any Encodable else { return nil }
+            do {
+                return try patterns.encode(encodable, with: codec)
+            } catch {
+                throw CacheError(
+                    code: .encodingFailed, key: key,
+                    message: "The codec could not encode the \(stored) value stored under this key into bytes.",
+                    underlying: error
+                )
+            }
+        }
+    }
+
+    private func checkFits(_ key: String, size: Int) throws(CacheError) {
+        let limit = configuration.maxMemorySize
+        if size > limit { throw CacheError.valueTooLarge(key: key, size: size, limit: limit) }
+    }
+
+    /// Turns a shard's write outcome into a log line or an error.
+    private func finish(_ write: ShardWrite, key: String, size: Int) throws(CacheError) {
+        switch write {
+        case .stored(let evicted, let expired):
+            if evicted > 0 || expired > 0 {
+                logger.debug("Made room for a write", metadata: ["cachelayer.evicted": "\(evicted)", "cachelayer.expired": "\(expired)"])
+            }
+        case .tooLarge(let budget):
+            throw CacheError(
+                code: .valueTooLarge, key: key,
+                message: "The value encodes to \(size) bytes, more than this cache's shard share of about \(budget) bytes (a value must fit in one of its \(storage.shardCount) shards). Store a smaller value or raise maxMemorySize."
+            )
+        }
+    }
+
     // MARK: - Synchronous core
 
     /// The value under `key`, or `nil` when absent or expired. What ``get(_:as:)`` does, without `async`.

@@ -61,6 +61,35 @@ final class MemoryCacheShard: Sendable {
         }
     }
 
+    /// Stores the value only when no live entry is under `key` (an expired one is removed first), checked and
+    /// written under one lock; `nil` when a live entry is there.
+    func setIfAbsent(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, clock: CacheClockSource) -> ShardWrite? {
+        state.withLock { state in
+            guard !state.contains(key, now: clock.now()) else { return nil }
+            return state.set(key, value: value, size: size, expiresAt: expiresAt, tags: [], clock: clock)
+        }
+    }
+
+    /// Stores the value with the expiry of the live entry it replaces, or none when there is no live entry.
+    func setKeepingExpiry(_ key: HashedKey, value: any Sendable, size: Int, clock: CacheClockSource) -> ShardWrite {
+        state.withLock { state in
+            var expiresAt = UInt64.max
+            if let item = state.index[key], item.expiresAt != .max, item.expiresAt > clock.now() {
+                expiresAt = item.expiresAt
+            }
+            return state.set(key, value: value, size: size, expiresAt: expiresAt, tags: [], clock: clock)
+        }
+    }
+
+    /// A read as ``get(_:clock:type:)`` with the entry's expiry (`UInt64.max`: never), under one lock.
+    func getWithExpiry(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> (read: ShardRead, expiresAt: UInt64) {
+        state.withLock { state in
+            let read = state.get(key, clock: clock, type: type)
+            guard case .hit = read, let item = state.index[key] else { return (read, .max) }
+            return (read, item.expiresAt)
+        }
+    }
+
     func removeAll() {
         state.withLock { $0.removeAll() }
     }

@@ -49,6 +49,18 @@ final class ShardedMemoryStorage: Sendable {
         shard(for: key).peek(key, now: now)
     }
 
+    func setIfAbsent(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, clock: CacheClockSource) -> ShardWrite? {
+        shard(for: key).setIfAbsent(key, value: value, size: size, expiresAt: expiresAt, clock: clock)
+    }
+
+    func setKeepingExpiry(_ key: HashedKey, value: any Sendable, size: Int, clock: CacheClockSource) -> ShardWrite {
+        shard(for: key).setKeepingExpiry(key, value: value, size: size, clock: clock)
+    }
+
+    func getWithExpiry(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> (read: ShardRead, expiresAt: UInt64) {
+        shard(for: key).getWithExpiry(key, clock: clock, type: type)
+    }
+
     func removeAll() {
         for shard in shards { shard.removeAll() }
     }

@@ -74,6 +74,31 @@ struct FallbackCacheTests {
         try await cache.close()
     }
 
+    @Test func bytesWrittenDuringAnOutageAreReplayedAsBytes() async throws {
+        let (cache, backend) = try Self.make()
+        backend.isUp = false
+        let bytes: [UInt8] = [0, 255, 7]
+        try await cache.setBytes("blob", to: bytes, ttl: .seconds(60))
+        #expect(try await cache.getBytes("blob") == bytes)
+        backend.isUp = true
+        // Replayed with setBytes, not as an encoded array.
+        try await Self.eventually("the bytes are replayed") { backend.storedBytes("blob") == bytes && cache.pendingKeyCount == 0 }
+        #expect(try await cache.getBytes("blob") == bytes)
+        try await cache.close()
+    }
+
+    @Test func setIfAbsentRefusesWhileTheBackendIsDown() async throws {
+        let (cache, backend) = try Self.make()
+        #expect(try await cache.setIfAbsent("lock", to: 1, ttl: nil))
+        #expect(try await cache.setIfAbsent("lock", to: 2, ttl: nil) == false)
+        backend.isUp = false
+        // Memory cannot tell whether another instance holds the key: no answer rather than a wrong one.
+        let error = await #expect(throws: CacheError.self) { try await cache.setIfAbsent("other", to: 1, ttl: nil) }
+        #expect(error?.code == .unavailable)
+        #expect(try await cache.get("other", as: Int.self) == nil)
+        try await cache.close()
+    }
+
     @Test func aDeleteDuringAnOutageIsReplayed() async throws {
         let (cache, backend) = try Self.make()
         try await cache.set("user:1", to: "v1")

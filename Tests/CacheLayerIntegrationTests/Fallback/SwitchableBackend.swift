@@ -71,6 +71,27 @@ final class SwitchableBackend: Cache {
         state.withLock { $0.values.removeAll() }
     }
 
+    func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool {
+        try enter()
+        let bytes = try patterns.encode(value, with: JSONCacheCodec())
+        return state.withLock { state in
+            guard state.values[key] == nil else { return false }
+            state.values[key] = bytes
+            return true
+        }
+    }
+
+    /// Raw bytes, kept as they are (as Redis keeps them).
+    func setBytes(_ key: String, to bytes: [UInt8], ttl: Duration?) async throws {
+        try enter()
+        state.withLock { $0.values[key] = bytes }
+    }
+
+    func getBytes(_ key: String) async throws -> [UInt8]? {
+        try enter()
+        return state.withLock { $0.values[key] }
+    }
+
     func stats() async -> CacheStats { state.withLock { $0.stats } }
 
     func close() async throws {}

@@ -18,18 +18,22 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
     /// Whether every call is a network round trip (Redis): tests that wait for concurrent callers to reach the
     /// cache give them longer.
     var isRemote = false
+    /// Whether add-if-absent, keep-TTL writes and TTL reads are implemented (not the protocol's `unsupported` defaults).
+    var supportsEntryOperations = true
+    /// Whether the backend cannot be reached for the whole test (fallback caches serving from memory).
+    var backendIsDown = false
     let make: @Sendable (TestClock) async throws -> any Cache
 
     var testDescription: String { name }
 
     static let all: [CacheUnderTest] = [
-        CacheUnderTest(name: "DictionaryCache", supportsInvalidation: true, ttlFollowsClock: true) { DictionaryCache(clock: $0) },
+        CacheUnderTest(name: "DictionaryCache", supportsInvalidation: true, ttlFollowsClock: true, supportsEntryOperations: false) { DictionaryCache(clock: $0) },
         CacheUnderTest(name: "MemoryCache", supportsInvalidation: true, ttlFollowsClock: true) { clock in
             var configuration = CacheConfiguration.development
             configuration.name = "patterns-memory"
             return try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
         },
-        CacheUnderTest(name: "BareCache (protocol defaults)", supportsInvalidation: false, ttlFollowsClock: true) { BareCache(clock: $0) },
+        CacheUnderTest(name: "BareCache (protocol defaults)", supportsInvalidation: false, ttlFollowsClock: true, supportsEntryOperations: false) { BareCache(clock: $0) },
         // Redis expires keys in real time; the patterns' envelopes (fail-safe, early refresh) still follow the clock.
         CacheUnderTest(name: "RedisCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             try await SharedRedisServer.makeCache(clock: clock)
@@ -49,7 +53,7 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
             )
         },
         // Redis down for the whole test: the breaker opens on the first refused connection and memory serves.
-        CacheUnderTest(name: "FallbackCache with Redis down", supportsInvalidation: true, ttlFollowsClock: true) { clock in
+        CacheUnderTest(name: "FallbackCache with Redis down", supportsInvalidation: true, ttlFollowsClock: true, backendIsDown: true) { clock in
             let redis = try RedisCache(
                 configuration: try await StoppedRedisServer.configuration.value, codec: JSONCacheCodec(),
                 logger: quietLogger, wallClock: { clock.now }

@@ -1,0 +1,55 @@
+import CacheLayer
+import Foundation
+import RedisTestSupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A cache the driver tests run against: memory, or Redis on a redis-server started for this test process.
+enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
+    case memory
+    case redis
+
+    var description: String { rawValue }
+
+    /// A fresh, empty cache (on Redis, in a namespace of its own).
+    func makeCache() async throws -> any Cache {
+        switch self {
+        case .memory:
+            return try MemoryCache(configuration: .development)
+        case .redis:
+            let server = try await SharedRedisServer.server.value
+            var configuration = CacheConfiguration()
+            configuration.backend = .redis
+            configuration.name = "vapor-test"
+            configuration.redisAddress = "\(server.host):\(server.port)"
+            configuration.namespace = "vapor-\(UUID().uuidString)"
+            configuration.enableFallback = false
+            configuration.poolSize = 4
+            configuration.maxIdleConnections = 4
+            configuration.connectTimeout = .seconds(10)
+            configuration.readTimeout = .seconds(10)
+            configuration.writeTimeout = .seconds(10)
+            return try await CacheLayer.makeCache(configuration)
+        }
+    }
+}
+
+/// One redis-server for the whole test process, started on first use and killed when the process exits.
+enum SharedRedisServer {
+    static let server = Task<RedisServer, any Error> {
+        let server = try await RedisServer.start()
+        pid.store(server.pid ?? 0, ordering: .relaxed)
+        atexit {
+            let pid = SharedRedisServer.pid.load(ordering: .relaxed)
+            if pid > 0 { kill(pid, SIGKILL) }
+        }
+        return server
+    }
+
+    static let pid = Atomic<Int32>(0)
+}
