@@ -72,7 +72,8 @@ struct BackgroundWorkTests {
 
         let group = ServiceGroup(services: [CacheService(cache: cache, metricsInterval: nil)], logger: quietLogger)
         let running = Task { try await group.run() }
-        #expect(await eventually(timeout: .seconds(60)) { await cache.stats().expirations == 1 })
+        let settled1 = await eventually(timeout: .seconds(60)) { await cache.stats().expirations == 1 }
+        #expect(settled1)
         #expect(await cache.stats().entryCount == 0)
         #expect(cache.isSweeperRunning)
 
@@ -107,7 +108,8 @@ struct BackgroundWorkTests {
 
         let group = ServiceGroup(services: [CacheService(cache: cache, metricsInterval: nil)], logger: quietLogger)
         let running = Task { try await group.run() }
-        #expect(await eventually { cache.poolPlacement != nil })
+        let settled2 = await eventually { cache.poolPlacement != nil }
+        #expect(settled2)
         #expect(cache.poolPlacement == .service)
         try await cache.set("k", to: 7, ttl: .seconds(60))
         #expect(try await cache.get("k", as: Int.self) == 7)
@@ -128,7 +130,8 @@ struct BackgroundWorkTests {
         let group = ServiceGroup(services: [CacheService(cache: cache, metricsInterval: nil)], logger: quietLogger)
         let running = Task { try await group.run() }
         // The group runs the memory side's sweeper and the Redis pool.
-        #expect(await eventually { memory.isSweeperRunning && redis.poolPlacement == .service })
+        let settled3 = await eventually { memory.isSweeperRunning && redis.poolPlacement == .service }
+        #expect(settled3)
         try await cache.set("k", to: 1)
         #expect(!cache.isBackendHealthy)
         #expect(cache.probePlacement == .service)
@@ -149,7 +152,8 @@ struct BackgroundWorkTests {
             logger: quietLogger, probe: { try await redis.ping() }
         )
         let running = Task { try await cache.run() }
-        #expect(await eventually { redis.poolPlacement == .service })
+        let settled4 = await eventually { redis.poolPlacement == .service }
+        #expect(settled4)
         try await cache.set("k", to: 1)
         #expect(cache.probePlacement == .service)
         running.cancel()

@@ -90,7 +90,8 @@ struct GetOrSetTests {
             return "loaded"
         }
         let cancelled = Task { try await cache.getOrSet("k", ttl: .seconds(60), factory: factory) }
-        #expect(await eventually { calls.value == 1 })
+        let settled1 = await eventually { calls.value == 1 }
+        #expect(settled1)
         let patient = Task { try await cache.getOrSet("k", ttl: .seconds(60), factory: factory) }
         try await Task.sleep(for: .milliseconds(20))
         cancelled.cancel()
@@ -109,11 +110,13 @@ struct GetOrSetTests {
         let waiter = Task {
             try await cache.getOrSet("k", ttl: .seconds(60)) { calls.increment(); await gate.wait(); return 9 }
         }
-        #expect(await eventually { calls.value == 1 })
+        let settled2 = await eventually { calls.value == 1 }
+        #expect(settled2)
         waiter.cancel()
         _ = await waiter.result
         gate.open()
-        #expect(try await eventually { try await cache.get("k", as: Int.self) == 9 })
+        let settled3 = try await eventually { try await cache.get("k", as: Int.self) == 9 }
+        #expect(settled3)
     }
 
     @Test(arguments: caches)
@@ -121,7 +124,8 @@ struct GetOrSetTests {
         let cache = try await backend.make(TestClock())
         let gate = Gate()
         let running = Task { try await cache.getOrSet("k", ttl: .seconds(60)) { await gate.wait(); return 1 } }
-        #expect(await eventually { cache.patterns.flights.isRunning("k") })
+        let settled4 = await eventually { cache.patterns.flights.isRunning("k") }
+        #expect(settled4)
         let error = await #expect(throws: CacheError.self) {
             try await cache.getOrSet("k", ttl: .seconds(60)) { "text" }
         }
@@ -142,7 +146,8 @@ struct GetOrSetTests {
         #expect(cache.patterns.counters.timeouts == 1)
         // The factory went on and stores its value once it finishes.
         gate.open()
-        #expect(try await eventually { try await cache.get("slow", as: Int.self) == 1 })
+        let settled5 = try await eventually { try await cache.get("slow", as: Int.self) == 1 }
+        #expect(settled5)
     }
 
     @Test(arguments: caches)
@@ -209,9 +214,10 @@ struct GetOrSetResilienceTests {
         #expect(waited < .seconds(2))
         // The slow factory still completes and its value is stored for later readers.
         gate.open()
-        #expect(try await eventually {
+        let settled6 = try await eventually {
             try await cache.getOrSet("k", ttl: .seconds(60), options: options) { 3 } == 2
-        })
+        }
+        #expect(settled6)
     }
 
     @Test(arguments: caches)
@@ -248,12 +254,14 @@ struct GetOrSetResilienceTests {
         for _ in 0..<10 {
             #expect(try await cache.getOrSet("k", ttl: .seconds(100), options: options, factory: factory) == 1)
         }
-        #expect(await eventually { calls.value == 2 })
+        let settled7 = await eventually { calls.value == 2 }
+        #expect(settled7)
         #expect(cache.patterns.counters.backgroundRefreshes == 1)
         gate.open()
-        #expect(try await eventually {
+        let settled8 = try await eventually {
             try await cache.getOrSet("k", ttl: .seconds(100), options: options, factory: factory) == 2
-        })
+        }
+        #expect(settled8)
         #expect(calls.value == 2)
     }
 
@@ -266,7 +274,8 @@ struct GetOrSetResilienceTests {
         clock.advance(by: .seconds(60))
         let value = try await cache.getOrSet("k", ttl: .seconds(100), options: options) { () async throws -> Int in throw TestFailure() }
         #expect(value == 1)
-        #expect(await eventually { cache.patterns.counters.backgroundRefreshFailures == 1 })
+        let settled9 = await eventually { cache.patterns.counters.backgroundRefreshFailures == 1 }
+        #expect(settled9)
         #expect(try await cache.getOrSet("k", ttl: .seconds(100), options: options) { 2 } == 1)
     }
 

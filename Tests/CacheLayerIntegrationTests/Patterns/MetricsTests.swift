@@ -59,7 +59,8 @@ struct MetricsTests {
         #expect(!cache.patterns.latency.isEnabled)
         let reporter = CacheMetricsReporter(cache: cache, interval: .seconds(3600), factory: metrics)
         let running = Task { try await reporter.run() }
-        #expect(await eventually { cache.patterns.latency.isEnabled })
+        let settled1 = await eventually { cache.patterns.latency.isEnabled }
+        #expect(settled1)
         for _ in 0..<640 { _ = try await cache.get("k", as: Int.self) }
         for _ in 0..<128 { try await cache.set("k", to: 1, ttl: .seconds(60)) }
         let getTimer = try metrics.expectTimer("cache_get_duration", reporter.dimensions)
@@ -82,7 +83,8 @@ struct MetricsTests {
         for _ in 0..<64 { _ = try await cache.get("k", as: Int.self) }
         let reporter = CacheMetricsReporter(cache: cache, interval: .seconds(3600), factory: metrics)
         let running = Task { try await reporter.run() }
-        #expect(await eventually { cache.patterns.latency.isEnabled })
+        let settled2 = await eventually { cache.patterns.latency.isEnabled }
+        #expect(settled2)
         for _ in 0..<640 { _ = try await cache.get("k", as: Int.self) }
         for _ in 0..<64 { try await cache.set("k", to: 1, ttl: .seconds(60)) }
         for _ in 0..<64 { try await cache.set("k", to: 1, ttl: .seconds(60), tags: ["t"]) }
@@ -103,7 +105,8 @@ struct MetricsTests {
         let service = CacheService(cache: cache, metricsInterval: .seconds(3600), metricsFactory: metrics)
         let running = Task { try await service.run() }
         // The service runs the cache's background work (DictionaryCache.run counts its calls) and the reporter.
-        #expect(await eventually { cache.runCalls.value == 1 && cache.patterns.latency.isEnabled })
+        let settled3 = await eventually { cache.runCalls.value == 1 && cache.patterns.latency.isEnabled }
+        #expect(settled3)
         #expect(!cache.isClosed)
         running.cancel()
         try await running.value

@@ -18,7 +18,8 @@ struct SingleFlightTests {
                 }
             }
             // Every caller has joined once the one operation is waiting and 100 tasks had the time to run.
-            #expect(await eventually { calls.value == 1 })
+            let settled1 = await eventually { calls.value == 1 }
+            #expect(settled1)
             try await Task.sleep(for: .milliseconds(50))
             gate.open()
             return try await group.reduce(into: [Int]()) { $0.append($1) }
@@ -70,7 +71,8 @@ struct SingleFlightTests {
                 return "value"
             }
         }
-        #expect(await eventually { flights.isRunning("k") })
+        let settled2 = await eventually { flights.isRunning("k") }
+        #expect(settled2)
         let second = Task { try await flights.run("k") { "other" } }
         try await Task.sleep(for: .milliseconds(20))
         first.cancel()
@@ -92,18 +94,21 @@ struct SingleFlightTests {
                 return 1
             }
         }
-        #expect(await eventually { flights.isRunning("k") })
+        let settled3 = await eventually { flights.isRunning("k") }
+        #expect(settled3)
         waiter.cancel()
         _ = await waiter.result
         gate.open()
-        #expect(await eventually { finished.value == 1 && !flights.isRunning("k") })
+        let settled4 = await eventually { finished.value == 1 && !flights.isRunning("k") }
+        #expect(settled4)
     }
 
     @Test func aCallerAlreadyCancelledDoesNotWait() async throws {
         let flights = SingleFlight<String>()
         let gate = Gate()
         let running = Task { try await flights.run("k") { await gate.wait(); return 1 } }
-        #expect(await eventually { flights.isRunning("k") })
+        let settled5 = await eventually { flights.isRunning("k") }
+        #expect(settled5)
         let late = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             return try await flights.run("k") { 2 }
@@ -118,7 +123,8 @@ struct SingleFlightTests {
         let flights = SingleFlight<String>()
         let gate = Gate()
         let running = Task { try await flights.run("k") { await gate.wait(); return 1 } }
-        #expect(await eventually { flights.isRunning("k") })
+        let settled6 = await eventually { flights.isRunning("k") }
+        #expect(settled6)
         let error = await #expect(throws: CacheError.self) { try await flights.run("k") { "text" } }
         #expect(error?.code == .typeMismatch)
         gate.open()
@@ -139,7 +145,8 @@ struct SingleFlightTests {
                     }
                 }
             }
-            #expect(await eventually { calls.value == 5 })
+            let settled7 = await eventually { calls.value == 5 }
+            #expect(settled7)
             try await Task.sleep(for: .milliseconds(50))
             gate.open()
             return try await group.reduce(into: [Int]()) { $0.append($1) }
