@@ -412,3 +412,25 @@ public func withRedisServer<T>(
         throw error
     }
 }
+
+extension RedisServer {
+    /// One plain server for the whole test process, started on first use and killed when the process exits: for
+    /// suites that only need *a* Redis, each test in a namespace of its own. Tests that kill, pause, restart or
+    /// flush a server start their own with ``start(_:)`` instead.
+    public static func shared() async throws -> RedisServer {
+        try await sharedServer.value
+    }
+}
+
+private let sharedServer = Task<RedisServer, any Error> {
+    let server = try await RedisServer.start()
+    sharedServerPID.store(server.pid ?? 0, ordering: .relaxed)
+    // A test process ends without running deinitialisers of globals: kill the server on the way out.
+    atexit {
+        let pid = sharedServerPID.load(ordering: .relaxed)
+        if pid > 0 { posixKill(pid, SIGKILL) }
+    }
+    return server
+}
+
+private let sharedServerPID = Atomic<Int32>(0)

@@ -1,4 +1,5 @@
 @testable import CacheLayer
+import RedisTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -101,7 +102,7 @@ struct BackgroundWorkTests {
     }
 
     @Test func aRedisCacheConnectedBeforeItsServiceGroupRunsHasItsPoolRunByTheGroup() async throws {
-        let server = try await SharedRedisServer.server.value
+        let server = try await RedisServer.shared()
         let cache = try await RedisCache.connect(configuration: server.cacheConfiguration(namespace: "background-\(UUID().uuidString)"), logger: quietLogger)
         // connect checked Redis on a connection of its own and left the pool to whoever runs the cache.
         #expect(cache.poolPlacement == nil)

@@ -3,13 +3,6 @@ import Foundation
 import Logging
 import RedisTestSupport
 import RedisClient
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A logger that drops everything, so fault tests do not flood the output.
 let quietLogger = Logger(label: "test.redis", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -44,24 +37,13 @@ extension RedisServer {
     }
 }
 
-/// One redis-server shared by the pattern tests (each cache gets a namespace of its own), started on first use and
-/// killed when the test process exits.
+/// Caches on the process's shared redis-server (``RedisServer/shared()``) for the pattern tests, each in a namespace
+/// of its own.
 enum SharedRedisServer {
-    static let server = Task<RedisServer, any Error> {
-        let server = try await RedisServer.start()
-        pid.store(server.pid ?? 0, ordering: .relaxed)
-        atexit {
-            let pid = SharedRedisServer.pid.load(ordering: .relaxed)
-            if pid > 0 { kill(pid, SIGKILL) }
-        }
-        return server
-    }
-
-    static let pid = Atomic<Int32>(0)
-
-    /// A Redis cache with a fresh namespace on the shared server, its patterns reading `clock`.
+    /// A Redis cache with a fresh namespace on the shared server (``RedisServer/shared()``), its patterns reading
+    /// `clock`.
     static func makeCache(clock: TestClock) async throws -> RedisCache {
-        let server = try await server.value
+        let server = try await RedisServer.shared()
         var configuration = server.cacheConfiguration(namespace: "patterns-\(UUID().uuidString)")
         configuration.poolSize = 4
         configuration.maxIdleConnections = 4

@@ -1,13 +1,6 @@
 import CacheLayer
 import Foundation
 import RedisTestSupport
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A cache the driver tests run against: memory, or Redis on a redis-server started for this test process.
 enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
@@ -22,7 +15,7 @@ enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
         case .memory:
             return try MemoryCache(configuration: .development)
         case .redis:
-            let server = try await SharedRedisServer.server.value
+            let server = try await RedisServer.shared()
             var configuration = CacheConfiguration()
             configuration.backend = .redis
             configuration.name = "hummingbird-test"
@@ -37,19 +30,4 @@ enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
             return try await CacheLayer.makeCache(configuration)
         }
     }
-}
-
-/// One redis-server for the whole test process, started on first use and killed when the process exits.
-enum SharedRedisServer {
-    static let server = Task<RedisServer, any Error> {
-        let server = try await RedisServer.start()
-        pid.store(server.pid ?? 0, ordering: .relaxed)
-        atexit {
-            let pid = SharedRedisServer.pid.load(ordering: .relaxed)
-            if pid > 0 { kill(pid, SIGKILL) }
-        }
-        return server
-    }
-
-    static let pid = Atomic<Int32>(0)
 }

@@ -9,7 +9,7 @@ import VaporTesting
 @Suite("README example: Vapor")
 struct DocumentationExamplesTests {
     @Test func vaporSection() async throws {
-        let server = try await SharedRedisServer.server.value
+        let server = try await RedisServer.shared()
         try await withApp { app in
             @Sendable func loadUserName(_ id: Int) async throws -> String { "user \(id)" }
             var configuration = CacheConfiguration.production(redisAddress: "\(server.host):\(server.port)")
