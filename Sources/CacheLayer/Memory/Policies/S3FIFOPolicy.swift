@@ -60,13 +60,8 @@ package struct S3FIFOPolicy: EvictionPolicy {
 
     package mutating func recordMiss(keyHash: UInt64) {}
 
-    package mutating func recordInsertion(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         guard weight <= capacity else {
             victims.append(slot)
             return
@@ -82,15 +77,10 @@ package struct S3FIFOPolicy: EvictionPolicy {
         table.link(slot, to: remembered ? Self.main : Self.small)
     }
 
-    package mutating func recordUpdate(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, weight = entry.weight
         guard table.list(of: slot) != nil else {
-            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            recordInsertion(entry, victims: &victims)
             return
         }
         guard weight <= capacity else {

@@ -163,13 +163,8 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         lastMissHash = keyHash
     }
 
-    package mutating func recordInsertion(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         if lastMissHash != keyHash {
             // A write without a preceding read miss is still a request for the key, and a miss.
             sketch.increment(keyHash)
@@ -198,15 +193,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         climb()
     }
 
-    package mutating func recordUpdate(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         guard table.list(of: slot) != nil else {
-            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            recordInsertion(entry, victims: &victims)
             return
         }
         lastMissHash = nil
