@@ -38,11 +38,7 @@ package struct ARCPolicy: EvictionPolicy {
 
     package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
         let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
-        guard weight <= capacity else {
-            victims.append(slot)
-            return
-        }
-        table.prepare(slot, hash: keyHash, weight: weight)
+        guard table.prepareIfItFits(entry, capacity: capacity, victims: &victims) else { return }
         let queue: Int
         if b1.contains(keyHash) {
             let step = max(b2.weightedSize / max(1, b1.weightedSize), 1) * weight

@@ -62,11 +62,7 @@ package struct S3FIFOPolicy: EvictionPolicy {
 
     package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
         let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
-        guard weight <= capacity else {
-            victims.append(slot)
-            return
-        }
-        table.prepare(slot, hash: keyHash, weight: weight)
+        guard table.prepareIfItFits(entry, capacity: capacity, victims: &victims) else { return }
         table.extend(&frequencies, with: 0)
         frequencies[slot] = 0
         let remembered = ghost.remove(keyHash)

@@ -171,12 +171,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
             missesInSample += 1
         }
         lastMissHash = nil
-        guard weight <= capacity else {
-            // Larger than the whole cache: admitting it would flush everything for nothing.
-            victims.append(slot)
-            return
-        }
-        table.prepare(slot, hash: keyHash, weight: weight)
+        guard table.prepareIfItFits(entry, capacity: capacity, victims: &victims) else { return }
         table.extend(&returning, with: false)
         returning[slot] = tuning.ghostShare > 0 && ghost.remove(keyHash)
         if returning[slot] && ghostAdmits && tuning.returningToProtected && weight <= protectedMaximum {
