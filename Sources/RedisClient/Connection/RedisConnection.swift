@@ -329,21 +329,17 @@ public final class RedisConnection: RedisCommandExecutor {
         eventLoop.execute { handler.value.cancel(id: id) }
     }
 
-    #if DEBUG
+    /// A checked continuation in debug builds, an unsafe one in release builds; see ``RedisReplyContinuation``.
     @inline(__always)
     private static func withReplyContinuation<Reply>(
         _ body: (RedisReplyContinuation<Reply>) -> Void
     ) async throws -> Reply {
+        #if DEBUG
         try await withCheckedThrowingContinuation(body)
-    }
-    #else
-    @inline(__always)
-    private static func withReplyContinuation<Reply>(
-        _ body: (RedisReplyContinuation<Reply>) -> Void
-    ) async throws -> Reply {
+        #else
         try await withUnsafeThrowingContinuation(body)
+        #endif
     }
-    #endif
 
     private static func checkCancellation() throws {
         if Task.isCancelled { throw RedisError.cancelled }
