@@ -4,15 +4,16 @@ import Testing
 
 @Suite("FallbackCache decisions")
 struct FallbackCacheTests {
-    /// A fallback cache over a switchable backend, probing every 10 ms.
-    static func make(threshold: Int = 2) throws -> (FallbackCache, SwitchableBackend) {
+    /// A fallback cache over a switchable backend, probing every 10 ms; writing back by default, which most of these
+    /// tests check (replayed values can be seen in the backend).
+    static func make(threshold: Int = 2, recovery: FallbackRecovery = .writeBack) throws -> (FallbackCache, SwitchableBackend) {
         let backend = SwitchableBackend()
         var configuration = CacheConfiguration.development
         configuration.name = "fallback-test"
         let local = try MemoryCache(configuration: configuration)
         let cache = try FallbackCache(
             primary: backend, local: local,
-            configuration: FallbackConfiguration(failureThreshold: threshold, probeInterval: .milliseconds(10)),
+            configuration: FallbackConfiguration(failureThreshold: threshold, probeInterval: .milliseconds(10), recovery: recovery),
             logger: Logger(label: "test.fallback"),
             probe: { try await backend.ping() }
         )
@@ -148,6 +149,38 @@ struct FallbackCacheTests {
         #expect(backend.stored("new") == "2")
         #expect(try await cache.get("old", as: Int.self) == nil)
         #expect(try await cache.get("new", as: Int.self) == 2)
+        try await cache.close()
+    }
+
+    @Test func aClearIssuedWhileAReplayedWriteIsInFlightIsNotUndoneByIt() async throws {
+        let (cache, backend) = try Self.make(threshold: 1, recovery: .writeBack)
+        try await cache.set("k", to: 1)
+        backend.isUp = false
+        try await cache.set("k", to: 2)
+        #expect(cache.pendingKeyCount == 1)
+        // The first replayed SET of k is held while k is written again (so k stays pending and the breaker closes);
+        // the second is held while the cache is cleared, through the backend since the breaker is closed by then.
+        let replays = CallCounter()
+        let firstHeld = Gate(), firstGo = Gate(), secondHeld = Gate(), secondGo = Gate()
+        backend.setOnSet { key in
+            guard key == "k" else { return }
+            switch replays.increment() {
+            case 1: firstHeld.open(); await firstGo.wait()
+            case 2: secondHeld.open(); await secondGo.wait()
+            default: break
+            }
+        }
+        backend.isUp = true
+        await firstHeld.wait()
+        try await cache.set("k", to: 3)
+        firstGo.open()
+        await secondHeld.wait()
+        #expect(cache.isBackendHealthy)
+        try await cache.clear()
+        secondGo.open()
+        try await Self.eventually("the replay is done") { cache.pendingKeyCount == 0 && cache.isBackendHealthy }
+        #expect(try await cache.get("k", as: Int.self) == nil, "the cleared key came back")
+        #expect(backend.stored("k") == nil)
         try await cache.close()
     }
 

@@ -13,6 +13,7 @@ final class SwitchableBackend: Cache {
         var isUp = true
         var calls = 0
         var stats = CacheStats()
+        var onSet: (@Sendable (String) async -> Void)? = nil
     }
 
     private let state = Locked(State())
@@ -36,6 +37,12 @@ final class SwitchableBackend: Cache {
         state.withLock { $0.values[key].map { String(decoding: $0, as: UTF8.self) } }
     }
 
+    /// Runs `hook` in every `set`, after the availability check and before the value is stored, so a test can act
+    /// while a write is in flight.
+    func setOnSet(_ hook: (@Sendable (String) async -> Void)?) {
+        state.withLock { $0.onSet = hook }
+    }
+
     private func enter() throws {
         try state.withLock { state in
             state.calls += 1
@@ -53,6 +60,7 @@ final class SwitchableBackend: Cache {
     func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
         try enter()
         let bytes = try patterns.encode(value, with: JSONCacheCodec())
+        if let hook = state.withLock({ $0.onSet }) { await hook(key) }
         state.withLock { $0.values[key] = bytes }
     }
 
