@@ -36,8 +36,8 @@ import Synchronization
 /// - Batches (`getMany`, `setMany`, `deleteMany`) take one backend batch for the keys the backend may serve and
 ///   follow the same rules key by key (`getMany` reads no TTLs, so it drops memory's copies instead of refreshing them).
 /// - Tag and prefix invalidation go to memory and the backend. A tag invalidation also drops memory's copies of the
-///   keys it removed (copies refreshed by reads carry no tags); during an outage, when those keys are unknown, it
-///   empties memory. While the backend is down the invalidation is journaled and replayed (after a pending `clear()`,
+///   keys it removed (copies refreshed by reads do not know their tags); during an outage, when those keys are
+///   unknown, it drops every copy refreshed by a read. While the backend is down the invalidation is journaled and replayed (after a pending `clear()`,
 ///   before pending keys); until then every read is served by memory.
 ///
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
@@ -404,8 +404,9 @@ public final class FallbackCache: Cache {
 
     /// Removes the entries stored with `tag`, from the backend and memory.
     ///
-    /// Memory also drops its copies of the keys the backend removed (copies refreshed by reads carry no tags); when
-    /// those keys cannot be known (the backend is down, or is not a ``RedisCache``), memory is emptied. While the backend
+    /// Memory also drops its copies of the keys the backend removed (copies refreshed by reads do not know their tags);
+    /// when those keys cannot be known (the backend is down, or is not a ``RedisCache``), every copy refreshed by a
+    /// read. While the backend
     /// is down the invalidation is journaled and replayed before the backend serves reads again.
     public func invalidate(tag: String) async throws {
         try await invalidate(.tag(tag))
@@ -438,7 +439,10 @@ public final class FallbackCache: Cache {
                         }
                     } else {
                         try await primary.invalidate(tag: tag)
-                        try await memory.changingAll { try await local.clear() }
+                        try await memory.changingAll {
+                            _ = try local.invalidateValues(tag: tag)
+                            _ = try local.invalidateValues(tag: FallbackMemory.refreshedTag)
+                        }
                     }
                 case .prefix(let prefix):
                     try await primary.invalidate(prefix: prefix)
@@ -455,23 +459,27 @@ public final class FallbackCache: Cache {
         journal { $0.recordInvalidation(invalidation) }
         try await memory.changingAll {
             switch invalidation {
-            case .tag: try await local.clear()
-            case .prefix(let prefix): try await local.invalidate(prefix: prefix)
+            case .tag(let tag):
+                _ = try local.invalidateValues(tag: tag)
+                _ = try local.invalidateValues(tag: FallbackMemory.refreshedTag)
+            case .prefix(let prefix):
+                try await local.invalidate(prefix: prefix)
             }
         }
     }
 
     // MARK: Stats, health, life cycle
 
-    /// Hits and misses of both sides; writes as seen by memory (which sees them all); size and entry count
+    /// Hits and misses of both sides; writes as seen by memory (which sees them all; refreshes by reads not counted); size and entry count
     /// of the backend; evictions and expirations of memory; plus fallback, outage and recovery counts.
     public func stats() async -> CacheStats {
         let backend = await primary.stats()
         let memory = await local.stats()
+        let refreshes = self.memory.refreshCounts
         let counts = state.withLock { ($0.outages, $0.recoveries) }
         var stats = CacheStats(
             hits: backend.hits + memory.hits, misses: backend.misses + memory.misses,
-            sets: memory.sets, deletes: memory.deletes,
+            sets: memory.sets - min(memory.sets, refreshes.sets), deletes: memory.deletes - min(memory.deletes, refreshes.deletes),
             evictions: memory.evictions, expirations: memory.expirations,
             size: backend.size, entryCount: backend.entryCount
         )

@@ -1,4 +1,5 @@
 import CommonSupport
+import Synchronization
 
 /// The memory side of a ``FallbackCache``: a ``MemoryCache`` that holds what this instance last wrote *or read* for a
 /// key, so an outage never serves a value older than one this instance already returned.
@@ -16,6 +17,19 @@ final class FallbackMemory: Sendable {
     /// ``FallbackConfiguration/maxOutageAge``: the longest a copy stays after it was last written or read.
     let maxAge: Duration?
     private let gate = Locked(NearCacheFillGate(isCoherent: true))
+    private let refreshWrites = Atomic<UInt64>(0)
+    private let refreshDeletes = Atomic<UInt64>(0)
+
+    /// The tag of every copy refreshed by a read. A read does not learn a key's tags, so a tag invalidation during an
+    /// outage (when the backend cannot say which keys it concerns) drops every refreshed copy, besides the entries this
+    /// instance wrote with the tag. No tag a user passes starts with a control character.
+    static let refreshedTag = "\u{1}fallback-refreshed"
+
+    /// Sets and deletes memory counted for refreshes, which ``FallbackCache/stats()`` does not report as the
+    /// caller's.
+    var refreshCounts: (sets: UInt64, deletes: UInt64) {
+        (refreshWrites.load(ordering: .relaxed), refreshDeletes.load(ordering: .relaxed))
+    }
 
     init(cache: MemoryCache, maxAge: Duration?) {
         self.cache = cache
@@ -44,18 +58,19 @@ final class FallbackMemory: Sendable {
         gate.withLock { gate in
             guard gate.allowsFill(stamp) else { return }
             guard let value else {
-                _ = try? cache.deleteValue(key)
+                delete(key)
                 return
             }
             if !(value is any AnyCacheEnvelope), let held = try? cache.peekValue(key), held.value is any AnyCacheEnvelope {
-                _ = try? cache.deleteValue(key)
+                delete(key)
                 return
             }
             do {
-                try cache.setValue(key, value, ttl: capped(ttl))
+                try cache.setValue(key, value, ttl: capped(ttl), tags: [Self.refreshedTag])
+                refreshWrites.add(1, ordering: .relaxed)
             } catch {
                 // Too large for memory: an older copy must not stay behind.
-                _ = try? cache.deleteValue(key)
+                delete(key)
             }
         }
     }
@@ -64,8 +79,13 @@ final class FallbackMemory: Sendable {
     /// no TTLs; raw bytes), unless this instance changed `key` since.
     func drop(_ key: String, stamp: NearCacheFillGate.Stamp) {
         gate.withLock { gate in
-            if gate.allowsFill(stamp) { _ = try? cache.deleteValue(key) }
+            if gate.allowsFill(stamp) { delete(key) }
         }
+    }
+
+    /// Deletes a copy for a read, counted apart from the caller's deletes.
+    private func delete(_ key: String) {
+        if (try? cache.deleteValue(key)) == true { refreshDeletes.add(1, ordering: .relaxed) }
     }
 
     /// Drops memory's copy of `key`; reads in flight may not refill it.
