@@ -1,4 +1,5 @@
 @testable import CacheLayer
+import CommonSupport
 import Logging
 import Testing
 
@@ -181,6 +182,48 @@ struct FallbackCacheTests {
         try await Self.eventually("the replay is done") { cache.pendingKeyCount == 0 && cache.isBackendHealthy }
         #expect(try await cache.get("k", as: Int.self) == nil, "the cleared key came back")
         #expect(backend.stored("k") == nil)
+        try await cache.close()
+    }
+
+    @Test func oneProbeRunsAtATimeAndCloseStopsIt() async throws {
+        let backend = SwitchableBackend()
+        let inFlight = Locked((now: 0, most: 0, calls: 0))
+        let local = try MemoryCache(configuration: .development)
+        let cache = try FallbackCache(
+            primary: backend, local: local,
+            configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .milliseconds(1)),
+            logger: Logger(label: "test.fallback"),
+            probe: {
+                inFlight.withLock { $0.now += 1; $0.most = max($0.most, $0.now); $0.calls += 1 }
+                defer { inFlight.withLock { $0.now -= 1 } }
+                try await Task.sleep(for: .milliseconds(2))
+                try await backend.ping()
+            }
+        )
+        backend.isUp = false
+        // Many failing calls at once, each of which may try to start the probe.
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<200 { group.addTask { _ = try? await cache.get("k\(i % 7)", as: Int.self) } }
+        }
+        try await Self.eventually("the probe runs") { inFlight.withLock { $0.calls } >= 5 }
+        #expect(cache.isProbing)
+        try await cache.close()
+        #expect(!cache.isProbing)
+        let callsAtClose = inFlight.withLock { $0.calls }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(inFlight.withLock { $0.calls } == callsAtClose, "a probe went on after close()")
+        #expect(inFlight.withLock { $0.most } == 1)
+    }
+
+    @Test func aFailureWhileTheProbeFinishesStartsExactlyOneNewProbe() async throws {
+        let (cache, backend) = try Self.make(threshold: 1)
+        for _ in 0..<20 {
+            backend.isUp = false
+            _ = try await cache.get("k", as: Int.self)
+            #expect(cache.isProbing)
+            backend.isUp = true
+            try await Self.eventually("recovered") { cache.isBackendHealthy && !cache.isProbing }
+        }
         try await cache.close()
     }
 
