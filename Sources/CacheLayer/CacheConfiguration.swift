@@ -212,8 +212,9 @@ extension CacheConfiguration {
         return configuration
     }
 
-    /// For production: Redis with fallback to a 100 MiB memory cache, 3 retries, 5 s connect and 3 s read/write
-    /// timeouts, 20 connections (10 kept warm), recycled every 5 minutes.
+    /// For production: Redis with fallback to a 100 MiB memory cache (recovery invalidates the keys written during
+    /// an outage, safe with many instances), 3 retries, 5 s connect and 3 s read/write timeouts, 20 connections (10
+    /// kept warm), recycled every 5 minutes.
     public static func production(redisAddress: String, password: String? = nil, database: Int = 0) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "production"
@@ -241,7 +242,7 @@ extension CacheConfiguration {
     /// read from Redis) or its coherence to ``NearCacheConfiguration/Coherence/ttlOnly`` otherwise.
     ///
     /// ``production(redisAddress:password:database:)`` has no near cache: it survives Redis outages with a fallback
-    /// memory cache, which does not yet run on the two levels.
+    /// memory cache (a near cache is emptied the moment Redis fails, so it cannot serve an outage).
     public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "high-performance"

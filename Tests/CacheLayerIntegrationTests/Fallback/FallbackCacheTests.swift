@@ -246,6 +246,12 @@ struct FallbackCacheTests {
         #expect(throws: CacheError.self) {
             try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(maxPendingKeys: 0), logger: Logger(label: "t"), probe: {})
         }
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(maxOutageAge: .zero), logger: Logger(label: "t"), probe: {})
+        }
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(closeTimeout: .seconds(-1)), logger: Logger(label: "t"), probe: {})
+        }
     }
 
     @Test func circuitBreakerOpensAtTheThresholdAndClosesOnRecovery() {
