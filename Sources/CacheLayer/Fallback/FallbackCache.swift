@@ -380,8 +380,15 @@ public final class FallbackCache: Cache {
         try checkOpen()
         let keys = distinct(keys)
         guard !keys.isEmpty else { return }
-        let remote = state.withLock { state in keys.filter { !state.mustUseMemory(for: $0) } }
-        var offline = keys.filter { !remote.contains($0) }
+        let (remote, offlineKeys) = state.withLock { state -> ([String], [String]) in
+            var remote: [String] = []
+            var offline: [String] = []
+            for key in keys {
+                if state.mustUseMemory(for: key) { offline.append(key) } else { remote.append(key) }
+            }
+            return (remote, offline)
+        }
+        var offline = offlineKeys
         if !offline.isEmpty { patterns.recordFallbackEvent() }
         if !remote.isEmpty {
             do {

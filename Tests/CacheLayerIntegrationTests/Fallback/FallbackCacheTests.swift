@@ -227,6 +227,48 @@ struct FallbackCacheTests {
         try await cache.close()
     }
 
+    @Test func aReadInFlightDoesNotPutBackTheValueItReadOverANewerWrite() async throws {
+        let (cache, backend) = try Self.make(threshold: 1, recovery: .invalidate)
+        try await cache.set("k", to: 1)
+        let held = Gate(), go = Gate()
+        backend.setOnGet { key in
+            guard key == "k" else { return }
+            held.open()
+            await go.wait()
+        }
+        // The read has read 1 when the write of 2 lands (in the backend and memory); then it returns 1.
+        let read = Task { try await cache.get("k", as: Int.self) }
+        await held.wait()
+        backend.setOnGet(nil)
+        try await cache.set("k", to: 2)
+        go.open()
+        #expect(try await read.value == 1)
+        backend.isUp = false
+        #expect(try await cache.get("k", as: Int.self) == 2, "the read in flight put back the older value")
+        try await cache.close()
+    }
+
+    @Test func aBatchReadDropsTheCopiesItCannotRefresh() async throws {
+        let backend = SwitchableBackend()
+        func instance() throws -> FallbackCache {
+            try FallbackCache(
+                primary: backend, local: MemoryCache(configuration: .development),
+                configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .milliseconds(10)),
+                logger: Logger(label: "test.fallback"), probe: { try await backend.ping() }
+            )
+        }
+        let a = try instance(), b = try instance()
+        try await a.set("k", to: 1)
+        try await b.set("k", to: 2)
+        #expect(try await a.getMany(["k"], as: Int.self) == ["k": 2])
+        backend.isUp = false
+        // A returned 2: during the outage it must not serve its own older 1 (a miss is fine).
+        let duringOutage = try await a.get("k", as: Int.self)
+        #expect(duringOutage == nil || duringOutage == 2)
+        try await a.close()
+        try await b.close()
+    }
+
     @Test func closedCacheRefusesCallsAndEndsHealthStreams() async throws {
         let (cache, _) = try Self.make()
         let events = cache.healthEvents()

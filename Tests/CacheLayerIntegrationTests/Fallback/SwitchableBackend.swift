@@ -14,6 +14,7 @@ final class SwitchableBackend: Cache {
         var calls = 0
         var stats = CacheStats()
         var onSet: (@Sendable (String) async -> Void)? = nil
+        var onGet: (@Sendable (String) async -> Void)? = nil
     }
 
     private let state = Locked(State())
@@ -43,6 +44,12 @@ final class SwitchableBackend: Cache {
         state.withLock { $0.onSet = hook }
     }
 
+    /// Runs `hook` in every `get` after the value was read and before it is returned, so a test can act while a
+    /// read is in flight.
+    func setOnGet(_ hook: (@Sendable (String) async -> Void)?) {
+        state.withLock { $0.onGet = hook }
+    }
+
     private func enter() throws {
         try state.withLock { state in
             state.calls += 1
@@ -52,7 +59,9 @@ final class SwitchableBackend: Cache {
 
     func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try enter()
-        guard let bytes = state.withLock({ $0.values[key] }) else { return nil }
+        let bytes = state.withLock { $0.values[key] }
+        if let hook = state.withLock({ $0.onGet }) { await hook(key) }
+        guard let bytes else { return nil }
         // As a byte-storing conformance should: values fail-safe stored with their times read through.
         return try patterns.decode(type, from: bytes, with: JSONCacheCodec())
     }
