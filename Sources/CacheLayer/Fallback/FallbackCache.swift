@@ -17,7 +17,7 @@ import Synchronization
 ///   like an outage but does not count towards the circuit breaker, so load alone never switches the cache to
 ///   memory.
 /// - Writes (`set`, `delete`, `clear`) go to the backend, then memory. When the backend fails, the write succeeds:
-///   memory has it, and the outage journal (``OutageJournal``, bounded by ``FallbackConfiguration/maxPendingKeys``)
+///   memory has it, and the outage journal (bounded by ``FallbackConfiguration/maxPendingKeys``)
 ///   records the key.
 /// - After ``FallbackConfiguration/failureThreshold`` consecutive failures a circuit breaker opens: the backend is not
 ///   called at all (memory speed instead of a timeout per call) and is probed in the background, by one probe at a

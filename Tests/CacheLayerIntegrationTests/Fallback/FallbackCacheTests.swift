@@ -215,7 +215,7 @@ struct FallbackCacheTests {
         #expect(inFlight.withLock { $0.most } == 1)
     }
 
-    @Test func aFailureWhileTheProbeFinishesStartsExactlyOneNewProbe() async throws {
+    @Test func theProbeStartsAgainAfterEveryRecovery() async throws {
         let (cache, backend) = try Self.make(threshold: 1)
         for _ in 0..<20 {
             backend.isUp = false
