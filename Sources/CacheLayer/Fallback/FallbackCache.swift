@@ -71,9 +71,21 @@ public final class FallbackCache: Cache {
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
 
+        /// ``FallbackConfiguration/recovery``.
+        var recovery: FallbackRecovery = .invalidate
+
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
             mustUseMemoryForAll || journal.contains(key)
+        }
+
+        /// Whether a write of `key` must stay in memory for now. Invalidating, a journaled key may be written to the
+        /// backend once the breaker is closed: its pending `UNLINK` can only turn the new value into a miss, never into
+        /// an older value, and the key leaves the journal with that `UNLINK` (so keys written steadily after an outage
+        /// do not stay in memory for as long as the writes go on). Writing back, it stays in memory: a write-back in
+        /// flight could land after the new value.
+        func writeMustUseMemory(for key: String) -> Bool {
+            recovery == .invalidate ? mustUseMemoryForAll : mustUseMemory(for: key)
         }
 
         /// Whether every key must stay in memory: the breaker is open, or a clear or invalidation awaits replay
@@ -110,7 +122,8 @@ public final class FallbackCache: Cache {
         self.probe = probe
         self.state = Locked(State(
             breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold),
-            journal: OutageJournal(maxKeys: configuration.maxPendingKeys)
+            journal: OutageJournal(maxKeys: configuration.maxPendingKeys),
+            recovery: configuration.recovery
         ))
         self.patterns = CachePatternsState(
             name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
@@ -220,7 +233,7 @@ public final class FallbackCache: Cache {
         memory writeMemory: (_ duringOutage: Bool) async throws -> Bool
     ) async throws {
         try checkOpen()
-        let useBackend = state.withLock { !$0.mustUseMemory(for: key) }
+        let useBackend = state.withLock { !$0.writeMustUseMemory(for: key) }
         var backendError: (any Error)?
         if useBackend {
             do {
@@ -344,7 +357,7 @@ public final class FallbackCache: Cache {
         try checkOpen()
         guard !entries.isEmpty else { return }
         let remote = state.withLock { state -> [String: Value] in
-            entries.filter { !state.mustUseMemory(for: $0.key) }
+            entries.filter { !state.writeMustUseMemory(for: $0.key) }
         }
         var offline = entries.filter { remote[$0.key] == nil }
         if !offline.isEmpty { patterns.recordFallbackEvent() }
@@ -384,7 +397,7 @@ public final class FallbackCache: Cache {
             var remote: [String] = []
             var offline: [String] = []
             for key in keys {
-                if state.mustUseMemory(for: key) { offline.append(key) } else { remote.append(key) }
+                if state.writeMustUseMemory(for: key) { offline.append(key) } else { remote.append(key) }
             }
             return (remote, offline)
         }

@@ -269,6 +269,41 @@ struct FallbackCacheTests {
         try await b.close()
     }
 
+    /// Invalidating, a key still in the journal after the breaker closed is written to the backend at once, so keys
+    /// written steadily after an outage reach other instances instead of staying in memory while the writes go on.
+    @Test func invalidatingAWriteAfterTheBreakerClosedReachesTheBackendThoughTheKeyIsJournaled() async throws {
+        let backend = SwitchableBackend()
+        let cache = try FallbackCache(
+            primary: backend, local: MemoryCache(configuration: .development),
+            configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .seconds(1), recovery: .invalidate),
+            logger: Logger(label: "test.fallback"), probe: { try await backend.ping() }
+        )
+        backend.isUp = false
+        try await cache.set("k", to: 1)
+        // The first pass's UNLINK of k is held while k is written again (memory only, the breaker still open), so k
+        // stays journaled when the breaker closes.
+        let held = Gate(), go = Gate()
+        backend.setOnDelete { key in
+            guard key == "k" else { return }
+            held.open()
+            await go.wait()
+        }
+        backend.isUp = true
+        await held.wait()
+        backend.setOnDelete(nil)
+        try await cache.set("k", to: 2)
+        #expect(backend.stored("k") == nil)
+        go.open()
+        try await Self.eventually("the breaker closes") { cache.isBackendHealthy }
+        #expect(cache.pendingKeyCount == 1)
+        try await cache.set("k", to: 3)
+        #expect(backend.stored("k") == "3", "the write stayed in memory")
+        try await Self.eventually("the journal empties") { cache.pendingKeyCount == 0 }
+        let value = try await cache.get("k", as: Int.self)
+        #expect(value == nil || value == 3)
+        try await cache.close()
+    }
+
     @Test func closedCacheRefusesCallsAndEndsHealthStreams() async throws {
         let (cache, _) = try Self.make()
         let events = cache.healthEvents()

@@ -15,6 +15,7 @@ final class SwitchableBackend: Cache {
         var stats = CacheStats()
         var onSet: (@Sendable (String) async -> Void)? = nil
         var onGet: (@Sendable (String) async -> Void)? = nil
+        var onDelete: (@Sendable (String) async -> Void)? = nil
     }
 
     private let state = Locked(State())
@@ -50,6 +51,11 @@ final class SwitchableBackend: Cache {
         state.withLock { $0.onGet = hook }
     }
 
+    /// Runs `hook` in every `delete` before the key is removed.
+    func setOnDelete(_ hook: (@Sendable (String) async -> Void)?) {
+        state.withLock { $0.onDelete = hook }
+    }
+
     private func enter() throws {
         try state.withLock { state in
             state.calls += 1
@@ -75,6 +81,7 @@ final class SwitchableBackend: Cache {
 
     func delete(_ key: String) async throws {
         try enter()
+        if let hook = state.withLock({ $0.onDelete }) { await hook(key) }
         state.withLock { _ = $0.values.removeValue(forKey: key) }
     }
 
