@@ -68,7 +68,22 @@ struct CacheConfigurationTests {
         ("name with a newline", { $0.name = "a\nb" }),
         ("name beyond ASCII", { $0.name = "café" }),
         ("fallback without Redis", { $0.enableFallback = true }),
+        ("zero fallback max outage age", { $0.fallbackMaxOutageAge = .zero }),
+        ("negative fallback close timeout", { $0.fallbackCloseTimeout = .seconds(-1) }),
     ]
+
+    @Test func theFallbackSettingsReachTheFallbackConfiguration() throws {
+        var configuration = CacheConfiguration.production(redisAddress: "cache.local:6379")
+        #expect(configuration.fallbackConfiguration.recovery == .invalidate)
+        configuration.fallbackRecovery = .writeBack
+        configuration.fallbackMaxOutageAge = .seconds(30)
+        configuration.fallbackCloseTimeout = .milliseconds(500)
+        let fallback = configuration.fallbackConfiguration
+        #expect(fallback.recovery == .writeBack)
+        #expect(fallback.maxOutageAge == .seconds(30))
+        #expect(fallback.closeTimeout == .milliseconds(500))
+        try configuration.validate()
+    }
 
     @Test func nearCacheIsReadFromTheEnvironment() throws {
         let base = ["REDIS_URL": "redis://cache.local:6379"]
