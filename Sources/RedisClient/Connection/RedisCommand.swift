@@ -98,6 +98,38 @@ public struct RedisCommand: Sendable {
     }
 }
 
+extension RedisCommand {
+    /// The name of the command when it would switch a connection to subscriber (or monitor) mode: `SUBSCRIBE`,
+    /// `UNSUBSCRIBE`, `PSUBSCRIBE`, … and `MONITOR`, which get no reply of their own. `nil` for any other command.
+    package var subscriberModeName: String? {
+        let view = self.encoded.readableBytesView
+        // `*<count>\r\n$<length>\r\n<name>`
+        guard let headerEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        var index = view.index(after: headerEnd)
+        guard index < view.endIndex, view[index] == UInt8(ascii: "$") else { return nil }
+        index = view.index(after: index)
+        var length = 0
+        while index < view.endIndex, let digit = Self.digit(view[index]) {
+            length = length * 10 + digit
+            guard length <= 12 else { return nil }
+            index = view.index(after: index)
+        }
+        guard length >= 7, view.distance(from: index, to: view.endIndex) >= 2 + length else { return nil }
+        let start = view.index(index, offsetBy: 2)
+        let name = String(decoding: view[start..<view.index(start, offsetBy: length)], as: UTF8.self).uppercased()
+        switch name {
+        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR":
+            return name
+        default:
+            return nil
+        }
+    }
+
+    private static func digit(_ byte: UInt8) -> Int? {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
+    }
+}
+
 /// The expiry option of `SET`.
 public enum RedisSetExpiration: Sendable, Hashable {
     /// No expiry (and any existing TTL is cleared, as plain `SET` does).
