@@ -150,6 +150,18 @@ struct DocumentationExamplesTests {
         return cache
     }
 
+    // MARK: NearCacheCoherence.md
+
+    /// Compiled, not run: it needs a Redis server at that address.
+    static func pubSubCoherence() async throws -> any Cache {
+        var configuration = CacheConfiguration.highPerformance(redisAddress: "cache.internal:6379")
+        configuration.namespace = "shop"
+        // Redis without CLIENT TRACKING (Redis 5, or a managed service that disables it): a pub/sub backplane.
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 64 * 1024 * 1024, coherence: .pubSub)
+        let cache = try await makeCache(configuration)   // a TwoLevelCache
+        return cache
+    }
+
     // MARK: FallbackAndRecovery.md
 
     /// Compiled, not run: it needs a Redis server at that address.

@@ -31,6 +31,10 @@ import Synchronization
 ///   overflows, Redis restarts, `FLUSHALL`), L1 is emptied and reads go to Redis until tracking is set up again.
 ///   BCAST needs no server memory per key but sends every instance an invalidation for every write under the
 ///   namespace, which suits read-heavy data; see the README for the trade-off against the default tracking mode.
+/// - **Coherence without client tracking** (``NearCacheConfiguration/Coherence/pubSub``): every change is published
+///   on a pub/sub channel the instances subscribe to, under the same rules (fill gate, L1 emptied when a message may
+///   have been missed); it sees only the changes made through ``TwoLevelCache`` instances. See
+///   <doc:NearCacheCoherence>.
 /// - Tags and prefixes work as in ``RedisCache``; a tag invalidation removes the tagged keys from L1 at once.
 ///
 /// ``stats()`` counts hits of either level as hits; ``nearCacheStatistics`` tells them apart.
