@@ -230,6 +230,19 @@ struct DocumentationExamplesTests {
         #expect(loads == 1)
     }
 
+    @Test func distributedSingleFlightOnAMemoryCacheIsLocal() async throws {
+        let cache = try Self.cache()
+        let database = DocsExampleDatabase()
+
+        let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(lockTTL: .seconds(5)))
+        let report = try await cache.getOrSet("report:daily", ttl: .seconds(3600), options: options) {
+            try await database.buildReport()
+        }
+
+        let again = try await cache.getOrSet("report:daily", ttl: .seconds(3600), options: options) { try await database.buildReport() }
+        #expect(again == report)
+    }
+
     @Test func hardTimeoutAndDefaultOptions() async throws {
         let cache = try Self.cache()
         let database = DocsExampleDatabase()
