@@ -108,6 +108,27 @@ struct SubscriptionTests {
         await subscription.close()
     }
 
+    @Test(arguments: protocols)
+    func aChannelTheACLForbidsIsAServerErrorNotAHang(version: RedisConnectionConfiguration.ProtocolVersion) async throws {
+        // May use channels starting with "allowed:" only.
+        let user = RedisServer.Options.User(name: "limited", password: "pw", rules: ["~*", "resetchannels", "&allowed:*", "+@all"])
+        try await withRedisServer(.init(users: [user])) { server in
+            var configuration = configuration(server, version)
+            configuration.username = "limited"
+            configuration.password = "pw"
+            configuration.commandTimeout = .seconds(30)
+            let subscription = try await RedisSubscription.connect(configuration: configuration)
+            let error = await #expect(throws: RedisError.self) { try await subscription.subscribe(to: ["secret"]) }
+            #expect(error?.code == .serverError)
+            #expect(error?.serverCode == "NOPERM")
+            // The connection is still usable for channels it may use.
+            try await subscription.subscribe(to: ["allowed:news"])
+            #expect(subscription.channels == ["allowed:news"])
+            try await subscription.ping()
+            await subscription.close()
+        }
+    }
+
     @Test func anEmptyChannelListIsRefused() async throws {
         let server = try await RedisServer.shared()
         let subscription = try await RedisSubscription.connect(configuration: server.configuration())

@@ -63,6 +63,27 @@ struct SubscriptionStateMachineTests {
         #expect(machine.channels == ["b"])
     }
 
+    @Test func aRefusalFailsTheOldestWaitingRequest() {
+        var machine = Machine()
+        _ = machine.request(.subscribe, channels: ["a"], id: 1, waiter: "w1")
+        _ = machine.request(.subscribe, channels: ["b"], id: 2, waiter: "w2")
+        let refusal = RESPValue.push([
+            .simpleString(ByteBuffer(string: RedisChannelHandler.subscribeErrorKind)),
+            .simpleError(ByteBuffer(string: "NOPERM no permissions")),
+        ])
+        guard case .fail(let waiter, let error) = machine.received(refusal) else {
+            Issue.record("the refusal fails a request")
+            return
+        }
+        #expect(waiter == "w1")
+        #expect(error.serverCode == "NOPERM")
+        guard case .resume(let waiters) = machine.received(Self.push(Self.bulk("subscribe"), Self.bulk("b"), .integer(1))) else {
+            Issue.record("the other request still completes")
+            return
+        }
+        #expect(waiters == ["w2"])
+    }
+
     @Test func closingFailsEveryWaiterAndLaterRequests() {
         var machine = Machine()
         _ = machine.request(.subscribe, channels: ["a"], id: 1, waiter: "w1")

@@ -119,6 +119,32 @@ final class InvalidationBackplane: InvalidationSource {
         }
     }
 
+    /// Publishes what is still queued, for at most `timeout` (``TwoLevelCache/close()`` calls it); what could not be
+    /// published by then is dropped and logged: the other instances' copies then live until their TTL.
+    func drain(timeout: Duration) async {
+        let changes = pending.withLock { $0.takeAll() }
+        guard !changes.isEmpty else { return }
+        let published = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for change in changes {
+                    guard (try? await self.publish(BackplaneMessage(instanceID: self.instanceID, change: change).encoded())) != nil else {
+                        return false
+                    }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
+        }
+        if !published {
+            logger.warning("Closed with near-cache invalidations not yet published; other instances may serve their copies of those keys until nearCache.maxTTL")
+        }
+    }
+
     // MARK: subscribing
 
     func run() async {

@@ -234,10 +234,13 @@ public final class TwoLevelCache: Cache {
         )
     }
 
-    /// Stops tracking, closes the Redis pool and L1. Later calls throw ``CacheError/Code/closed``; closing twice is
+    /// Publishes invalidations still queued (pub/sub coherence, at most 1 s), stops tracking, closes the Redis pool
+    /// and L1. Later calls throw ``CacheError/Code/closed``; closing twice is
     /// allowed.
     public func close() async throws {
         if !closed.exchange(true, ordering: .acquiringAndReleasing) {
+            // Invalidations whose publication failed get one last chance while the pool is still open.
+            await backplane?.drain(timeout: min(redis.configuration.writeTimeout, .seconds(1)))
             tracker?.shutdown()
             trackerTask?.cancel()
         }

@@ -136,8 +136,14 @@ package final class RedisChannelHandler: ChannelInboundHandler {
         // RESP2 has no push type: a subscriber connection's messages and (un)subscribe confirmations arrive as arrays
         // whose first element names their kind. Only a connection that subscribed reads arrays that way (any reply to
         // a command could be such an array otherwise); its other replies (`PING`) still match their requests.
-        if self.isSubscriber, case .array(let elements) = value, Self.isPubSubArray(elements) {
-            value = .push(elements)
+        if self.isSubscriber {
+            if case .array(let elements) = value, Self.isPubSubArray(elements) {
+                value = .push(elements)
+            } else if self.stateMachine.inFlightCount == 0, value.isErrorReply {
+                // A refused `SUBSCRIBE` (`-NOPERM` from an ACL) answers with an error, and no request waits for a
+                // reply: hand it to the subscription, which fails the call that waits for confirmations.
+                value = .push([.simpleString(ByteBuffer(string: Self.subscribeErrorKind)), value])
+            }
         }
         // `>` exists only in RESP3, where pushes are always out of band: never a reply to a command.
         if case .push = value {
@@ -215,6 +221,9 @@ package final class RedisChannelHandler: ChannelInboundHandler {
         context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
         return nil
     }
+
+    /// The kind of the push a refused subscription command's error reply is handed over as.
+    package static let subscribeErrorKind = "subscribe-error"
 
     /// Whether a RESP2 array is a pub/sub message or confirmation: `message`, `subscribe`, `unsubscribe`, … first.
     static func isPubSubArray(_ elements: [RESPValue]) -> Bool {

@@ -75,6 +75,8 @@ public final class RedisSubscription: Sendable {
                     }
                 case .resume(let waiters):
                     for waiter in waiters { waiter.resume() }
+                case .fail(let waiter, let error):
+                    waiter.resume(throwing: error)
                 }
             }
             let error = RedisError.connectionClosed("the subscription's connection closed")
@@ -96,7 +98,8 @@ public final class RedisSubscription: Sendable {
     /// `SUBSCRIBE channel…`: returns once the server confirmed every channel. Messages published on them from then on
     /// arrive on ``messages``.
     ///
-    /// - Throws: ``RedisError/Code/invalidConfiguration`` for an empty list; ``RedisError/Code/connectionClosed``
+    /// - Throws: ``RedisError/Code/invalidConfiguration`` for an empty list; ``RedisError/Code/serverError`` when the
+    ///   server refuses it (`NOPERM`: the ACL user may not use the channel); ``RedisError/Code/connectionClosed``
     ///   when the connection is closed; ``RedisError/Code/timeout`` when the confirmations did not arrive within
     ///   ``RedisConnectionConfiguration/commandTimeout`` (the connection is then closed);
     ///   ``RedisError/Code/cancelled`` when the task is cancelled (the subscription may still take effect).

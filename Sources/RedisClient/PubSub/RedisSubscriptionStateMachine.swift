@@ -48,13 +48,22 @@ package struct RedisSubscriptionStateMachine<Waiter> {
         case deliver(RedisPubSubMessage)
         /// These requests are fully confirmed.
         case resume([Waiter])
+        /// The server refused this request (an error reply, such as `-NOPERM`).
+        case fail(Waiter, RedisError)
     }
 
     /// A push (or, in RESP2, a pub/sub array) arrived.
     package mutating func received(_ value: RESPValue) -> ReceiveAction {
-        guard !self.isClosed, let elements = value.array, elements.count >= 3, let kind = elements[0].string else {
+        guard !self.isClosed, let elements = value.array, elements.count >= 2, let kind = elements[0].string else {
             return .none
         }
+        if kind == RedisChannelHandler.subscribeErrorKind {
+            // The server refused the oldest request still waiting (replies come in order).
+            guard !self.pending.isEmpty else { return .none }
+            let error = RedisError.server(elements[1].string ?? "ERR")
+            return .fail(self.pending.removeFirst().request.waiter, error)
+        }
+        guard elements.count >= 3 else { return .none }
         switch kind {
         case "message":
             guard let channel = elements[1].string, let payload = elements[2].buffer else { return .none }

@@ -94,6 +94,20 @@ struct PubSubCoherenceTests {
         }
     }
 
+    @Test func aUserThatMayNotSubscribeIsReportedAsUnsupportedAtOnce() async throws {
+        let user = RedisServer.Options.User(name: "app", password: "pw", rules: ["~*", "resetchannels", "+@all"])
+        try await withRedisServer(.init(users: [user])) { server in
+            var configuration = server.cacheConfiguration(namespace: "refused")
+            configuration.redisUsername = "app"
+            configuration.redisPassword = "pw"
+            configuration.connectTimeout = .seconds(30)
+            configuration.nearCache = Self.near()
+            let error = await #expect(throws: CacheError.self) { try await makeCache(configuration, logger: quietLogger) }
+            #expect(error?.code == .unsupported)
+            #expect(error?.message.contains("NOPERM") == true, "refused, not timed out: \(error?.message ?? "")")
+        }
+    }
+
     @Test func anInvalidationArrivingDuringARedisReadKeepsItsResultOutOfL1() async throws {
         try await withRedisServer { server in
             let reader = try await Self.instance(server)

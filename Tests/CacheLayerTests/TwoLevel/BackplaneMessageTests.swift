@@ -1,6 +1,9 @@
 @testable import CacheLayer
 import Foundation
 import NIOCore
+import Logging
+import RedisClient
+import CommonSupport
 import Testing
 
 /// The pub/sub backplane's message framing and its retry queue, without Redis.
@@ -62,5 +65,55 @@ struct BackplaneMessageTests {
             return []
         }
         #expect(Set(keys).count == 1200)
+    }
+}
+
+/// The backplane's publishing side with a publish function that fails on demand; no Redis (its subscription loop is
+/// not started).
+@Suite("Backplane publishing")
+struct BackplanePublishingTests {
+    final class Publisher: Sendable {
+        let failing = Locked(true)
+        let published = Locked<[BackplaneMessage]>([])
+
+        func publish(_ bytes: ByteBuffer) throws {
+            if failing.withLock({ $0 }) { throw CacheError.unavailable("refused by the test") }
+            if let message = BackplaneMessage(decoding: bytes) { published.withLock { $0.append(message) } }
+        }
+    }
+
+    static func backplane(_ publisher: Publisher) throws -> InvalidationBackplane {
+        let memory = try MemoryCache(configuration: .development)
+        return InvalidationBackplane(
+            connectionConfiguration: RedisConnectionConfiguration(host: "127.0.0.1", port: 1),
+            channel: "test", nearCache: NearCache(memory: memory, maxTTL: .seconds(60), isCoherent: false),
+            pingInterval: .seconds(1), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) { try publisher.publish($0) }
+    }
+
+    @Test func aFailedPublishIsQueuedAndClosingPublishesItOnce() async throws {
+        let publisher = Publisher()
+        let backplane = try Self.backplane(publisher)
+        await backplane.announce(.keys(["a"]))
+        await backplane.announce(.keys(["a", "b"]))
+        #expect(backplane.failedPublishes == 2)
+        #expect(backplane.hasPendingPublications)
+        publisher.failing.withLock { $0 = false }
+        await backplane.drain(timeout: .seconds(5))
+        let published = publisher.published.withLock { $0 }
+        #expect(published.count == 1, "the latest state per key, in one message")
+        #expect(published.first?.instanceID == backplane.instanceID)
+        if case .keys(let keys) = published.first?.change { #expect(Set(keys) == ["a", "b"]) } else { Issue.record("\(published)") }
+        #expect(!backplane.hasPendingPublications)
+    }
+
+    @Test func aPublishThatSucceedsIsNotQueued() async throws {
+        let publisher = Publisher()
+        publisher.failing.withLock { $0 = false }
+        let backplane = try Self.backplane(publisher)
+        await backplane.announce(.prefix("user:"))
+        #expect(publisher.published.withLock { $0.map(\.change) } == [.prefix("user:")])
+        #expect(!backplane.hasPendingPublications)
+        #expect(backplane.failedPublishes == 0)
     }
 }
