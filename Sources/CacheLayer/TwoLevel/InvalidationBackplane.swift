@@ -21,6 +21,8 @@ import Synchronization
 /// `redis-cli`), nor expiries and evictions in Redis; an L1 entry still never outlives its Redis TTL at fill time
 /// nor ``NearCacheConfiguration/maxTTL``. Tracking sees all of those; see the two-level article.
 final class InvalidationBackplane: InvalidationSource {
+    /// The most keys one message names.
+    static let maxKeysPerMessage = 500
     /// The identity of this instance in the messages it publishes.
     let instanceID = UUID()
     private let connectionConfiguration: RedisConnectionConfiguration
@@ -78,6 +80,16 @@ final class InvalidationBackplane: InvalidationSource {
     /// Tells the other instances that `change` happened; a failure queues it for a retry (never thrown: the write
     /// itself succeeded or failed on its own).
     func announce(_ change: NearCacheChange) async {
+        if case .keys(let keys) = change, keys.count > Self.maxKeysPerMessage {
+            // A batch write of many keys goes out in several messages, each well under the subscribers' bulk limit.
+            var start = 0
+            while start < keys.count {
+                let end = min(start + Self.maxKeysPerMessage, keys.count)
+                await announce(.keys(Array(keys[start..<end])))
+                start = end
+            }
+            return
+        }
         do {
             try await publish(BackplaneMessage(instanceID: instanceID, change: change).encoded())
         } catch {
@@ -98,7 +110,7 @@ final class InvalidationBackplane: InvalidationSource {
         for await _ in retryWakeUps {
             var failures = 0
             while !Task.isCancelled {
-                let changes = pending.withLock { $0.takeAll() }
+                let changes = pending.withLock { $0.takeAll(batch: Self.maxKeysPerMessage) }
                 guard !changes.isEmpty else { break }
                 var failedFrom: Int?
                 for (index, change) in changes.enumerated() {
@@ -122,7 +134,7 @@ final class InvalidationBackplane: InvalidationSource {
     /// Publishes what is still queued, for at most `timeout` (``TwoLevelCache/close()`` calls it); what could not be
     /// published by then is dropped and logged: the other instances' copies then live until their TTL.
     func drain(timeout: Duration) async {
-        let changes = pending.withLock { $0.takeAll() }
+        let changes = pending.withLock { $0.takeAll(batch: Self.maxKeysPerMessage) }
         guard !changes.isEmpty else { return }
         let published = await withTaskGroup(of: Bool.self) { group in
             group.addTask {

@@ -279,6 +279,7 @@ public final class TwoLevelCache: Cache {
 
     /// Removes what `change` names from L1 and, with pub/sub coherence, publishes it for the other instances.
     func changed(_ change: NearCacheChange) async {
+        if case .keys(let keys) = change, keys.isEmpty { return }
         switch change {
         case .keys(let keys): near.invalidate(keys)
         case .prefix(let prefix): near.invalidate(prefix: prefix)

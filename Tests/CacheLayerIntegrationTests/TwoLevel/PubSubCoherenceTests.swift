@@ -94,6 +94,19 @@ struct PubSubCoherenceTests {
         }
     }
 
+    @Test func makeCacheBuildsATwoLevelCacheWithTheBackplane() async throws {
+        try await withRedisServer { server in
+            var configuration = server.cacheConfiguration(namespace: "made")
+            configuration.nearCache = Self.near()
+            let cache = try #require(try await makeCache(configuration, logger: quietLogger) as? TwoLevelCache)
+            #expect(cache.backplane != nil)
+            #expect(cache.nearCacheStatistics.isCoherent)
+            let subscribers = try await server.withRawConnection { try await $0.send("PUBSUB", "NUMSUB", "made:__cachelayer:invalidations") }
+            #expect(subscribers.array?.last?.int == 1, "\(subscribers)")
+            try await cache.close()
+        }
+    }
+
     @Test func aUserThatMayNotSubscribeIsReportedAsUnsupportedAtOnce() async throws {
         let user = RedisServer.Options.User(name: "app", password: "pw", rules: ["~*", "resetchannels", "+@all"])
         try await withRedisServer(.init(users: [user])) { server in

@@ -107,6 +107,21 @@ struct BackplanePublishingTests {
         #expect(!backplane.hasPendingPublications)
     }
 
+    @Test func aWriteOfManyKeysIsAnnouncedInSeveralBoundedMessages() async throws {
+        let publisher = Publisher()
+        publisher.failing.withLock { $0 = false }
+        let backplane = try Self.backplane(publisher)
+        let keys = (0..<1234).map { "k\($0)" }
+        await backplane.announce(.keys(keys))
+        let published = publisher.published.withLock { $0 }
+        #expect(published.count == 3)
+        let announced = published.flatMap { message -> [String] in
+            if case .keys(let keys) = message.change { return keys }
+            return []
+        }
+        #expect(announced == keys)
+    }
+
     @Test func aPublishThatSucceedsIsNotQueued() async throws {
         let publisher = Publisher()
         publisher.failing.withLock { $0 = false }
