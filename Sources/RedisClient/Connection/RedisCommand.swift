@@ -115,15 +115,17 @@ extension RedisCommand {
             index = view.index(after: index)
         }
         guard length >= 7, view.distance(from: index, to: view.endIndex) >= 2 + length else { return nil }
-        let start = view.index(index, offsetBy: 2)
-        let name = String(decoding: view[start..<view.index(start, offsetBy: length)], as: UTF8.self).uppercased()
-        switch name {
-        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR":
-            return name
-        default:
-            return nil
+        let name = view[view.index(index, offsetBy: 2)...].prefix(length)
+        // Compared byte by byte, upper-cased (ASCII letters only): no allocation on the path of every command.
+        for candidate in Self.subscriberModeNames where candidate.count == length {
+            if zip(candidate, name).allSatisfy({ $0 == ($1 & 0xDF) }) { return String(decoding: candidate, as: UTF8.self) }
         }
+        return nil
     }
+
+    private static let subscriberModeNames: [[UInt8]] = [
+        "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
+    ].map { Array($0.utf8) }
 
     private static func digit(_ byte: UInt8) -> Int? {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
