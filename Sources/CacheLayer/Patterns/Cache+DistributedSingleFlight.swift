@@ -10,6 +10,15 @@ package protocol DistributedFlightLocking: Sendable {
     func holdsFlightLock(_ key: String, token: String) async throws -> Bool
     /// Deletes the lock of `key` if `token` holds it (compare-and-delete), never a lock someone else took since.
     func releaseFlightLock(_ key: String, token: String) async throws
+    /// Waits at most `timeout` before a waiter polls again; returns early when the cache learns that `key` changed.
+    func waitForFlightProgress(_ key: String, atMost timeout: Duration) async
+}
+
+extension DistributedFlightLocking {
+    /// Sleeps `timeout`: without a signal of changes, waiters poll.
+    package func waitForFlightProgress(_ key: String, atMost timeout: Duration) async {
+        try? await Task.sleep(for: timeout)
+    }
 }
 
 extension Cache {
@@ -68,11 +77,8 @@ extension Cache {
                 )
                 return try await load({ true })
             }
-            do {
-                try await Task.sleep(for: min(pause, deadline - now))
-            } catch {
-                throw CacheError.cancelled(key: key)
-            }
+            await locking.waitForFlightProgress(key, atMost: min(pause, deadline - now))
+            if Task.isCancelled { throw CacheError.cancelled(key: key) }
             pause = min(pause * 2, distributed.maxPollInterval)
         }
     }

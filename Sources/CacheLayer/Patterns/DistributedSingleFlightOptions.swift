@@ -13,8 +13,9 @@
 /// The owner reads the key once more (a previous owner may just have stored it), runs the factory, stores the value
 /// if it still holds the lock, and releases the lock with a compare-and-delete script (it never deletes a lock another
 /// instance took after its own expired). The other instances poll the key with backoff (from
-/// ``initialPollInterval``, doubling up to ``maxPollInterval``) and return the value once it is stored; each poll
-/// also tries to take the lock, so:
+/// ``initialPollInterval``, doubling up to ``maxPollInterval``; a ``TwoLevelCache`` polls again as soon as the owner's
+/// write arrives as an invalidation) and return the value once it is stored; each poll also tries to take the lock,
+/// so:
 ///
 /// - an owner that dies (the process crashes, its connection to Redis is lost) holds the lock for at most
 ///   ``lockTTL``; then a waiting instance takes it and runs the factory;

@@ -12,4 +12,9 @@ extension TwoLevelCache: DistributedFlightLocking {
     package func releaseFlightLock(_ key: String, token: String) async throws {
         try await redis.releaseFlightLock(key, token: token)
     }
+
+    /// Returns early when the owner's write of `key` arrives as an invalidation (tracking or the backplane).
+    package func waitForFlightProgress(_ key: String, atMost timeout: Duration) async {
+        await near.changeWaiters.wait(for: key, atMost: timeout)
+    }
 }

@@ -1,4 +1,5 @@
 @testable import CacheLayer
+import CommonSupport
 import Foundation
 import RedisClient
 import RedisTestSupport
@@ -136,6 +137,50 @@ struct DistributedSingleFlightTests {
         #expect(lock == "someone-else", "another owner's lock is never deleted")
         #expect(try await cache.get("k", as: String.self) == "mine")
         try await cache.close()
+    }
+
+    @Test(arguments: [NearCacheConfiguration.Coherence.tracking, .pubSub])
+    func aTwoLevelWaiterIsWokenByTheOwnersWriteInsteadOfSleepingOutItsPoll(coherence: NearCacheConfiguration.Coherence) async throws {
+        let namespace = "dsf-\(UUID().uuidString.prefix(8))"
+        let server = try await RedisServer.shared()
+        var configuration = server.cacheConfiguration(namespace: namespace)
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 1024 * 1024, coherence: coherence)
+        let owner = try await TwoLevelCache.connect(configuration: configuration, logger: quietLogger)
+        let waiter = try await TwoLevelCache.connect(configuration: configuration, logger: quietLogger)
+        // A poll interval of ten minutes: only the wake-up lets the waiter see the value within the test.
+        let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(
+            lockTTL: .seconds(600), maxWait: .seconds(600), initialPollInterval: .seconds(600), maxPollInterval: .seconds(600)
+        ))
+        let release = Gate()
+        let ownerTask = Task {
+            try await owner.getOrSet("k", ttl: .seconds(60), options: options) { () async throws -> String in
+                await release.wait()
+                return "v"
+            }
+        }
+        let locked = try await eventually { try await Self.lockValue(namespace: namespace, key: "k") != nil }
+        #expect(locked)
+        let done = Flag()
+        let waiterTask = Task {
+            defer { done.set() }
+            return try await waiter.getOrSet("k", ttl: .seconds(60), options: options) { () async throws -> String in "waiter's own" }
+        }
+        let waiting = await eventually { waiter.near.changeWaiters.waitingCount == 1 }
+        #expect(waiting)
+        release.open()
+        let woken = await eventually(timeout: .seconds(10)) { done.isSet }
+        #expect(woken)
+        waiterTask.cancel()
+        #expect(try await ownerTask.value == "v")
+        #expect(try await waiterTask.value == "v")
+        try await owner.close()
+        try await waiter.close()
+    }
+
+    final class Flag: Sendable {
+        private let value = Locked(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
     }
 
     @Test func failSafeLoadsAreDistributedToo() async throws {
