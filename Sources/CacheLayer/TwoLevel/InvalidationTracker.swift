@@ -110,7 +110,7 @@ final class InvalidationTracker: Sendable {
             guard connection.protocolVersion == 3 else {
                 throw CacheError(
                     code: .unsupported,
-                    message: "Redis refused RESP3 (HELLO 3), which client tracking needs. Use Redis 6 or later, or set nearCache.coherence = .ttlOnly."
+                    message: "Redis refused RESP3 (HELLO 3), which client tracking needs. Use Redis 6 or later, or set nearCache.coherence = .pubSub (or .ttlOnly)."
                 )
             }
             clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
