@@ -8,7 +8,7 @@ import Synchronization
 /// A wake-up only shortens a wait that is bounded anyway, so a missed one (TTL-only coherence, no invalidation) costs
 /// latency, never correctness. Invalidations pay one atomic load while nobody waits.
 final class KeyChangeWaiters: Sendable {
-    private let waiters = Locked<[String: [UInt64: CheckedContinuation<Void, Never>]]>([:])
+    private let waiters = Locked<[String: [UInt64: CheckedContinuation<Bool, Never>]]>([:])
     private let count = Atomic<Int>(0)
     private let ids = Atomic<UInt64>(0)
 
@@ -17,13 +17,21 @@ final class KeyChangeWaiters: Sendable {
     /// How many tasks wait now.
     var waitingCount: Int { count.load(ordering: .relaxed) }
 
+    /// Why a wait ended.
+    enum Outcome: Sendable, Equatable {
+        case changed
+        case timedOut
+        case cancelled
+    }
+
     /// Returns when `key` changes (or anything is flushed), after `timeout`, or when the task is cancelled.
-    func wait(for key: String, atMost timeout: Duration) async {
+    @discardableResult
+    func wait(for key: String, atMost timeout: Duration) async -> Outcome {
         let id = ids.add(1, ordering: .relaxed).newValue
-        await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Outcome.self) { group in
             group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let changed = await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                         let registered = self.waiters.withLock { waiters -> Bool in
                             // Checked under the lock the cancellation handler also takes (as in SingleFlight).
                             if Task.isCancelled { return false }
@@ -31,45 +39,54 @@ final class KeyChangeWaiters: Sendable {
                             self.count.add(1, ordering: .relaxed)
                             return true
                         }
-                        if !registered { continuation.resume() }
+                        if !registered { continuation.resume(returning: false) }
                     }
                 } onCancel: {
-                    self.remove(key, id)?.resume()
+                    self.remove(key, id)?.resume(returning: false)
+                }
+                return changed ? .changed : .cancelled
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                } catch {
+                    return .cancelled
                 }
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
+            let outcome = await group.next() ?? .cancelled
             group.cancelAll()
+            return outcome
         }
     }
 
     /// Wakes the waiters of `keys`.
     func changed<Keys: Sequence<String>>(_ keys: Keys) {
         guard count.load(ordering: .relaxed) > 0 else { return }
-        let woken = waiters.withLock { waiters -> [CheckedContinuation<Void, Never>] in
-            var woken: [CheckedContinuation<Void, Never>] = []
+        let woken = waiters.withLock { waiters -> [CheckedContinuation<Bool, Never>] in
+            var woken: [CheckedContinuation<Bool, Never>] = []
             for key in keys {
                 if let entries = waiters.removeValue(forKey: key) { woken.append(contentsOf: entries.values) }
             }
             count.add(-woken.count, ordering: .relaxed)
             return woken
         }
-        for continuation in woken { continuation.resume() }
+        for continuation in woken { continuation.resume(returning: true) }
     }
 
     /// Wakes every waiter.
     func changedAll() {
         guard count.load(ordering: .relaxed) > 0 else { return }
-        let woken = waiters.withLock { waiters -> [CheckedContinuation<Void, Never>] in
+        let woken = waiters.withLock { waiters -> [CheckedContinuation<Bool, Never>] in
             defer { waiters = [:] }
             let woken = waiters.values.flatMap(\.values)
             count.add(-woken.count, ordering: .relaxed)
             return woken
         }
-        for continuation in woken { continuation.resume() }
+        for continuation in woken { continuation.resume(returning: true) }
     }
 
-    private func remove(_ key: String, _ id: UInt64) -> CheckedContinuation<Void, Never>? {
+    private func remove(_ key: String, _ id: UInt64) -> CheckedContinuation<Bool, Never>? {
         waiters.withLock { waiters in
             guard let continuation = waiters[key]?.removeValue(forKey: id) else { return nil }
             if waiters[key]?.isEmpty == true { waiters[key] = nil }

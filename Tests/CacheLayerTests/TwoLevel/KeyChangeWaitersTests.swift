@@ -3,73 +3,47 @@ import Synchronization
 import Testing
 
 /// The wake-ups of distributed single flight's waiters on a two-level cache, without Redis.
+///
+/// Written so that no step depends on how soon the cooperative pool runs a task (the unit tests run in parallel and
+/// may starve it for many seconds): a wait reports why it ended, and a broken wake-up shows as `timedOut`.
 @Suite("KeyChangeWaiters")
 struct KeyChangeWaitersTests {
-    final class Flag: Sendable {
-        private let value = Atomic<Bool>(false)
-        func set() { value.store(true, ordering: .releasing) }
-        var isSet: Bool { value.load(ordering: .acquiring) }
-    }
-
-    /// Polls `condition` every millisecond until it holds or `timeout` passes.
-    func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return condition()
+    /// Waits until `count` tasks wait, for up to two minutes: only a bug (or a pool starved that long) could keep them
+    /// from registering.
+    func untilWaiting(_ waiters: KeyChangeWaiters, _ count: Int) async {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while waiters.waitingCount < count, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+        #expect(waiters.waitingCount == count)
     }
 
     @Test func aChangeOfTheKeyWakesItsWaiterAndOnlyIt() async {
         let waiters = KeyChangeWaiters()
-        let woken = Flag()
-        let other = Flag()
-        let task = Task {
-            await waiters.wait(for: "k", atMost: .seconds(600))
-            woken.set()
-        }
-        let otherTask = Task {
-            await waiters.wait(for: "other", atMost: .seconds(600))
-            other.set()
-        }
-        // Repeated until it lands: the waiter may not have registered yet.
-        let settled = await eventually {
-            waiters.changed(["k"])
-            return woken.isSet
-        }
-        #expect(settled)
-        #expect(!other.isSet)
-        #expect(waiters.waitingCount == 1)
-        otherTask.cancel()
-        await otherTask.value
-        await task.value
+        let task = Task { await waiters.wait(for: "k", atMost: .seconds(120)) }
+        let other = Task { await waiters.wait(for: "other", atMost: .seconds(120)) }
+        await untilWaiting(waiters, 2)
+        waiters.changed(["k"])
+        #expect(await task.value == .changed)
+        #expect(waiters.waitingCount == 1, "the other key's waiter still waits")
+        other.cancel()
+        #expect(await other.value == .cancelled)
         #expect(waiters.waitingCount == 0)
     }
 
     @Test func aFlushWakesEveryWaiter() async {
         let waiters = KeyChangeWaiters()
-        let flags = (0..<3).map { _ in Flag() }
-        let tasks = flags.enumerated().map { index, flag in
-            Task {
-                await waiters.wait(for: "k\(index)", atMost: .seconds(600))
-                flag.set()
-            }
-        }
-        let settled = await eventually {
-            waiters.changedAll()
-            return flags.allSatisfy(\.isSet)
-        }
-        #expect(settled)
-        for task in tasks { await task.value }
+        let tasks = (0..<3).map { index in Task { await waiters.wait(for: "k\(index)", atMost: .seconds(120)) } }
+        await untilWaiting(waiters, 3)
+        waiters.changedAll()
+        for task in tasks { #expect(await task.value == .changed) }
+        #expect(waiters.waitingCount == 0)
     }
 
     @Test func aWaitEndsAfterItsTimeoutOrWhenCancelled() async {
         let waiters = KeyChangeWaiters()
-        await waiters.wait(for: "k", atMost: .milliseconds(10))
-        let task = Task { await waiters.wait(for: "k", atMost: .seconds(600)) }
+        #expect(await waiters.wait(for: "k", atMost: .milliseconds(10)) == .timedOut)
+        let task = Task { await waiters.wait(for: "k", atMost: .seconds(120)) }
         task.cancel()
-        await task.value
+        #expect(await task.value == .cancelled)
         #expect(waiters.waitingCount == 0, "a cancelled waiter leaves the table")
     }
 }
