@@ -163,12 +163,29 @@ public final class TwoLevelCache: Cache {
 
     // MARK: - Cache
 
+    @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        try checkOpen(key)
-        if let value = try nearValue(key, as: Value.self) {
-            nearHits.add(1, ordering: .relaxed)
-            return value
+        // Inlined into the caller like MemoryCache.get, so an L1 hit makes no generic call across modules.
+        if case .hit(let value) = try nearLookup(key, type: Value.self) {
+            // L1 checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            return value as? Value
         }
+        return try await getFromRedis(key, as: type)
+    }
+
+    /// The L1 lookup of ``get(_:as:)``, counted as a near hit when it hits. A value of another type in L1 is not a
+    /// hit: Redis, the truth, decides.
+    @usableFromInline
+    func nearLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
+        try checkOpen(key)
+        let lookup = try near.memory.sampledLookup(key, type: type)
+        if case .hit = lookup { nearHits.add(1, ordering: .relaxed) }
+        return lookup
+    }
+
+    /// The L1 miss path of ``get(_:as:)``: a read through Redis that may fill L1.
+    @usableFromInline
+    func getFromRedis<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         let value = try await readThrough(key, as: type)
         if value == nil { misses.add(1, ordering: .relaxed) } else { farHits.add(1, ordering: .relaxed) }
         return value
