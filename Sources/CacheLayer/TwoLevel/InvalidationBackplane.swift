@@ -28,18 +28,15 @@ final class InvalidationBackplane: InvalidationSource {
     private let connectionConfiguration: RedisConnectionConfiguration
     private let channel: String
     private let nearCache: NearCache
-    private let pingInterval: Duration
+    private let feed: InvalidationFeed<RedisSubscription>
     private let publish: @Sendable (ByteBuffer) async throws -> Void
     private let logger: Logger
-    private let state = Locked(TrackerStateMachine<RedisSubscription>())
     private let pending = Locked(BackplanePublishQueue())
     private let retryWakeUp: AsyncStream<Void>.Continuation
     private let retryWakeUps: AsyncStream<Void>
-    private let establishedCount = Atomic<UInt64>(0)
     private let receivedMessages = Atomic<UInt64>(0)
     private let receivedKeys = Atomic<UInt64>(0)
     private let failedPublishCount = Atomic<UInt64>(0)
-    private let lastFailure = Locked<(description: String, refusedByServer: Bool)?>(nil)
 
     /// - Parameters:
     ///   - connectionConfiguration: How to reach Redis (the cache's pool settings); RESP2 or RESP3.
@@ -59,17 +56,20 @@ final class InvalidationBackplane: InvalidationSource {
         self.connectionConfiguration = configuration
         self.channel = channel
         self.nearCache = nearCache
-        self.pingInterval = pingInterval
+        self.feed = InvalidationFeed(
+            name: "the near-cache backplane subscription (channel \(channel))", nearCache: nearCache,
+            pingInterval: pingInterval, logger: logger
+        )
         self.logger = logger
         self.publish = publish
         (retryWakeUps, retryWakeUp) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    var establishments: UInt64 { establishedCount.load(ordering: .relaxed) }
+    var establishments: UInt64 { feed.establishments }
     var invalidations: UInt64 { receivedMessages.load(ordering: .relaxed) }
     var invalidationKeys: UInt64 { receivedKeys.load(ordering: .relaxed) }
-    var clientID: Int? { state.withLock { $0.clientID } }
-    var failure: (description: String, refusedByServer: Bool)? { lastFailure.withLock { $0 } }
+    var clientID: Int? { feed.clientID }
+    var failure: (description: String, refusedByServer: Bool)? { feed.failure }
     /// Publications that failed (and were queued to be retried).
     var failedPublishes: UInt64 { failedPublishCount.load(ordering: .relaxed) }
     /// Whether invalidations wait to be published again.
@@ -169,84 +169,28 @@ final class InvalidationBackplane: InvalidationSource {
     }
 
     private func subscribeLoop() async {
-        var failures = 0
-        while !Task.isCancelled {
-            guard state.withLock({ $0.startConnecting() }) else { return }
-            do {
-                try await subscribeOnce()
-                failures = 0
-            } catch {
-                failures += 1
-                let refused = (error as? RedisError)?.code == .serverError
-                lastFailure.withLock { $0 = ("\(error)", refused) }
-                if failures == 1 {
-                    logger.warning("Could not subscribe to the near-cache backplane; the near cache is bypassed until it works", metadata: ["error": "\(error)"])
-                }
-            }
-            guard state.withLock({ $0.disconnected() }) else { return }
-            let backoff = Duration.milliseconds(min(1000, 10 << min(failures, 7)))
-            guard (try? await Task.sleep(for: failures == 0 ? .milliseconds(1) : backoff)) != nil else { return }
-        }
+        await feed.run(
+            setUp: { try await self.subscribe() },
+            isRefusal: { ($0 as? RedisError)?.code == .serverError },
+            apply: { self.apply($0.payload) }
+        )
     }
 
     func shutdown() {
-        if let subscription = state.withLock({ $0.shutdown() }) {
-            subscription.connection.channel.close(mode: .all, promise: nil)
-        }
+        feed.shutdown()
         retryWakeUp.finish()
     }
 
-    /// One connection's life: connect, `SUBSCRIBE`, apply messages until it ends. Throws when the subscription could
-    /// not be set up; returns when an established one was lost.
-    private func subscribeOnce() async throws {
+    /// Connects and subscribes; from then on every invalidation published on the channel reaches the connection.
+    private func subscribe() async throws -> (connection: RedisSubscription, clientID: Int) {
         let connection = try await RedisConnection.connect(configuration: connectionConfiguration)
-        let subscription: RedisSubscription
-        let clientID: Int
         do {
             // Asked before subscribing: a RESP2 subscriber may run no other command.
-            clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
-            subscription = try await connection.subscribe(to: [channel])
+            let clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
+            return (try await connection.subscribe(to: [channel]), clientID)
         } catch {
             await connection.close()
             throw error
-        }
-        guard state.withLock({ $0.tracking(subscription, clientID: clientID) }) else {
-            await subscription.close()
-            return
-        }
-        // From here on every invalidation published on the channel reaches this connection, so fills are safe.
-        nearCache.setCoherent(true)
-        establishedCount.add(1, ordering: .relaxed)
-        lastFailure.withLock { $0 = nil }
-        logger.debug("Near-cache backplane subscribed", metadata: ["client-id": "\(clientID)", "channel": "\(channel)"])
-        await consume(subscription)
-        // Whatever was published meanwhile is lost: empty L1 and refuse fills until subscribed again.
-        nearCache.setCoherent(false)
-        await subscription.close()
-        if !state.withLock({ $0.isShutDown }) {
-            logger.warning("Near-cache backplane connection lost; the near cache was emptied and the subscription is being set up again")
-        }
-    }
-
-    /// Applies messages until the subscription ends; a `PING` every interval closes it when not answered in time.
-    private func consume(_ subscription: RedisSubscription) async {
-        let pingInterval = self.pingInterval
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                while true {
-                    do {
-                        try await Task.sleep(for: pingInterval)
-                        try await subscription.ping(timeout: pingInterval)
-                    } catch {
-                        await subscription.close()
-                        return
-                    }
-                }
-            }
-            for await message in subscription.messages {
-                apply(message.payload)
-            }
-            group.cancelAll()
         }
     }
 

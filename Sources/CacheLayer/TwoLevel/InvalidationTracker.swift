@@ -27,13 +27,9 @@ final class InvalidationTracker: Sendable {
     private let connectionConfiguration: RedisConnectionConfiguration
     private let prefix: String
     private let nearCache: NearCache
-    private let pingInterval: Duration
-    private let logger: Logger
-    private let state = Locked(TrackerStateMachine<RedisConnection>())
-    private let establishedCount = Atomic<UInt64>(0)
+    private let feed: InvalidationFeed<RedisConnection>
     private let invalidationMessages = Atomic<UInt64>(0)
     private let invalidatedKeys = Atomic<UInt64>(0)
-    private let lastFailure = Locked<(description: String, refusedByServer: Bool)?>(nil)
 
     /// - Parameters:
     ///   - connectionConfiguration: How to reach Redis (the cache's pool settings); RESP3 is required.
@@ -46,12 +42,11 @@ final class InvalidationTracker: Sendable {
         self.connectionConfiguration = configuration
         self.prefix = prefix
         self.nearCache = nearCache
-        self.pingInterval = pingInterval
-        self.logger = logger
+        self.feed = InvalidationFeed(name: "Redis client tracking", nearCache: nearCache, pingInterval: pingInterval, logger: logger)
     }
 
     /// How many times tracking was set up (1 after the first connection; each reconnection adds one).
-    var establishments: UInt64 { establishedCount.load(ordering: .relaxed) }
+    var establishments: UInt64 { feed.establishments }
 
     /// Invalidation messages received.
     var invalidations: UInt64 { invalidationMessages.load(ordering: .relaxed) }
@@ -60,52 +55,31 @@ final class InvalidationTracker: Sendable {
     var invalidationKeys: UInt64 { invalidatedKeys.load(ordering: .relaxed) }
 
     /// The `CLIENT ID` of the tracking connection while tracking is set up, for `CLIENT KILL ID` in tests and demos.
-    var clientID: Int? { state.withLock { $0.clientID } }
+    var clientID: Int? { feed.clientID }
 
     /// Why the last attempt to set up tracking failed, if it did, and whether Redis refused it (no RESP3, or an error
     /// reply to `CLIENT TRACKING`) rather than being unreachable.
-    var failure: (description: String, refusedByServer: Bool)? { lastFailure.withLock { $0 } }
+    var failure: (description: String, refusedByServer: Bool)? { feed.failure }
 
     /// Connects, sets up tracking and applies invalidations until ``shutdown()`` or cancellation; reconnects with
-    /// backoff (10 ms doubling to 1 s) whenever the connection is lost.
+    /// backoff whenever the connection is lost.
     func run() async {
-        var failures = 0
-        while !Task.isCancelled {
-            guard state.withLock({ $0.startConnecting() }) else { return }
-            do {
-                try await trackOnce()
-                failures = 0
-            } catch {
-                failures += 1
-                let refused = (error as? CacheError)?.code == .unsupported || (error as? RedisError)?.code == .serverError
-                lastFailure.withLock { $0 = ("\(error)", refused) }
-                if failures == 1 {
-                    logger.warning("Could not set up Redis client tracking; the near cache is bypassed until it works", metadata: ["error": "\(error)"])
-                }
-            }
-            guard state.withLock({ $0.disconnected() }) else { return }
-            let backoff = Duration.milliseconds(min(1000, 10 << min(failures, 7)))
-            do {
-                try await Task.sleep(for: failures == 0 ? .milliseconds(1) : backoff)
-            } catch {
-                return
-            }
-        }
+        await feed.run(
+            setUp: { try await self.setUpTracking() },
+            isRefusal: { ($0 as? CacheError)?.code == .unsupported || ($0 as? RedisError)?.code == .serverError },
+            apply: { self.apply($0) }
+        )
     }
 
     /// Ends ``run()`` and closes the tracking connection.
     func shutdown() {
-        if let connection = state.withLock({ $0.shutdown() }) {
-            // Ends the push stream, so `run()` returns; it also awaits the close.
-            connection.channel.close(mode: .all, promise: nil)
-        }
+        feed.shutdown()
     }
 
-    /// One connection's life: connect, `CLIENT TRACKING ON BCAST`, apply pushes until it ends. Throws when tracking
-    /// could not be set up; returns when an established connection was lost.
-    private func trackOnce() async throws {
+    /// Connects and sends `CLIENT TRACKING ON BCAST`; from then on every write under the prefix produces a push on the
+    /// connection.
+    private func setUpTracking() async throws -> (connection: RedisConnection, clientID: Int) {
         let connection = try await RedisConnection.connect(configuration: connectionConfiguration)
-        let clientID: Int
         do {
             guard connection.protocolVersion == 3 else {
                 throw CacheError(
@@ -113,53 +87,14 @@ final class InvalidationTracker: Sendable {
                     message: "Redis refused RESP3 (HELLO 3), which client tracking needs. Use Redis 6 or later, or set nearCache.coherence = .pubSub (or .ttlOnly)."
                 )
             }
-            clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
+            let clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
             var arguments = ["CLIENT", "TRACKING", "ON", "BCAST"]
             if !prefix.isEmpty { arguments += ["PREFIX", prefix] }
             _ = try await connection.execute(RedisCommand(arguments))
+            return (connection, clientID)
         } catch {
             await connection.close()
             throw error
-        }
-        guard state.withLock({ $0.tracking(connection, clientID: clientID) }) else {
-            await connection.close()
-            return
-        }
-        // From here on every write under the prefix produces a push on this connection, so fills are safe.
-        nearCache.setCoherent(true)
-        establishedCount.add(1, ordering: .relaxed)
-        lastFailure.withLock { $0 = nil }
-        logger.debug("Redis client tracking set up", metadata: ["client-id": "\(clientID)"])
-        await consume(connection)
-        // The connection is gone: whatever was written meanwhile was not announced. Empty L1 and refuse fills until
-        // tracking is back.
-        nearCache.setCoherent(false)
-        await connection.close()
-        if !state.withLock({ $0.isShutDown }) {
-            logger.warning("Redis client tracking connection lost; the near cache was emptied and tracking is being set up again")
-        }
-    }
-
-    /// Applies pushes until the connection ends; a `PING` every interval closes it when not answered in time.
-    private func consume(_ connection: RedisConnection) async {
-        let pingInterval = self.pingInterval
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                while true {
-                    do {
-                        try await Task.sleep(for: pingInterval)
-                        _ = try await connection.execute(RedisCommand("PING"), timeout: pingInterval)
-                    } catch {
-                        // A timeout has already closed the connection; anything else (cancellation) ends here too.
-                        await connection.close()
-                        return
-                    }
-                }
-            }
-            for await push in connection.pushMessages {
-                apply(push)
-            }
-            group.cancelAll()
         }
     }
 
@@ -181,66 +116,5 @@ final class InvalidationTracker: Sendable {
             return String(key.dropFirst(prefix.count))
         })
         invalidatedKeys.add(UInt64(keys.count), ordering: .relaxed)
-    }
-}
-
-/// The life cycle of the tracking connection (or the backplane's subscription): idle → connecting → tracking → idle …
-/// until shut down.
-struct TrackerStateMachine<Connection>: ~Copyable {
-    private enum State {
-        case idle
-        case connecting
-        case tracking(Connection, clientID: Int)
-        case shutDown
-    }
-
-    private var state: State = .idle
-
-    /// The client id while tracking.
-    var clientID: Int? {
-        if case .tracking(_, let id) = state { return id }
-        return nil
-    }
-
-    var isShutDown: Bool {
-        if case .shutDown = state { return true }
-        return false
-    }
-
-    /// A connection attempt starts; false when shut down.
-    mutating func startConnecting() -> Bool {
-        switch state {
-        case .shutDown: return false
-        case .idle, .connecting, .tracking:
-            state = .connecting
-            return true
-        }
-    }
-
-    /// Tracking is set up on `connection`; false when shut down meanwhile (the caller closes it).
-    mutating func tracking(_ connection: Connection, clientID: Int) -> Bool {
-        switch state {
-        case .shutDown: return false
-        case .idle, .connecting, .tracking:
-            state = .tracking(connection, clientID: clientID)
-            return true
-        }
-    }
-
-    /// The attempt or connection ended; false when shut down.
-    mutating func disconnected() -> Bool {
-        switch state {
-        case .shutDown: return false
-        case .idle, .connecting, .tracking:
-            state = .idle
-            return true
-        }
-    }
-
-    /// Shuts down; returns the connection to close, if tracking.
-    mutating func shutdown() -> Connection? {
-        defer { state = .shutDown }
-        if case .tracking(let connection, _) = state { return connection }
-        return nil
     }
 }
