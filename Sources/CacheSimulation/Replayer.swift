@@ -143,9 +143,14 @@ package struct ReplayTuning: Sendable {
     package init(_ text: String) throws {
         for pair in text.split(separator: ",") {
             let field = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            if field.count == 2, field[0] == "shares" || field[0] == "ghostless" {
-                let shares = field[1].split(separator: ":").compactMap { Double($0) }
-                if field[0] == "shares" { tinyLFU.simulatedShares = shares } else { tinyLFU.ghostlessShares = shares }
+            if ["shares", "ghostless", "filterless"].contains(field[0]) {
+                // An empty list (`filterless=`) simulates none of that kind.
+                let shares = field.count == 2 ? field[1].split(separator: ":").compactMap { Double($0) } : []
+                switch field[0] {
+                case "shares": tinyLFU.simulatedShares = shares
+                case "ghostless": tinyLFU.ghostlessShares = shares
+                default: tinyLFU.filterlessShares = shares
+                }
                 continue
             }
             guard field.count == 2, let value = Double(field[1]) else {
@@ -173,6 +178,8 @@ package struct ReplayTuning: Sendable {
             case "simperiod": tinyLFU.simulationPeriod = value
             case "simdecay": tinyLFU.simulationDecay = value
             case "gp": tinyLFU.returningToProtected = value != 0
+            case "filter": tinyLFU.filters = value != 0
+            case "fprotected": tinyLFU.filterlessProtectedShare = value
             default: throw SyntheticWorkload.SpecificationError(description: "unknown tuning knob \(field[0])")
             }
         }

@@ -330,6 +330,43 @@ struct GhostListTests {
     }
 }
 
+@Suite("SlotTable")
+struct SlotTableTests {
+    /// The slots of `list` from oldest to newest, walked forwards, checked against the walk backwards.
+    private func order(_ table: SlotTable, _ list: Int) -> [Int] {
+        var forwards: [Int] = []
+        var slot = table.first(list)
+        while let current = slot {
+            forwards.append(current)
+            slot = table.after(current)
+        }
+        var backwards: [Int] = []
+        slot = table.last(list)
+        while let current = slot {
+            backwards.append(current)
+            slot = table.before(current)
+        }
+        #expect(backwards == forwards.reversed())
+        return forwards
+    }
+
+    @Test func moveToBackRelinksTheHeadTheMiddleAndTheTail() {
+        var table = SlotTable(listCount: 2)
+        for slot in 0..<4 { table.insert(slot, hash: UInt64(slot), weight: slot + 1, into: 0) }
+        table.insert(4, hash: 4, weight: 5, into: 1)
+        table.moveToBack(1)  // the middle
+        #expect(order(table, 0) == [0, 2, 3, 1])
+        table.moveToBack(0)  // the head
+        #expect(order(table, 0) == [2, 3, 1, 0])
+        table.moveToBack(0)  // already the tail
+        #expect(order(table, 0) == [2, 3, 1, 0])
+        table.moveToBack(4)  // alone in its list
+        #expect(order(table, 1) == [4])
+        #expect(table.counts == [4, 1] && table.listWeights == [10, 5] && table.weightedSize == 15 && table.count == 5)
+        #expect(table.list(of: 1) == 0 && table.list(of: 4) == 1)
+    }
+}
+
 @Suite("ARCPolicy")
 struct ARCPolicyTests {
     @Test func ghostHitInB1GrowsTheRecencyTargetAndStoresInT2() {

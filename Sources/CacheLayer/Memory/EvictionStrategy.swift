@@ -22,8 +22,10 @@ public struct EvictionStrategy: Hashable, Sendable, CaseIterable, CustomStringCo
     /// Window TinyLFU with an adaptive window (Caffeine's policy): an LRU window for new entries, and a
     /// main space that admits an entry only if a frequency sketch has seen it more often than the entry it
     /// would replace. Resists scans and one-hit wonders. Small simulations on a sample of the keys choose
-    /// the window size (1% to 30%) that hits most on the current workload. Costs about 80 bytes per entry
-    /// (sketch and ghost list) and under 1 MB for the simulations, none of it counted in the byte limit.
+    /// the window size (1% to 30%) that hits most on the current workload, and turn the frequency filter off
+    /// where past popularity misleads (a feed whose newest keys are the hot ones). Costs about 80 bytes per entry
+    /// (sketch and ghost list) and 1 to 8 MB for the simulations (one to sixteen shards), none of it counted in the
+    /// byte limit; see the eviction policies article for the bounds.
     public static let tinyLFU = EvictionStrategy(kind: .tinyLFU)
     /// S3-FIFO (SOSP 2023): a small FIFO that filters one-hit wonders, a main FIFO with 2-bit counters and
     /// a ghost list of recently evicted keys. Reads only bump a counter.

@@ -10,7 +10,10 @@ import CommonSupport
 /// No static window size suits every workload: 1% wins on frequency-skewed traces (search, P3) and loses to
 /// LRU on recency-skewed ones (OLTP). Caffeine moves the window with a hill climber; here, by default,
 /// miniature simulations choose it (``WindowSimulations``): static copies of this policy with windows of
-/// 1%, 10% and 30% run on a hashed sample of the keys, and the window of the one that hits most is applied. The
+/// 1%, 10% and 30%, one without the ghost rule below, and one without the frequency filter (a segmented LRU
+/// behind the window, for workloads where past popularity misleads, such as feeds whose newest keys are the
+/// hot ones: there Caffeine's static policy is 15 points below LRU) run on a hashed sample of the keys, and the
+/// configuration of the one that hits most is applied. The
 /// climber compares the hit rate of one period with the previous one, so it mistakes a change of the
 /// workload for the effect of its last step; the simulations compare the candidates on the same requests.
 /// On the ARC traces the climber lost up to 6 points to the best static window; the simulations do not.
@@ -22,9 +25,9 @@ import CommonSupport
 ///   go to its frequency list; the sketch alone undervalues keys reused at distances just beyond the
 ///   cache (P3 at 131,072 pages: +6 points). The simulations also try the smallest window without the
 ///   rule, which wins on small caches of P3. The ghost costs about 50 bytes per entry;
-/// - the sketch has four words per entry (Caffeine: one) and halves its counters after 80 requests per
-///   entry (Caffeine: 10): one-off scans in a Zipf workload collide with and age the counters of the
-///   popular keys; with one word and fast aging they cost 0.4 points, here about 0.1. 32 bytes per entry;
+/// - the sketch has four words per entry (Caffeine: one) and halves its counters after 20 requests per
+///   entry (Caffeine: 10): with one word, collisions cost about a point on most rows of the replay suite
+///   (`cachelayer replay-suite`), and faster aging lost the loop. 32 bytes per entry;
 /// - a growing window fills with new entries instead of taking the main space's entries at once: moving
 ///   them cost up to 2 points per large step on P3.
 ///
@@ -44,11 +47,11 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         package var restartThreshold: Double = 0.05
         /// Requests per sample of the hit rate, per entry of capacity.
         package var samplesPerEntry: Double = 2
-        /// Sketch increments between two agings, per sketch entry (``sketchScale`` per cache entry): 20 × 4
-        /// means the counters halve after 80 requests per cached entry (Caffeine: 10). Slower aging halves
-        /// what one-off scans cost on Zipf workloads (they age the sketch faster) and is as good on the ARC
-        /// traces.
-        package var agingSamplesPerEntry: Int = 20
+        /// Sketch increments between two agings, per sketch entry (``sketchScale`` per cache entry): 5 × 4
+        /// means the counters halve after 20 requests per cached entry (Caffeine: 10). Measured on the replay
+        /// suite: 80 kept stale counts too long (Zipf 1.2 and small sized caches lost to Caffeine's static
+        /// policy); 12 lost 13 points on the loop, where counts must outlive one pass.
+        package var agingSamplesPerEntry: Int = 5
         /// The protected segment's share of the main space.
         package var protectedShare: Double = 0.8
         /// Whether a candidate as frequent as the victim is admitted (favouring recency on ties).
@@ -65,14 +68,26 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         package var simulatedShares: [Double] = [0.01, 0.1, 0.3]
         /// Window shares simulated without the ghost admission rule.
         package var ghostlessShares: [Double] = [0.01]
+        /// Window shares simulated without the frequency filter (every candidate admitted: a segmented LRU
+        /// behind a window), for workloads where past frequency misleads, such as feeds whose newest keys are
+        /// the hot ones.
+        package var filterlessShares: [Double] = [0.01]
+        /// The protected segment's share of the main space in the configurations without the filter.
+        /// Half: with every candidate admitted, probation is where one-off keys wait to leave, and 80%
+        /// protected left too little of it in small caches (2 points on the recency feed at 99 entries).
+        package var filterlessProtectedShare: Double = 0.5
+        /// Whether the frequency sketch decides admission (TinyLFU); `false` admits every candidate.
+        package var filters: Bool = true
         /// Entries per simulation: keys are sampled so that each simulated cache holds about this many.
         package var simulationEntries: Int = 1024
         /// Sampled requests between two choices of the window, per simulated entry.
         package var simulationPeriod: Double = 1
         /// The weight of the previous periods' hits in the simulations' scores.
-        package var simulationDecay: Double = 0.8
-        /// How much more (relatively) the best simulation must have hit to replace the current choice.
-        package var simulationMargin = 0.02
+        package var simulationDecay: Double = 0.9
+        /// How much more (relatively) the best simulation must have hit to replace the current choice. Half a
+        /// percent: 2% kept a configuration 0.7 points worse at high hit ratios (Zipf 1.2), and none let the
+        /// choice flap between near-equal configurations (P3 at 262,144 pages lost 1.5 points).
+        package var simulationMargin = 0.005
         /// Periods the simulations fill before their first choice.
         package var simulationWarmupPeriods = 2
         /// Whether a returning key goes straight to the protected segment when admitted.
@@ -129,6 +144,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     private var windowTarget: Int?
     /// Whether the ghost admission rule applies now; the simulations may turn it off.
     private var ghostAdmits = true
+    /// Whether the frequency filter decides admission now; the simulations may turn it off.
+    package private(set) var filterAdmits: Bool
+    /// The protected segment's share of the main space now; the simulations may change it.
+    private var protectedShare: Double
 
     package init(capacity: Int) {
         self.init(capacity: capacity, tuning: Tuning())
@@ -144,6 +163,8 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         // Caffeine starts by shrinking the window: most workloads favour frequency.
         stepSize = -tuning.stepFraction * Double(self.capacity)
         ghost = GhostList(maximum: Int(Double(self.capacity) * tuning.ghostShare))
+        filterAdmits = tuning.filters
+        protectedShare = tuning.protectedShare
     }
 
     // MARK: EvictionPolicy
@@ -231,8 +252,11 @@ package struct WTinyLFUPolicy: EvictionPolicy {
                 simulations = WindowSimulations(
                     capacity: capacity,
                     entries: capacity / averageWeight,
-                    configurations: tuning.simulatedShares.map { .init(share: $0, ghostAdmits: true) }
-                        + tuning.ghostlessShares.map { .init(share: $0, ghostAdmits: false) },
+                    configurations: tuning.simulatedShares.map { .init(share: $0, ghostAdmits: true, protectedShare: tuning.protectedShare) }
+                        + tuning.ghostlessShares.map { .init(share: $0, ghostAdmits: false, protectedShare: tuning.protectedShare) }
+                        + tuning.filterlessShares.map {
+                            .init(share: $0, ghostAdmits: true, filters: false, protectedShare: tuning.filterlessProtectedShare)
+                        },
                     initialShare: tuning.initialWindow,
                     targetEntries: tuning.simulationEntries,
                     periodPerEntry: tuning.simulationPeriod,
@@ -356,6 +380,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         // the cache cannot hold but the ghost can: admit it, as S3-FIFO and ARC do with their ghosts. The
         // sketch alone undervalues such keys when old frequencies of the victims linger (P3 at mid sizes).
         if returning[slot] && ghostAdmits { return true }
+        guard filterAdmits else { return true }
         let candidateFrequency = sketch.frequency(candidate)
         let victimFrequency = sketch.frequency(victim)
         if candidateFrequency > victimFrequency { return true }
@@ -382,6 +407,12 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         else { return }
         windowTarget = min(capacity, max(1, Int(Double(capacity) * configuration.share)))
         ghostAdmits = configuration.ghostAdmits
+        filterAdmits = configuration.filters
+        if configuration.protectedShare != protectedShare {
+            protectedShare = configuration.protectedShare
+            protectedMaximum = Int(Double(capacity - windowMaximum) * protectedShare)
+            demoteFromProtected()
+        }
     }
 
     // MARK: Hill climbing

@@ -53,10 +53,16 @@ package struct WindowSimulations: Sendable {
         package var share: Double
         /// Whether a candidate remembered by the ghost is admitted without a duel.
         package var ghostAdmits: Bool
+        /// Whether the frequency sketch decides admission; `false` admits every candidate.
+        package var filters: Bool
+        /// The protected segment's share of the main space.
+        package var protectedShare: Double
 
-        package init(share: Double, ghostAdmits: Bool) {
+        package init(share: Double, ghostAdmits: Bool, filters: Bool = true, protectedShare: Double = 0.8) {
             self.share = share
             self.ghostAdmits = ghostAdmits
+            self.filters = filters
+            self.protectedShare = protectedShare
         }
     }
 
@@ -98,6 +104,8 @@ package struct WindowSimulations: Sendable {
             simulated.adaptive = false
             simulated.initialWindow = configuration.share
             if !configuration.ghostAdmits { simulated.ghostShare = 0 }
+            simulated.filters = configuration.filters
+            simulated.protectedShare = configuration.protectedShare
             return Simulation(policy: WTinyLFUPolicy(capacity: scaledCapacity, tuning: simulated))
         }
         period = max(64, Int(periodPerEntry * Double(min(entries, targetEntries))))
