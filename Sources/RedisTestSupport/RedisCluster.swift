@@ -1,0 +1,215 @@
+import CommonSupport
+import Foundation
+import RedisClient
+
+/// A real local Redis Cluster for tests: primaries (and optionally one replica each) on free loopback ports, made
+/// with `redis-cli --cluster create`, torn down with SIGKILL so that stopping can never hang.
+///
+/// ```swift
+/// try await withRedisCluster(.init(primaries: 3, replicasPerPrimary: 1)) { cluster in
+///     // seeds: cluster.seeds ("127.0.0.1:port" each), cluster.url
+///     try await cluster.killPrimary(owningSlot: 0)   // SIGKILL; its replica takes over
+/// }
+/// ```
+///
+/// Each node runs with `--cluster-enabled yes --cluster-node-timeout 1000` (a failover takes 2–3 s) in a directory
+/// of its own (its `nodes.conf`), and `--cluster-port` on a second free port, so node ports need not stay below
+/// 55536 for the default bus port (port + 10000).
+public final class RedisCluster: Sendable {
+    /// How many nodes, and their timing.
+    public struct Options: Sendable {
+        /// Primaries (at least 3, as `redis-cli --cluster create` requires).
+        public var primaries: Int
+        /// Replicas of each primary: 0, or 1 for failover tests.
+        public var replicasPerPrimary: Int
+        /// `cluster-node-timeout` in milliseconds: how long a primary may be unreachable before failover.
+        public var nodeTimeoutMilliseconds: Int
+        /// Further `redis-server` arguments for every node.
+        public var extraArguments: [String]
+
+        /// 3 primaries without replicas, node timeout 1 s.
+        public init(primaries: Int = 3, replicasPerPrimary: Int = 0, nodeTimeoutMilliseconds: Int = 1000, extraArguments: [String] = []) {
+            self.primaries = primaries
+            self.replicasPerPrimary = replicasPerPrimary
+            self.nodeTimeoutMilliseconds = nodeTimeoutMilliseconds
+            self.extraArguments = extraArguments
+        }
+    }
+
+    /// Every node, in creation order (the first ``Options/primaries`` were created as primaries).
+    public let nodes: [RedisServer]
+    /// The options the cluster was made with.
+    public let options: Options
+
+    /// `host:port` of every node, to use as seeds.
+    public var seeds: [String] { nodes.map { "\($0.host):\($0.port)" } }
+
+    /// `redis://host:port` of the first node: a seed URL.
+    public var url: String { nodes[0].url }
+
+    private init(nodes: [RedisServer], options: Options) {
+        self.nodes = nodes
+        self.options = options
+    }
+
+    /// Starts the nodes, joins them into a cluster and waits until every node reports `cluster_state:ok`, agrees on
+    /// the slots and (with replicas) every replica is in sync.
+    public static func start(_ options: Options = .init()) async throws -> RedisCluster {
+        guard options.primaries >= 3 else {
+            throw RedisServer.Error(description: "a Redis Cluster needs at least 3 primaries, not \(options.primaries)")
+        }
+        let count = options.primaries * (1 + options.replicasPerPrimary)
+        var nodes: [RedisServer] = []
+        do {
+            for _ in 0..<count {
+                let busPort = try RedisServer.freeLoopbackPort()
+                nodes.append(
+                    try await RedisServer.start(
+                        .init(
+                            extraArguments: [
+                                "--cluster-enabled", "yes",
+                                "--cluster-node-timeout", String(options.nodeTimeoutMilliseconds),
+                                "--cluster-config-file", "nodes.conf",
+                                "--cluster-port", String(busPort),
+                            ] + options.extraArguments
+                        )
+                    )
+                )
+            }
+            let cluster = RedisCluster(nodes: nodes, options: options)
+            try cluster.create()
+            try await cluster.waitUntilHealthy(timeout: .seconds(30))
+            return cluster
+        } catch {
+            await withTaskGroup(of: Void.self) { group in
+                for node in nodes { group.addTask { await node.stop() } }
+            }
+            throw error
+        }
+    }
+
+    /// Kills every node (SIGKILL) and removes their files.
+    public func stop() async {
+        await withTaskGroup(of: Void.self) { group in
+            for node in nodes {
+                group.addTask {
+                    await node.kill()
+                    await node.stop()
+                }
+            }
+        }
+    }
+
+    private func create() throws {
+        let arguments = ["--cluster", "create"] + seeds + [
+            "--cluster-replicas", String(options.replicasPerPrimary), "--cluster-yes",
+        ]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["redis-cli"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw RedisServer.Error(
+                description: "redis-cli \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): "
+                    + String(decoding: text, as: UTF8.self)
+            )
+        }
+    }
+
+    /// Waits until every running node says `cluster_state:ok`, knows the same number of nodes as the others, and
+    /// every replica's link to its primary is up.
+    public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            do {
+                if try await self.isHealthy(report: &last) { return }
+            } catch {
+                last = "\(error)"
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RedisServer.Error(description: "the cluster did not become healthy within \(timeout): \(last)")
+    }
+
+    private func isHealthy(report: inout String) async throws -> Bool {
+        let running = nodes.filter { $0.pid != nil }
+        var slotViews: Set<String> = []
+        for node in running {
+            let info = try await Self.command(node, ["CLUSTER", "INFO"])
+            guard info.contains("cluster_state:ok"), info.contains("cluster_slots_ok:16384") else {
+                report = "node \(node.port): \(info)"
+                return false
+            }
+            let replication = try await Self.command(node, ["INFO", "replication"])
+            if replication.contains("role:slave"), !replication.contains("master_link_status:up") {
+                report = "replica \(node.port) not in sync"
+                return false
+            }
+            // Which primary owns which slot range, as this node sees it.
+            let shards = try await Self.command(node, ["CLUSTER", "SLOTS"])
+            slotViews.insert(shards)
+        }
+        if slotViews.count > 1 {
+            report = "nodes disagree on the slot map"
+            return false
+        }
+        return true
+    }
+
+    /// The node currently serving `slot` as primary.
+    public func primary(owningSlot slot: Int) async throws -> RedisServer {
+        for node in nodes where node.pid != nil {
+            let reply = try await Self.reply(node, ["CLUSTER", "SLOTS"])
+            for range in reply.array ?? [] {
+                guard let parts = range.array, parts.count >= 3, let low = parts[0].int, let high = parts[1].int,
+                    let owner = parts[2].array, owner.count >= 2, let port = owner[1].int
+                else { continue }
+                if (low...high).contains(slot), let server = nodes.first(where: { $0.port == port }) { return server }
+            }
+        }
+        throw RedisServer.Error(description: "no running node serves slot \(slot)")
+    }
+
+    /// The cluster node id of `node` (`CLUSTER MYID`).
+    public func nodeID(of node: RedisServer) async throws -> String {
+        try await Self.command(node, ["CLUSTER", "MYID"])
+    }
+
+    /// Runs a command on one node and returns the reply.
+    public static func reply(_ node: RedisServer, _ arguments: [String]) async throws -> RESPValue {
+        let connection = try await RedisConnection.connect(
+            configuration: RedisConnectionConfiguration(host: node.host, port: node.port, connectTimeout: .seconds(2), commandTimeout: .seconds(5))
+        )
+        defer { Task { await connection.close() } }
+        return try await connection.execute(RedisCommand(arguments))
+    }
+
+    /// Runs a command on one node and returns its reply as text (arrays rendered with `description`).
+    public static func command(_ node: RedisServer, _ arguments: [String]) async throws -> String {
+        let reply = try await reply(node, arguments)
+        return reply.string ?? "\(reply)"
+    }
+}
+
+/// Starts a ``RedisCluster``, runs `body` with it and stops it afterwards, also when `body` throws.
+public func withRedisCluster<T>(
+    _ options: RedisCluster.Options = .init(),
+    _ body: (RedisCluster) async throws -> T
+) async throws -> T {
+    let cluster = try await RedisCluster.start(options)
+    do {
+        let result = try await body(cluster)
+        await cluster.stop()
+        return result
+    } catch {
+        await cluster.stop()
+        throw error
+    }
+}
