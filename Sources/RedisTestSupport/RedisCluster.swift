@@ -182,6 +182,41 @@ public final class RedisCluster: Sendable {
         try await Self.command(node, ["CLUSTER", "MYID"])
     }
 
+    /// Moves `slot` to `target` the way `redis-cli --cluster reshard` does: `CLUSTER SETSLOT … IMPORTING` on the
+    /// target, `MIGRATING` on the owner, `MIGRATE … KEYS` in batches of `batchSize` (waiting `pause` between batches,
+    /// so that clients meet `ASK` meanwhile), then `SETSLOT … NODE` on every primary (clients then meet `MOVED`).
+    public func migrateSlot(_ slot: Int, to target: RedisServer, batchSize: Int = 10, pause: Duration = .zero) async throws {
+        let source = try await self.primary(owningSlot: slot)
+        guard source.port != target.port else { return }
+        let sourceID = try await self.nodeID(of: source)
+        let targetID = try await self.nodeID(of: target)
+        _ = try await Self.reply(target, ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID])
+        _ = try await Self.reply(source, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID])
+        if pause > .zero { try await Task.sleep(for: pause) }
+        while true {
+            let keys = try await Self.reply(source, ["CLUSTER", "GETKEYSINSLOT", String(slot), String(batchSize)]).array?
+                .compactMap(\.string) ?? []
+            if keys.isEmpty { break }
+            let migrate = ["MIGRATE", target.host, String(target.port), "", "0", "5000", "REPLACE", "KEYS"] + keys
+            _ = try await Self.reply(source, migrate)
+            if pause > .zero { try await Task.sleep(for: pause) }
+        }
+        // The target first, then the source, then the others, as redis-cli does.
+        let primaries = try await self.runningPrimaries()
+        for node in [target, source] + primaries.filter({ $0.port != target.port && $0.port != source.port }) {
+            _ = try await Self.reply(node, ["CLUSTER", "SETSLOT", String(slot), "NODE", targetID])
+        }
+    }
+
+    /// The running nodes that are primaries.
+    public func runningPrimaries() async throws -> [RedisServer] {
+        var primaries: [RedisServer] = []
+        for node in nodes where node.pid != nil {
+            if try await Self.command(node, ["ROLE"]).contains("master") { primaries.append(node) }
+        }
+        return primaries
+    }
+
     /// Runs a command on one node and returns the reply.
     public static func reply(_ node: RedisServer, _ arguments: [String]) async throws -> RESPValue {
         let connection = try await RedisConnection.connect(

@@ -41,6 +41,8 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
         var pools: [ClusterNodeAddress: RedisConnectionPool] = [:]
         var refresh: Task<Void, any Error>?
         var refreshes = 0
+        var moved = 0
+        var asked = 0
         var isShutDown = false
     }
 
@@ -121,6 +123,9 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
 
     /// How many times the topology was read; for tests.
     package var topologyRefreshCount: Int { self.state.withLock { $0.refreshes } }
+
+    /// How many `MOVED` and `ASK` redirections commands met; for tests and the benchmark.
+    package var redirections: (moved: Int, ask: Int) { self.state.withLock { ($0.moved, $0.asked) } }
 
     /// Reads the topology now, or waits for the read in progress: one read at a time.
     public func refreshTopology() async throws {
@@ -269,6 +274,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
 
     private func movedSlot(_ redirect: ClusterRedirect) {
         self.state.withLock { state in
+            state.moved += 1
             if !state.isShutDown { state.map.move(slot: redirect.slot, to: redirect.address) }
         }
     }
@@ -344,6 +350,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                         self.movedSlot(redirect)
                         self.startRefresh()
                     } else {
+                        self.state.withLock { $0.asked += 1 }
                         askTarget = redirect.address
                     }
                 case .retry(let refresh):
