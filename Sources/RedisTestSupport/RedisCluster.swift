@@ -2,13 +2,21 @@ import CommonSupport
 import Foundation
 import RedisClient
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A real local Redis Cluster for tests: primaries (and optionally one replica each) on free loopback ports, made
 /// with `redis-cli --cluster create`, torn down with SIGKILL so that stopping can never hang.
 ///
 /// ```swift
 /// try await withRedisCluster(.init(primaries: 3, replicasPerPrimary: 1)) { cluster in
 ///     // seeds: cluster.seeds ("127.0.0.1:port" each), cluster.url
-///     try await cluster.killPrimary(owningSlot: 0)   // SIGKILL; its replica takes over
+///     await (try await cluster.primary(owningSlot: 0)).kill()   // SIGKILL; its replica takes over
 /// }
 /// ```
 ///
@@ -248,3 +256,24 @@ public func withRedisCluster<T>(
         throw error
     }
 }
+
+extension RedisCluster {
+    /// One 3-primary cluster for the whole test process, started on first use and killed when the process exits: for
+    /// suites that only need *a* cluster, each test in a namespace of its own. Tests that kill nodes or move slots
+    /// start their own with ``start(_:)``.
+    public static func shared() async throws -> RedisCluster {
+        try await sharedCluster.value
+    }
+}
+
+private let sharedCluster = Task<RedisCluster, any Error> {
+    let cluster = try await RedisCluster.start()
+    sharedClusterPIDs.withLock { $0 = cluster.nodes.compactMap(\.pid) }
+    // A test process ends without running deinitialisers of globals: kill the nodes on the way out.
+    atexit {
+        for pid in sharedClusterPIDs.withLock({ $0 }) where pid > 0 { _ = kill(pid, SIGKILL) }
+    }
+    return cluster
+}
+
+private let sharedClusterPIDs = Locked<[Int32]>([])

@@ -123,7 +123,7 @@ public final class TwoLevelCache: Cache {
         )
         if tracking {
             let tracker = InvalidationTracker(
-                connectionConfiguration: redis.pool.connectionConfiguration, prefix: redis.keyspace.prefix,
+                connectionConfiguration: redis.client.connectionConfiguration, prefix: redis.keyspace.prefix,
                 nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
             )
             self.tracker = tracker

@@ -158,6 +158,8 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                 guard !map.shards.isEmpty else { continue }
                 self.apply(map)
                 return
+            } catch let error as RedisError where error.code == .authenticationFailed || error.code == .tls {
+                throw error  // every node has the same credentials and certificates: say so at once
             } catch {
                 lastError = error
                 self.logger.debug("cluster node did not give its topology", metadata: ["node": "\(address)", "error": "\(error)"])
