@@ -174,7 +174,7 @@ public struct CacheConfiguration: Sendable, Equatable {
         if backend == .redis {
             if redisAddress.isEmpty { try fail("redisAddress is empty. Use host:port, e.g. localhost:6379.") }
             if redisCluster {
-                for seed in redisSeedAddresses where HostAndPort(seed) == nil {
+                for seed in redisSeedAddresses where seed.isEmpty || HostAndPort(seed) == nil {
                     try fail("redisAddress has the cluster seed \"\(seed)\", which is not host:port with a port from 1 to 65535. List seeds as host:port separated by commas, e.g. 10.0.0.1:6379,10.0.0.2:6379.")
                 }
                 if redisDatabase != 0 {
@@ -183,7 +183,7 @@ public struct CacheConfiguration: Sendable, Equatable {
                 if nearCache != nil {
                     try fail("nearCache is set with redisCluster. The two-level cache does not run on a Redis Cluster yet (its invalidation tracking uses one connection to one server); set nearCache = nil, or use a single Redis server.")
                 }
-            } else if HostAndPort(redisAddress) == nil {
+            } else if redisAddress.contains(",") || HostAndPort(redisAddress) == nil {
                 let hint = redisAddress.contains(",") ? " Several addresses are seeds of a Redis Cluster: set redisCluster = true." : ""
                 try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.\(hint)")
             }
