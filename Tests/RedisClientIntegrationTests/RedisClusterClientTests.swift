@@ -201,3 +201,27 @@ struct RedisClusterClientTests {
         }
     }
 }
+
+@Suite("Redis Cluster client life cycle", .serialized)
+struct RedisClusterClientLifeCycleTests {
+    @Test func aShutDownClientFailsAtOnceInsteadOfRetrying() async throws {
+        try await withRedisCluster { cluster in
+            let client = try await withClusterClient(cluster, retryTimeout: .seconds(30)) { client in
+                try await client.set("k", value: "v")
+                return client
+            }
+            let start = ContinuousClock.now
+            let error = await #expect(throws: RedisError.self) { try await client.get("k") }
+            #expect(error?.code == .poolClosed)
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
+    @Test func aSeedThatIsNoClusterNodeIsReportedClearly() async throws {
+        let server = try await RedisServer.shared()
+        let client = try RedisClusterClient(configuration: .init(url: server.url))
+        let error = await #expect(throws: RedisError.self) { try await client.refreshTopology() }
+        #expect(error?.code == .connectFailed && error?.message.contains("cluster-enabled") == true)
+        client.shutdown()
+    }
+}

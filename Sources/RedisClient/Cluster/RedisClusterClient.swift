@@ -356,6 +356,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                         askTarget = redirect.address
                     }
                 case .retry(let refresh):
+                    if self.state.withLock({ $0.isShutDown }) { throw Self.shutDownError }
                     retries += 1
                     let delay = Self.backoff(retries)
                     guard ContinuousClock.now + delay < deadline else { throw error }
