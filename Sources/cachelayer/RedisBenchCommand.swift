@@ -67,6 +67,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
             try await client.refreshTopology()
             for name in ["SET", "GET"] {
                 results.append(
+                    // Pooled connections on any event loop: the clients run on the concurrency pool.
                     try await self.measure(name: name, clients: clients, executor: { _ in nil }, value: value) { _, commands in
                         if commands.count == 1 {
                             _ = try await client.execute(commands[0])

@@ -13,10 +13,21 @@ package enum ClusterCommandRoute: Sendable {
 
     /// Decides the route of an encoded command, or throws a ``RedisError`` for commands a cluster cannot run.
     package init(_ command: RedisCommand) throws {
-        guard let arguments = command.decodedArguments(), let nameBuffer = arguments.first else {
+        // The name and the first argument are read in place: most commands are routed by them alone, without
+        // decoding every argument.
+        guard let (_, name, first) = command.nameAndFirstArgument() else {
             throw RedisError(code: .invalidConfiguration, message: "the command is not a RESP array of bulk strings")
         }
-        let name = String(buffer: nameBuffer).uppercased()
+        switch name {
+        case "GET", "SET", "PTTL", "PEXPIRE", "EXPIRE", "TTL", "SETEX", "PSETEX", "INCR", "INCRBY", "DECR", "SADD", "SREM",
+            "SMEMBERS", "HGET", "HSET", "PERSIST", "GETDEL", "GETEX", "TYPE":
+            if let first { self = .slot(ClusterHashSlot.slot(of: first.readableBytesView)); return }
+        default:
+            break
+        }
+        guard let arguments = command.decodedArguments() else {
+            throw RedisError(code: .invalidConfiguration, message: "the command is not a RESP array of bulk strings")
+        }
         switch name {
         case "SELECT", "SWAPDB", "MOVE":
             throw RedisError(
@@ -146,6 +157,26 @@ package struct ClusterMultiKeyCommand: Sendable {
 }
 
 extension RedisCommand {
+    /// The argument count, the upper-cased name and the first argument after it (`nil` when there is none), read
+    /// without decoding the rest; `nil` if the command is not an array of bulk strings.
+    package func nameAndFirstArgument() -> (count: Int, name: String, first: ByteBuffer?)? {
+        var buffer = self.encoded
+        guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "*"), let count = Self.readLength(&buffer), count >= 1
+        else { return nil }
+        guard let name = Self.readBulk(&buffer) else { return nil }
+        let upper = String(decoding: name.readableBytesView.lazy.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
+        guard count >= 2 else { return (count, upper, nil) }
+        guard let first = Self.readBulk(&buffer) else { return nil }
+        return (count, upper, first)
+    }
+
+    private static func readBulk(_ buffer: inout ByteBuffer) -> ByteBuffer? {
+        guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "$"), let length = readLength(&buffer), length >= 0,
+            let argument = buffer.readSlice(length: length), buffer.readInteger(as: UInt16.self) == 0x0D0A
+        else { return nil }
+        return argument
+    }
+
     /// The command's arguments (name first) as slices of its encoded bytes; `nil` if it is not an array of bulk strings.
     package func decodedArguments() -> [ByteBuffer]? {
         var buffer = self.encoded
@@ -154,10 +185,7 @@ extension RedisCommand {
         var arguments: [ByteBuffer] = []
         arguments.reserveCapacity(count)
         for _ in 0..<count {
-            guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "$"), let length = Self.readLength(&buffer),
-                length >= 0, let argument = buffer.readSlice(length: length),
-                buffer.readInteger(as: UInt16.self) == 0x0D0A
-            else { return nil }
+            guard let argument = Self.readBulk(&buffer) else { return nil }
             arguments.append(argument)
         }
         return arguments
