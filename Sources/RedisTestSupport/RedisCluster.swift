@@ -44,8 +44,10 @@ public final class RedisCluster: Sendable {
         }
     }
 
-    /// Every node, in creation order (the first ``Options/primaries`` were created as primaries).
-    public let nodes: [RedisServer]
+    /// Every node, in creation order (the first ``Options/primaries`` were created as primaries; nodes added by
+    /// ``addPrimary()`` come last).
+    public var nodes: [RedisServer] { nodeList.withLock { $0 } }
+    private let nodeList: Locked<[RedisServer]>
     /// The options the cluster was made with.
     public let options: Options
 
@@ -56,7 +58,7 @@ public final class RedisCluster: Sendable {
     public var url: String { nodes[0].url }
 
     private init(nodes: [RedisServer], options: Options) {
-        self.nodes = nodes
+        self.nodeList = Locked(nodes)
         self.options = options
     }
 
@@ -70,19 +72,7 @@ public final class RedisCluster: Sendable {
         var nodes: [RedisServer] = []
         do {
             for _ in 0..<count {
-                let busPort = try RedisServer.freeLoopbackPort()
-                nodes.append(
-                    try await RedisServer.start(
-                        .init(
-                            extraArguments: [
-                                "--cluster-enabled", "yes",
-                                "--cluster-node-timeout", String(options.nodeTimeoutMilliseconds),
-                                "--cluster-config-file", "nodes.conf",
-                                "--cluster-port", String(busPort),
-                            ] + options.extraArguments
-                        )
-                    )
-                )
+                nodes.append(try await Self.startNode(options).server)
             }
             let cluster = RedisCluster(nodes: nodes, options: options)
             try cluster.create()
@@ -94,6 +84,43 @@ public final class RedisCluster: Sendable {
             }
             throw error
         }
+    }
+
+    private static func startNode(_ options: Options) async throws -> (server: RedisServer, busPort: Int) {
+        let busPort = try RedisServer.freeLoopbackPort()
+        let server = try await RedisServer.start(
+            .init(
+                extraArguments: [
+                    "--cluster-enabled", "yes",
+                    "--cluster-node-timeout", String(options.nodeTimeoutMilliseconds),
+                    "--cluster-config-file", "nodes.conf",
+                    "--cluster-port", String(busPort),
+                ] + options.extraArguments
+            )
+        )
+        return (server, busPort)
+    }
+
+    /// Starts one more node, joins it to the cluster (`CLUSTER MEET`) as a primary without slots, and waits until every
+    /// node knows it and it knows the slot map. Move slots to it with ``migrateSlot(_:to:batchSize:pause:)``.
+    public func addPrimary() async throws -> RedisServer {
+        let (server, busPort) = try await Self.startNode(options)
+        self.nodeList.withLock { $0.append(server) }
+        let seed = try await self.runningPrimaries().first { $0.port != server.port }!
+        _ = try await Self.reply(seed, ["CLUSTER", "MEET", server.host, String(server.port), String(busPort)])
+        let deadline = ContinuousClock.now + .seconds(20)
+        let expected = self.nodes.filter { $0.pid != nil }.count
+        while ContinuousClock.now < deadline {
+            var everyoneKnows = true
+            for node in self.nodes where node.pid != nil {
+                let info = try await Self.command(node, ["CLUSTER", "INFO"])
+                // The new node also needs the slot map (cluster_state:ok) before it can import slots.
+                if !info.contains("cluster_known_nodes:\(expected)\r") || !info.contains("cluster_state:ok") { everyoneKnows = false }
+            }
+            if everyoneKnows { return server }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RedisServer.Error(description: "the added node on port \(server.port) was not known to every node within 20 s")
     }
 
     /// Kills every node (SIGKILL) and removes their files.

@@ -121,6 +121,8 @@ struct RedisClusterClientTests {
                                         _ = try await client.mget([key, keys[0], keys[1]])
                                     } catch {
                                         failures.withLock { $0.append("\(key): \(error)") }
+                                        // A failure that returns at once must not spin and starve the other tasks.
+                                        try await Task.sleep(for: .milliseconds(10))
                                     }
                                 }
                             }
@@ -144,6 +146,53 @@ struct RedisClusterClientTests {
                 for (key, round) in lastWritten.withLock({ $0 }) {
                     #expect(try await client.getString(key) == String(round))
                 }
+            }
+        }
+    }
+
+    @Test func aNodeAddedUnderLoadGetsSlotsAndAPoolWithoutAFailedOperation() async throws {
+        try await withRedisCluster { cluster in
+            try await withClusterClient(cluster) { client in
+                let keys = (0..<60).map { "grow:\($0)" }
+                for key in keys { try await client.set(key, value: "0") }
+                let stop = Locked(false)
+                let failures = Locked<[String]>([])
+                let added = try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<3 {
+                        group.addTask {
+                            var round = 0
+                            while !stop.withLock({ $0 }) {
+                                round += 1
+                                for key in keys.enumerated().filter({ $0.offset % 3 == worker }).map(\.element) {
+                                    do {
+                                        try await client.set(key, value: String(round))
+                                        if try await client.getString(key) != String(round) { failures.withLock { $0.append("\(key): stale read") } }
+                                        if failures.withLock({ $0.count }) > 20 { stop.withLock { $0 = true } }
+                                    } catch {
+                                        failures.withLock { $0.append("\(key): \(error)") }
+                                        // A failure that returns at once must not spin and starve the other tasks.
+                                        try await Task.sleep(for: .milliseconds(10))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let added = try await cluster.addPrimary()
+                    // Rebalance a little: the slots of a third of the keys move to the new node.
+                    let slots = Set(keys.prefix(20).map { ClusterHashSlot.slot(of: $0) })
+                    for slot in slots { try await cluster.migrateSlot(slot, to: added, batchSize: 5) }
+                    try await Task.sleep(for: .milliseconds(200))
+                    stop.withLock { $0 = true }
+                    try await group.waitForAll()
+                    return added
+                }
+                #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
+                let newNode = ClusterNodeAddress(host: added.host, port: added.port)
+                try await client.refreshTopology()
+                #expect(client.slotMap.primaries.contains(newNode) && client.slotMap.primaries.count == 4)
+                #expect(client.slotMap.primary(forSlot: ClusterHashSlot.slot(of: keys[0])) == newNode)
+                let size = try await RedisCluster.reply(added, ["DBSIZE"]).int ?? 0
+                #expect(size >= 20)
             }
         }
     }
@@ -173,6 +222,7 @@ struct RedisClusterClientTests {
                                         if killedAt.withLock({ $0 }) != nil { successesAfterKill.withLock { $0 += 1 } }
                                     } catch {
                                         errors.withLock { $0.append(.now) }
+                                        try await Task.sleep(for: .milliseconds(10))
                                     }
                                     let elapsed = ContinuousClock.now - start
                                     longestCall.withLock { $0 = max($0, elapsed) }

@@ -123,6 +123,7 @@ struct RedisClusterCacheTests {
                                 operations.withLock { $0 += 4 }
                             } catch {
                                 failures.withLock { $0.append("worker \(worker) round \(round): \(error)") }
+                                try await Task.sleep(for: .milliseconds(10))
                             }
                         }
                     }
@@ -174,6 +175,7 @@ struct RedisClusterCacheTests {
                                 } catch {
                                     if index % 2 == 0 { plainErrors.withLock { $0.append(.now) } }
                                     else { fallbackErrors.withLock { $0.append("\(error)") } }
+                                    try await Task.sleep(for: .milliseconds(10))
                                 }
                                 let elapsed = ContinuousClock.now - start
                                 longest.withLock { $0 = max($0, elapsed) }
