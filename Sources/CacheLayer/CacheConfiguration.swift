@@ -104,6 +104,14 @@ public struct CacheConfiguration: Sendable, Equatable {
     public var fallbackFailureThreshold: Int = 3
     /// With ``enableFallback``: how often Redis is probed (`PING`) while it is considered down. Default: 1 s.
     public var fallbackProbeInterval: Duration = .seconds(1)
+    /// With ``enableFallback``: what recovery does with the keys written during an outage. Default:
+    /// ``FallbackRecovery/invalidate`` (safe with many instances); ``FallbackRecovery/writeBack`` for a single writer.
+    public var fallbackRecovery: FallbackRecovery = .invalidate
+    /// With ``enableFallback``: the longest a value may be served from memory during an outage after this instance
+    /// last wrote it or read it from Redis; `nil` (the default): the value's own TTL.
+    public var fallbackMaxOutageAge: Duration? = nil
+    /// With ``enableFallback``: how long `close()` may spend replaying writes made during an outage. Default: 2 s.
+    public var fallbackCloseTimeout: Duration = .seconds(2)
 
     /// The longest a `getOrSet` load may run when the call sets no ``GetOrSetOptions/hardTimeout`` (the hard timeout
     /// bounds it otherwise). Concurrent callers for a key share one load; once it has run this long, they get
@@ -117,7 +125,10 @@ public struct CacheConfiguration: Sendable, Equatable {
 
     /// The fallback settings of this configuration.
     public var fallbackConfiguration: FallbackConfiguration {
-        FallbackConfiguration(failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval)
+        FallbackConfiguration(
+            failureThreshold: fallbackFailureThreshold, probeInterval: fallbackProbeInterval, recovery: fallbackRecovery,
+            maxOutageAge: fallbackMaxOutageAge, closeTimeout: fallbackCloseTimeout
+        )
     }
 
     /// A configuration with every default: the memory backend.
@@ -170,6 +181,12 @@ public struct CacheConfiguration: Sendable, Equatable {
         if fallbackProbeInterval <= .zero {
             try fail("fallbackProbeInterval is \(fallbackProbeInterval). Use a positive duration such as .seconds(1).")
         }
+        if let age = fallbackMaxOutageAge, age <= .zero {
+            try fail("fallbackMaxOutageAge is \(age). Use a positive duration such as .seconds(300), or nil for no limit.")
+        }
+        if fallbackCloseTimeout < .zero {
+            try fail("fallbackCloseTimeout is \(fallbackCloseTimeout). Use zero or a positive duration such as .seconds(2).")
+        }
         if redisDatabase < 0 { try fail("redisDatabase is \(redisDatabase). Redis databases are numbered from 0.") }
         if backend == .redis {
             if redisAddress.isEmpty { try fail("redisAddress is empty. Use host:port, e.g. localhost:6379.") }
@@ -194,7 +211,7 @@ public struct CacheConfiguration: Sendable, Equatable {
                 try fail("nearCache is set but the backend is \(backend.rawValue). A near cache sits in front of Redis: use the redis backend, or set nearCache = nil.")
             }
             if enableFallback {
-                try fail("nearCache and enableFallback are both set. The fallback cache does not run on the two levels yet (it would keep a second, write-only memory copy that can serve older values); choose one: nearCache for fast coherent reads, or enableFallback to survive Redis outages.")
+                try fail("nearCache and enableFallback are both set. The near cache is emptied whenever its invalidations may be lost, which is the moment Redis fails, so it cannot be the fallback's memory; the fallback keeps its own copy, refreshed by every read. Choose one: nearCache for fast coherent reads, or enableFallback to survive Redis outages.")
             }
         }
         if let namespace, namespace.isEmpty || namespace.contains("*") || namespace.contains("?") || namespace.contains("[") {
@@ -218,8 +235,9 @@ extension CacheConfiguration {
         return configuration
     }
 
-    /// For production: Redis with fallback to a 100 MiB memory cache, 3 retries, 5 s connect and 3 s read/write
-    /// timeouts, 20 connections (10 kept warm), recycled every 5 minutes.
+    /// For production: Redis with fallback to a 100 MiB memory cache (recovery invalidates the keys written during
+    /// an outage, safe with many instances), 3 retries, 5 s connect and 3 s read/write timeouts, 20 connections (10
+    /// kept warm), recycled every 5 minutes.
     public static func production(redisAddress: String, password: String? = nil, database: Int = 0) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "production"
@@ -247,7 +265,7 @@ extension CacheConfiguration {
     /// read from Redis) or its coherence to ``NearCacheConfiguration/Coherence/ttlOnly`` otherwise.
     ///
     /// ``production(redisAddress:password:database:)`` has no near cache: it survives Redis outages with a fallback
-    /// memory cache, which does not yet run on the two levels.
+    /// memory cache (a near cache is emptied the moment Redis fails, so it cannot serve an outage).
     public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "high-performance"
@@ -432,6 +450,9 @@ extension CacheConfiguration: CustomStringConvertible, CustomDebugStringConverti
             ("enableFallback", enableFallback as Any),
             ("fallbackFailureThreshold", fallbackFailureThreshold as Any),
             ("fallbackProbeInterval", fallbackProbeInterval as Any),
+            ("fallbackRecovery", fallbackRecovery as Any),
+            ("fallbackMaxOutageAge", fallbackMaxOutageAge as Any),
+            ("fallbackCloseTimeout", fallbackCloseTimeout as Any),
             ("flightTimeout", flightTimeout as Any),
         ]
     }

@@ -36,18 +36,9 @@ package struct ARCPolicy: EvictionPolicy {
 
     package mutating func recordMiss(keyHash: UInt64) {}
 
-    package mutating func recordInsertion(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
-        guard weight <= capacity else {
-            victims.append(slot)
-            return
-        }
-        table.prepare(slot, hash: keyHash, weight: weight)
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
+        guard table.prepareIfItFits(entry, capacity: capacity, victims: &victims) else { return }
         let queue: Int
         if b1.contains(keyHash) {
             let step = max(b2.weightedSize / max(1, b1.weightedSize), 1) * weight
@@ -81,19 +72,14 @@ package struct ARCPolicy: EvictionPolicy {
         table.link(slot, to: queue)
     }
 
-    package mutating func recordUpdate(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot
         guard table.list(of: slot) != nil else {
-            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            recordInsertion(entry, victims: &victims)
             return
         }
         table.remove(slot)
-        recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+        recordInsertion(entry, victims: &victims)
     }
 
     package mutating func recordRemoval(_ slot: Int) {

@@ -54,7 +54,7 @@ package struct PolicyReplayTarget<Policy: EvictionPolicy>: ReplayTarget {
         expiresAt[slot] = ttl == 0 ? .max : now &+ UInt64(ttl) * 1_000_000_000
         slotOfKey[Int(key)] = Int32(slot)
         victims.removeAll(keepingCapacity: true)
-        policy.recordInsertion(slot, keyHash: keyHash, weight: size, expiresAt: expiresAt[slot], victims: &victims)
+        policy.recordInsertion(PolicyEntry(slot: slot, keyHash: keyHash, weight: size, expiresAt: expiresAt[slot]), victims: &victims)
         for victim in victims { release(victim) }
         return false
     }

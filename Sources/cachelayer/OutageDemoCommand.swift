@@ -29,6 +29,9 @@ struct OutageDemoCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Fall back to memory while Redis is down.")
     var fallback = true
 
+    @Option(help: "What recovery does with the keys written during the outage: invalidate (remove them from Redis, the default) or write-back.")
+    var recovery: String = FallbackRecovery.invalidate.rawValue
+
     @Option(help: "Concurrent client tasks.")
     var concurrency: Int = 32
 
@@ -36,6 +39,9 @@ struct OutageDemoCommand: AsyncParsableCommand {
     var phaseSeconds: Double = 2
 
     func validate() throws {
+        guard FallbackRecovery(rawValue: recovery) != nil else {
+            throw ValidationError("--recovery must be one of: \(FallbackRecovery.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
         guard (1...1_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000.") }
         guard phaseSeconds > 0, phaseSeconds <= 600 else { throw ValidationError("--phase-seconds must be between 0 and 600.") }
     }
@@ -55,6 +61,7 @@ struct OutageDemoCommand: AsyncParsableCommand {
         configuration.maxRetries = 1
         configuration.fallbackFailureThreshold = 3
         configuration.fallbackProbeInterval = .milliseconds(100)
+        configuration.fallbackRecovery = FallbackRecovery(rawValue: recovery) ?? .invalidate
         configuration.poolSize = min(max(concurrency, 1), 64)
         configuration.maxIdleConnections = configuration.poolSize
         var logger = Logger(label: "cachelayer.outage-demo")
@@ -168,7 +175,7 @@ struct OutageDemoCommand: AsyncParsableCommand {
     private static func describe(_ event: FallbackHealthEvent) -> String {
         switch event {
         case .backendLost(let reason): "Redis lost, serving from memory (\(reason.prefix(120))…)"
-        case .backendRecovered(let keys): "Redis recovered, \(keys) key(s) written during the outage replayed"
+        case .backendRecovered(let keys): "Redis recovered, \(keys) key(s) written during the outage reconciled (invalidated or written back)"
         }
     }
 }

@@ -72,6 +72,8 @@ struct CacheConfigurationTests {
         ("bad cluster seed", { $0.backend = .redis; $0.redisCluster = true; $0.redisAddress = "a:1,b" }),
         ("cluster with a database", { $0.backend = .redis; $0.redisCluster = true; $0.redisDatabase = 2 }),
         ("cluster with a near cache", { $0.backend = .redis; $0.redisCluster = true; $0.nearCache = NearCacheConfiguration() }),
+        ("zero fallback max outage age", { $0.fallbackMaxOutageAge = .zero }),
+        ("negative fallback close timeout", { $0.fallbackCloseTimeout = .seconds(-1) }),
     ]
 
     @Test func clusterSeedsAreListedInTheAddressAndReadFromTheEnvironment() throws {
@@ -83,6 +85,19 @@ struct CacheConfigurationTests {
         let error = #expect(throws: CacheError.self) { try configuration.validate() }
         #expect(error?.message.contains("redisCluster") == true)
         #expect(throws: CacheError.self) { try CacheConfiguration.fromEnvironment(["REDIS_CLUSTER": "maybe"]) }
+    }
+
+    @Test func theFallbackSettingsReachTheFallbackConfiguration() throws {
+        var configuration = CacheConfiguration.production(redisAddress: "cache.local:6379")
+        #expect(configuration.fallbackConfiguration.recovery == .invalidate)
+        configuration.fallbackRecovery = .writeBack
+        configuration.fallbackMaxOutageAge = .seconds(30)
+        configuration.fallbackCloseTimeout = .milliseconds(500)
+        let fallback = configuration.fallbackConfiguration
+        #expect(fallback.recovery == .writeBack)
+        #expect(fallback.maxOutageAge == .seconds(30))
+        #expect(fallback.closeTimeout == .milliseconds(500))
+        try configuration.validate()
     }
 
     @Test func nearCacheIsReadFromTheEnvironment() throws {

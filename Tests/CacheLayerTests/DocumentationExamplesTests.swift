@@ -177,6 +177,7 @@ struct DocumentationExamplesTests {
         var configuration = CacheConfiguration.production(redisAddress: "cache.internal:6379", password: "secret")
         configuration.fallbackFailureThreshold = 3
         configuration.fallbackProbeInterval = .seconds(1)
+        configuration.fallbackMaxOutageAge = .seconds(600)   // serve nothing older than 10 minutes during an outage
         let cache = try await makeCache(configuration)
 
         if let fallback = cache as? FallbackCache {
@@ -186,7 +187,7 @@ struct DocumentationExamplesTests {
                     case .backendLost(let reason):
                         print("Redis lost: \(reason)")
                     case .backendRecovered(let reconciledKeys):
-                        print("Redis back, \(reconciledKeys) keys replayed")
+                        print("Redis back, \(reconciledKeys) keys reconciled")
                     }
                 }
             }

@@ -34,7 +34,7 @@ private struct Shard<Policy: EvictionPolicy> {
         keyOfSlot[slot] = key
         weightOfKey[key] = weight
         var victims: [Int] = []
-        policy.recordInsertion(slot, keyHash: Self.hash(key), weight: weight, expiresAt: .max, victims: &victims)
+        policy.recordInsertion(PolicyEntry(slot: slot, keyHash: Self.hash(key), weight: weight), victims: &victims)
         drop(victims)
     }
 
@@ -42,7 +42,7 @@ private struct Shard<Policy: EvictionPolicy> {
         guard let slot = slotOfKey[key] else { return }
         weightOfKey[key] = weight
         var victims: [Int] = []
-        policy.recordUpdate(slot, keyHash: Self.hash(key), weight: weight, expiresAt: .max, victims: &victims)
+        policy.recordUpdate(PolicyEntry(slot: slot, keyHash: Self.hash(key), weight: weight), victims: &victims)
         drop(victims)
     }
 

@@ -191,6 +191,31 @@ struct RESPTests {
         #expect(Array(command.encoded.readableBytesView) == expected)
     }
 
+    @Test(
+        "bulk strings of every length class encode alike from arrays, strings, substrings, byte buffers and lazy sequences",
+        arguments: [0, 1, 9, 10, 99, 100, 101, 999, 1000, 65_536, 1_000_001]
+    )
+    func bulkLengths(length: Int) {
+        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let text = String(repeating: "é", count: length / 2) + (length % 2 == 1 ? "x" : "")
+        func encoded(_ value: some RESPBulkConvertible) -> [UInt8] {
+            var buffer = ByteBuffer(string: "prefix")
+            value.writeRESPBulk(into: &buffer)
+            return Array(buffer.readableBytesView)
+        }
+        func expected(_ payload: [UInt8]) -> [UInt8] {
+            Array("prefix$\(payload.count)\r\n".utf8) + payload + Array("\r\n".utf8)
+        }
+        #expect(encoded(bytes) == expected(bytes))
+        #expect(encoded(ByteBuffer(bytes: bytes)) == expected(bytes))
+        #expect(encoded(text) == expected(Array(text.utf8)))
+        #expect(encoded(text[...]) == expected(Array(text.utf8)))
+        // Not contiguous: the header, payload and CRLF are written separately.
+        var lazy = ByteBuffer(string: "prefix")
+        lazy.writeRESPBulk(bytes: bytes.lazy.map { $0 })
+        #expect(Array(lazy.readableBytesView) == expected(bytes))
+    }
+
     @Test("SET options encode in order")
     func setOptions() {
         let command = RedisCommand.set("k", value: "v", expiration: .after(.milliseconds(1500)), condition: .ifNotExists, returnOldValue: true)

@@ -1,116 +1,103 @@
 import Foundation
 import CommonSupport
 import Logging
+import NIOCore
 import Synchronization
 
-/// A cache that keeps working when its backend (Redis) does not: reads fall back to an in-memory cache,
-/// writes go to both.
+/// A cache that keeps working when its backend (Redis) does not: reads fall back to an in-memory copy, writes go to
+/// both.
 ///
-/// - Reads go to the backend first. When it fails with ``CacheError/Code/unavailable``,
-///   ``CacheError/Code/timeout`` or ``CacheError/Code/busy``, the read is served from memory and does not fail.
+/// - Reads go to the backend first, and refresh the memory copy with what they read (with the backend's remaining
+///   TTL). When the backend fails with ``CacheError/Code/unavailable``, ``CacheError/Code/timeout`` or
+///   ``CacheError/Code/busy``, the read is served from memory and does not fail. So during an outage an instance
+///   serves what it last wrote *or read*: never a value older than one it already returned (its own older write, say,
+///   after it read another instance's newer one). A read in flight never overwrites a newer write of this instance
+///   (a per-key generation check, as in the near cache of ``TwoLevelCache``).
 /// - ``CacheError/Code/busy`` (every pooled connection in use: a healthy backend under load) is served from memory
 ///   like an outage but does not count towards the circuit breaker, so load alone never switches the cache to
 ///   memory.
-/// - Writes (`set`, `delete`, `clear`) go to memory and to the backend. When only the backend fails, the
-///   write succeeds: memory has it, and the key is remembered as *pending*.
-/// - After ``FallbackConfiguration/failureThreshold`` consecutive failures a circuit breaker opens: the
-///   backend is not called at all (memory speed instead of a timeout per call) and is probed in the
-///   background.
-/// - Pending writes are replayed to the backend (the memory value written back, or the backend copy deleted)
-///   before the backend serves reads of those keys again, so a value written during an outage is never
-///   hidden by the older copy the backend kept.
+/// - Writes (`set`, `delete`, `clear`) go to the backend, then memory. When the backend fails, the write succeeds:
+///   memory has it, and the outage journal (bounded by ``FallbackConfiguration/maxPendingKeys``)
+///   records the key.
+/// - After ``FallbackConfiguration/failureThreshold`` consecutive failures a circuit breaker opens: the backend is not
+///   called at all (memory speed instead of a timeout per call) and is probed in the background, by one probe at a
+///   time.
+/// - On recovery, by default (``FallbackRecovery/invalidate``), the keys written during the outage are removed from
+///   the backend (`UNLINK`, in batches) and from memory, so no instance reads a value older than the newest
+///   acknowledged write (another instance may have written a newer one meanwhile); ``FallbackRecovery/writeBack``
+///   writes memory's values back instead, for a single writer. Until a key is replayed, memory serves it.
+/// - ``FallbackConfiguration/maxOutageAge`` bounds how long after it was last written or read a value may be served
+///   from memory.
+/// - ``close()`` replays what the journal still holds if the backend answers within
+///   ``FallbackConfiguration/closeTimeout``.
 /// - Losing and regaining the backend is logged once each, counted in ``CacheStats/outages`` and
 ///   ``CacheStats/recoveries``, and published by ``healthEvents()``.
 ///
 /// - Batches (`getMany`, `setMany`, `deleteMany`) take one backend batch for the keys the backend may serve and
-///   follow the same rules key by key.
-/// - Tag and prefix invalidation go to memory and the backend. A memory cache without tag or prefix support is
-///   cleared instead (so it never serves an invalidated entry during a later outage). While the backend is down,
-///   the invalidation is remembered and replayed (after a pending `clear()`, before pending keys); until then every
-///   read is served by memory.
+///   follow the same rules key by key (`getMany` reads no TTLs, so it drops memory's copies instead of refreshing them).
+/// - Tag and prefix invalidation go to memory and the backend. A tag invalidation also drops memory's copies of the
+///   keys it removed (copies refreshed by reads do not know their tags); during an outage, when those keys are
+///   unknown, it drops every copy refreshed by a read. While the backend is down the invalidation is journaled and replayed (after a pending `clear()`,
+///   before pending keys); until then every read is served by memory.
 ///
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
 public final class FallbackCache: Cache {
-    private let primary: any Cache
-    private let local: any ReplayableCache
-    private let probe: @Sendable () async throws -> Void
-    private let configuration: FallbackConfiguration
-    private let logger: Logger
-    private let state: Locked<State>
+    let primary: any Cache
+    let memory: FallbackMemory
+    let probe: @Sendable () async throws -> Void
+    let configuration: FallbackConfiguration
+    let logger: Logger
+    let state: Locked<State>
     /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
-    private let background = CacheBackgroundWork()
-    private let replayRefusalCount = Atomic<Int>(0)
+    let background = CacheBackgroundWork()
+    let replayRefusalCount = Atomic<Int>(0)
+    /// Whether the backend reads TTLs (`getWithTTL`); refreshed copies then expire with the backend's.
+    private let backendReadsTTL = Atomic<Bool>(true)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
 
-    private struct State {
+    struct State {
         var breaker: CircuitBreaker
-        /// Keys written while the backend failed, with the version of their latest such write.
-        var pending: [String: UInt64] = [:]
-        /// Tags of pending keys' writes (the union, as the backend's tag sets would have accumulated them).
-        var pendingTags: [String: Set<String>] = [:]
-        /// A `clear()` the backend has not seen yet; its generation.
-        var clearPending: UInt64? = nil
-        /// Tag and prefix invalidations the backend has not seen yet, in call order, each with its version.
-        var pendingInvalidations: [(version: UInt64, invalidation: Invalidation)] = []
-        var version: UInt64 = 0
-        /// Whether the probe runs (set before it starts, so only one starts).
-        var probing = false
+        var journal: OutageJournal
+        var probe = ProbeStateMachine()
         /// Where the latest probe ran.
         var probePlacement: CacheBackgroundWork.Placement? = nil
+        /// Advanced by every clear and invalidation, before it reaches the backend: a written-back value in flight
+        /// meanwhile may land after it, so it is replayed again.
+        var invalidationEpoch: UInt64 = 0
         var subscribers: [Int: AsyncStream<FallbackHealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
         var closed = false
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
-        /// ``FallbackConfiguration/maxPendingKeys``.
-        var maxPendingKeys = Int.max
-        /// Whether `pending` overflowed since the last recovery (a clear replaces it; logged once on replay).
-        var journalOverflowed = false
+
+        /// ``FallbackConfiguration/recovery``.
+        var recovery: FallbackRecovery = .invalidate
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
-            mustUseMemoryForAll || pending[key] != nil
+            mustUseMemoryForAll || journal.contains(key)
+        }
+
+        /// Whether a write of `key` must stay in memory for now. Invalidating, a journaled key may be written to the
+        /// backend once the breaker is closed: its pending `UNLINK` can only turn the new value into a miss, never into
+        /// an older value, and the key leaves the journal with that `UNLINK` (so keys written steadily after an outage
+        /// do not stay in memory for as long as the writes go on). Writing back, it stays in memory: a write-back in
+        /// flight could land after the new value.
+        func writeMustUseMemory(for key: String) -> Bool {
+            recovery == .invalidate ? mustUseMemoryForAll : mustUseMemory(for: key)
         }
 
         /// Whether every key must stay in memory: the breaker is open, or a clear or invalidation awaits replay
         /// (any key may be affected by it).
         var mustUseMemoryForAll: Bool {
-            !breaker.allowsCalls || clearPending != nil || !pendingInvalidations.isEmpty
+            !breaker.allowsCalls || journal.concernsEveryKey
         }
 
-        mutating func markPending(_ key: String, tags: Set<String> = []) {
-            if pending[key] == nil, pending.count >= maxPendingKeys {
-                // Past the bound, remember "everything under the namespace" instead: clearing it on recovery removes
-                // every value the backend kept from before the outage, so none can shadow a newer one held in memory.
-                // The keys written so far are not replayed (a miss after recovery, never an older value).
-                markClearPending()
-                journalOverflowed = true
-            }
-            version += 1
-            pending[key] = version
-            if !tags.isEmpty { pendingTags[key, default: []].formUnion(tags) }
+        /// Claims the probe unless one runs or the cache is closed; the owner id when the caller must start it.
+        mutating func claimProbe() -> UInt64? {
+            closed ? nil : probe.start()
         }
-
-        mutating func markClearPending() {
-            version += 1
-            clearPending = version
-            pending.removeAll()
-            pendingTags.removeAll()
-            // The clear removes everything those invalidations would have removed.
-            pendingInvalidations.removeAll()
-        }
-
-        mutating func markInvalidationPending(_ invalidation: Invalidation) {
-            version += 1
-            pendingInvalidations.append((version, invalidation))
-        }
-    }
-
-    /// A tag or prefix invalidation to replay.
-    enum Invalidation: Sendable, Equatable {
-        case tag(String)
-        case prefix(String)
     }
 
     /// A fallback cache over `primary`, with `local` as the memory side.
@@ -118,7 +105,7 @@ public final class FallbackCache: Cache {
     /// - Parameter probe: a cheap call that succeeds when the backend is reachable (Redis: `PING`).
     package init(
         primary: any Cache,
-        local: any ReplayableCache,
+        local: MemoryCache,
         configuration: FallbackConfiguration = FallbackConfiguration(),
         name: String = "default",
         defaultTTL: Duration? = .seconds(3600),
@@ -129,26 +116,31 @@ public final class FallbackCache: Cache {
     ) throws {
         try configuration.validate()
         self.primary = primary
-        self.local = local
+        self.memory = FallbackMemory(cache: local, maxAge: configuration.maxOutageAge)
         self.configuration = configuration
         self.logger = logger
         self.probe = probe
-        var initialState = State(breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold))
-        initialState.maxPendingKeys = configuration.maxPendingKeys
-        self.state = Locked(initialState)
+        self.state = Locked(State(
+            breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold),
+            journal: OutageJournal(maxKeys: configuration.maxPendingKeys),
+            recovery: configuration.recovery
+        ))
         self.patterns = CachePatternsState(
             name: name, backend: "fallback", defaultTTL: defaultTTL, logger: logger, flightTimeout: flightTimeout, wallClock: wallClock
         )
     }
 
+    var local: MemoryCache { memory.cache }
+
     // MARK: Reads
 
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try checkOpen()
-        if try routeToBackend(key) {
+        if let stamp = routeToBackend(key) {
             do {
-                let value = try await primary.get(key, as: type)
+                let (value, ttl) = try await readWithTTL(key, as: type)
                 noteSuccess()
+                memory.refresh(key, value, ttl: ttl, stamp: stamp)
                 return value
             } catch where Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: true)
@@ -157,12 +149,27 @@ public final class FallbackCache: Cache {
         return try await local.get(key, as: type)
     }
 
+    /// The value with the backend's remaining TTL when the backend reads TTLs (Redis: `GET` and `PTTL` in one round
+    /// trip), else with none.
+    private func readWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (Value?, Duration?) {
+        if backendReadsTTL.load(ordering: .relaxed) {
+            do {
+                let entry = try await primary.getWithTTL(key, as: type)
+                return (entry?.value, entry?.ttl)
+            } catch let error as CacheError where error.code == .unsupported {
+                backendReadsTTL.store(false, ordering: .relaxed)
+            }
+        }
+        return (try await primary.get(key, as: type), nil)
+    }
+
     public func exists(_ key: String) async throws -> Bool {
         try checkOpen()
-        if try routeToBackend(key) {
+        if let stamp = routeToBackend(key) {
             do {
                 let exists = try await primary.exists(key)
                 noteSuccess()
+                if !exists { memory.drop(key, stamp: stamp) }
                 return exists
             } catch where Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: true)
@@ -177,43 +184,27 @@ public final class FallbackCache: Cache {
         try await store(key, value, ttl: ttl, tags: [])
     }
 
-    /// Stores `value` in memory and the backend, attached to `tags` (see ``invalidate(tag:)``).
-    ///
-    /// When the memory cache does not support tags it stores the value untagged; tag invalidation then clears
-    /// memory instead.
+    /// Stores `value` in the backend and memory, attached to `tags` (see ``invalidate(tag:)``).
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?, tags: Set<String>) async throws {
         try await store(key, value, ttl: ttl, tags: tags)
     }
 
     private func store<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?, tags: Set<String>) async throws {
-        try checkOpen()
-        let storedInMemory = try await storeInMemory(key, value, ttl: ttl, tags: tags)
-        let useBackend = state.withLock { state -> Bool in
-            if state.mustUseMemory(for: key) {
-                state.markPending(key, tags: tags)
-                patterns.recordFallbackEvent()
-                return false
-            }
-            return true
-        }
-        guard useBackend else {
-            if !storedInMemory {
-                throw CacheError.unavailable("The backend is unreachable and the value is too large for the fallback memory cache, so it was not stored.", key: key)
-            }
-            return
-        }
-        do {
+        try await write(key, tags: tags) {
             if tags.isEmpty {
-                try await primary.set(key, to: value, ttl: ttl)
+                try await self.primary.set(key, to: value, ttl: ttl)
             } else {
-                try await primary.set(key, to: value, ttl: ttl, tags: tags)
+                try await self.primary.set(key, to: value, ttl: ttl, tags: tags)
             }
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { $0.markPending(key, tags: tags) }
-            noteFailure(error, fellBack: true)
-            if !storedInMemory { throw error }
+        } memory: { duringOutage in
+            try await self.storeInMemory(key, value, ttl: self.memoryTTL(ttl, duringOutage: duringOutage), tags: tags)
         }
+    }
+
+    /// The TTL of a copy in memory: capped by ``FallbackConfiguration/maxOutageAge``, except for a write made during
+    /// an outage that will be written back (memory holds the only copy until then).
+    func memoryTTL(_ ttl: Duration?, duringOutage: Bool) -> Duration? {
+        duringOutage && configuration.recovery == .writeBack ? ttl : memory.capped(ttl)
     }
 
     /// Stores in memory; returns `false` when the value is too large for memory (its older copy is then dropped,
@@ -223,11 +214,7 @@ public final class FallbackCache: Cache {
             if tags.isEmpty {
                 try await local.set(key, to: value, ttl: ttl)
             } else {
-                do {
-                    try await local.set(key, to: value, ttl: ttl, tags: tags)
-                } catch let error as CacheError where error.code == .unsupported {
-                    try await local.set(key, to: value, ttl: ttl)
-                }
+                try await local.set(key, to: value, ttl: ttl, tags: tags)
             }
             return true
         } catch let error as CacheError where error.code == .valueTooLarge {
@@ -236,65 +223,111 @@ public final class FallbackCache: Cache {
         }
     }
 
-    public func delete(_ key: String) async throws {
+    /// A write of `key`: to the backend, then to memory (`memory` gets whether the backend missed it, and returns
+    /// whether memory holds the value); when the key must stay in memory or the backend fails to answer, to memory and
+    /// the journal. Throws ``CacheError/Code/unavailable`` when neither has it.
+    func write(
+        _ key: String,
+        tags: Set<String> = [],
+        backend: () async throws -> Void,
+        memory writeMemory: (_ duringOutage: Bool) async throws -> Bool
+    ) async throws {
         try checkOpen()
-        try await local.delete(key)
-        let useBackend = state.withLock { state -> Bool in
-            if state.mustUseMemory(for: key) {
-                state.markPending(key)
-                patterns.recordFallbackEvent()
-                return false
+        let useBackend = state.withLock { !$0.writeMustUseMemory(for: key) }
+        var backendError: (any Error)?
+        if useBackend {
+            do {
+                try await backend()
+                noteSuccess()
+                _ = try await memory.changing(key) { try await writeMemory(false) }
+                return
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+                backendError = error
             }
-            return true
+        } else {
+            patterns.recordFallbackEvent()
         }
-        guard useBackend else { return }
-        do {
-            try await primary.delete(key)
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { $0.markPending(key) }
-            noteFailure(error, fellBack: true)
+        // Journaled before memory changes (so reads of the key stay in memory from now on) and again after (so a
+        // write-back that read memory meanwhile does not count as replaying this write).
+        record(key, tags: tags)
+        let stored = try await memory.changing(key) { try await writeMemory(true) }
+        record(key, tags: tags)
+        if !stored {
+            throw backendError ?? CacheError.unavailable(
+                "The backend is unreachable and the value is too large for the fallback memory cache, so it was not stored.", key: key
+            )
+        }
+    }
+
+    /// Records `key` in the journal, and makes sure a probe runs to replay it.
+    private func record(_ key: String, tags: Set<String>) {
+        let owner = state.withLock { state -> UInt64? in
+            state.journal.record(key, tags: tags)
+            return state.claimProbe()
+        }
+        if let owner { spawnProbe(owner: owner) }
+    }
+
+    public func delete(_ key: String) async throws {
+        try await write(key) {
+            try await self.primary.delete(key)
+        } memory: { _ in
+            try await self.local.delete(key)
+            return true
         }
     }
 
     public func clear() async throws {
         try checkOpen()
-        try await local.clear()
         let useBackend = state.withLock { state -> Bool in
-            guard state.breaker.allowsCalls else {
-                state.markClearPending()
-                patterns.recordFallbackEvent()
-                return false
+            state.invalidationEpoch += 1
+            return state.breaker.allowsCalls
+        }
+        if useBackend {
+            do {
+                try await primary.clear()
+                noteSuccess()
+                try await memory.changingAll { try await local.clear() }
+                return
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
             }
-            return true
+        } else {
+            patterns.recordFallbackEvent()
         }
-        guard useBackend else { return }
-        do {
-            try await primary.clear()
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { $0.markClearPending() }
-            noteFailure(error, fellBack: true)
+        journal { $0.recordClear() }
+        try await memory.changingAll { try await local.clear() }
+    }
+
+    /// Changes the journal (a clear or an invalidation), and makes sure a probe runs to replay it.
+    private func journal(_ change: (inout OutageJournal) -> Void) {
+        let owner = state.withLock { state -> UInt64? in
+            state.invalidationEpoch += 1
+            change(&state.journal)
+            return state.claimProbe()
         }
+        if let owner { spawnProbe(owner: owner) }
     }
 
     // MARK: Batches
 
     /// The values under `keys`: one backend batch for the keys the backend may serve, memory for the rest
-    /// (pending keys, or all of them while the backend is down).
+    /// (journaled keys, or all of them while the backend is down). The batch reads no TTLs, so memory drops its copies
+    /// of those keys rather than keep ones older than what was returned.
     public func getMany<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
         try checkOpen()
         let keys = distinct(keys)
         guard !keys.isEmpty else { return [:] }
-        var (remote, inMemory) = state.withLock { state -> ([String], [String]) in
+        var (remote, inMemory) = state.withLock { state -> ([(String, NearCacheFillGate.Stamp)], [String]) in
             if state.mustUseMemoryForAll {
                 patterns.recordFallbackEvent()
                 return ([], keys)
             }
-            var remote: [String] = []
+            var remote: [(String, NearCacheFillGate.Stamp)] = []
             var inMemory: [String] = []
             for key in keys {
-                if state.pending[key] != nil { inMemory.append(key) } else { remote.append(key) }
+                if state.journal.contains(key) { inMemory.append(key) } else { remote.append((key, memory.stamp(key))) }
             }
             if !inMemory.isEmpty {
                 patterns.recordFallbackEvent()
@@ -304,11 +337,12 @@ public final class FallbackCache: Cache {
         var values: [String: Value] = [:]
         if !remote.isEmpty {
             do {
-                values = try await primary.getMany(remote, as: type)
+                values = try await primary.getMany(remote.map(\.0), as: type)
                 noteSuccess()
+                for (key, stamp) in remote { memory.drop(key, stamp: stamp) }
             } catch where Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: true)
-                inMemory += remote
+                inMemory += remote.map(\.0)
             }
         }
         if !inMemory.isEmpty {
@@ -317,134 +351,155 @@ public final class FallbackCache: Cache {
         return values
     }
 
-    /// Stores every entry in memory and, in one backend batch, in the backend; entries the backend does not get
-    /// are pending, as with ``set(_:to:ttl:)``.
+    /// Stores every entry in one backend batch, then in memory; entries the backend does not get are journaled, as
+    /// with ``set(_:to:ttl:)``.
     public func setMany<Value: Codable & Sendable>(_ entries: [String: Value], ttl: Duration?) async throws {
         try checkOpen()
         guard !entries.isEmpty else { return }
-        var tooLarge: Set<String> = []
-        for (key, value) in entries {
-            if try await !storeInMemory(key, value, ttl: ttl, tags: []) { tooLarge.insert(key) }
-        }
         let remote = state.withLock { state -> [String: Value] in
-            var remote: [String: Value] = [:]
-            var fellBack = false
-            for (key, value) in entries {
-                if state.mustUseMemory(for: key) {
-                    state.markPending(key)
-                    fellBack = true
-                } else {
-                    remote[key] = value
+            entries.filter { !state.writeMustUseMemory(for: $0.key) }
+        }
+        var offline = entries.filter { remote[$0.key] == nil }
+        if !offline.isEmpty { patterns.recordFallbackEvent() }
+        if !remote.isEmpty {
+            do {
+                try await primary.setMany(remote, ttl: ttl)
+                noteSuccess()
+                for (key, value) in remote {
+                    _ = try await memory.changing(key) { try await storeInMemory(key, value, ttl: memoryTTL(ttl, duringOutage: false), tags: []) }
                 }
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+                offline.merge(remote) { $1 }
             }
-            if fellBack {
-                patterns.recordFallbackEvent()
-            }
-            return remote
         }
-        if tooLarge.contains(where: { remote[$0] == nil }) {
+        var tooLarge = false
+        for (key, value) in offline {
+            record(key, tags: [])
+            let stored = try await memory.changing(key) {
+                try await storeInMemory(key, value, ttl: memoryTTL(ttl, duringOutage: true), tags: [])
+            }
+            record(key, tags: [])
+            if !stored { tooLarge = true }
+        }
+        if tooLarge {
             throw CacheError.unavailable("The backend is unreachable and some values are too large for the fallback memory cache, so they were not stored.")
-        }
-        guard !remote.isEmpty else { return }
-        do {
-            try await primary.setMany(remote, ttl: ttl)
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { state in
-                for key in remote.keys { state.markPending(key) }
-            }
-            noteFailure(error, fellBack: true)
-            if !tooLarge.isEmpty { throw error }
         }
     }
 
-    /// Removes every key from memory and, in one backend batch, from the backend; keys the backend does not get
-    /// are pending, as with ``delete(_:)``.
+    /// Removes every key in one backend batch, then from memory; keys the backend does not get are journaled, as with
+    /// ``delete(_:)``.
     public func deleteMany(_ keys: [String]) async throws {
         try checkOpen()
         let keys = distinct(keys)
         guard !keys.isEmpty else { return }
-        try await local.deleteMany(keys)
-        let remote = state.withLock { state -> [String] in
+        let (remote, offlineKeys) = state.withLock { state -> ([String], [String]) in
             var remote: [String] = []
+            var offline: [String] = []
             for key in keys {
-                if state.mustUseMemory(for: key) { state.markPending(key) } else { remote.append(key) }
+                if state.writeMustUseMemory(for: key) { offline.append(key) } else { remote.append(key) }
             }
-            if remote.count < keys.count {
-                patterns.recordFallbackEvent()
-            }
-            return remote
+            return (remote, offline)
         }
-        guard !remote.isEmpty else { return }
-        do {
-            try await primary.deleteMany(remote)
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { state in
-                for key in remote { state.markPending(key) }
+        var offline = offlineKeys
+        if !offline.isEmpty { patterns.recordFallbackEvent() }
+        if !remote.isEmpty {
+            do {
+                try await primary.deleteMany(remote)
+                noteSuccess()
+                for key in remote { memory.forget(key) }
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+                offline += remote
             }
-            noteFailure(error, fellBack: true)
+        }
+        for key in offline {
+            record(key, tags: [])
+            memory.forget(key)
+            record(key, tags: [])
         }
     }
 
     // MARK: Invalidation
 
-    /// Removes the entries stored with `tag`, from memory and the backend.
+    /// Removes the entries stored with `tag`, from the backend and memory.
     ///
-    /// When the memory cache does not support tags, it is cleared instead, so it never serves an invalidated entry
-    /// during a later outage. While the backend is down the invalidation is remembered and replayed before the
-    /// backend serves reads again (until then, every read is served by memory).
+    /// Memory also drops its copies of the keys the backend removed (copies refreshed by reads do not know their tags);
+    /// when those keys cannot be known (the backend is down, or is not a ``RedisCache``), every copy refreshed by a
+    /// read. While the backend
+    /// is down the invalidation is journaled and replayed before the backend serves reads again.
     public func invalidate(tag: String) async throws {
         try await invalidate(.tag(tag))
     }
 
-    /// Removes the entries whose key starts with `prefix`, from memory and the backend; as ``invalidate(tag:)``.
+    /// Removes the entries whose key starts with `prefix`, from the backend and memory; as ``invalidate(tag:)``.
     public func invalidate(prefix: String) async throws {
         try await invalidate(.prefix(prefix))
     }
 
-    private func invalidate(_ invalidation: Invalidation) async throws {
+    private func invalidate(_ invalidation: OutageJournal.Invalidation) async throws {
         try checkOpen()
-        do {
-            switch invalidation {
-            case .tag(let tag): try await local.invalidate(tag: tag)
-            case .prefix(let prefix): try await local.invalidate(prefix: prefix)
-            }
-        } catch let error as CacheError where error.code == .unsupported {
-            try await local.clear()
-        }
         let useBackend = state.withLock { state -> Bool in
-            if state.mustUseMemoryForAll {
-                state.markInvalidationPending(invalidation)
-                patterns.recordFallbackEvent()
-                return false
-            }
-            return true
+            state.invalidationEpoch += 1
+            return !state.mustUseMemoryForAll
         }
-        guard useBackend else { return }
-        do {
-            switch invalidation {
-            case .tag(let tag): try await primary.invalidate(tag: tag)
-            case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
+        if useBackend {
+            do {
+                switch invalidation {
+                case .tag(let tag):
+                    if let redis = primary as? RedisCache {
+                        let removed = try await redis.removeTagged(tag)
+                        let prefix = redis.keyspace.prefix
+                        try await memory.changingAll {
+                            _ = try local.invalidateValues(tag: tag)
+                            for buffer in removed {
+                                let key = String(buffer: buffer)
+                                if key.hasPrefix(prefix) { _ = try local.deleteValue(String(key.dropFirst(prefix.count))) }
+                            }
+                        }
+                    } else {
+                        try await primary.invalidate(tag: tag)
+                        try await memory.changingAll {
+                            _ = try local.invalidateValues(tag: tag)
+                            _ = try local.invalidateValues(tag: FallbackMemory.refreshedTag)
+                        }
+                    }
+                case .prefix(let prefix):
+                    try await primary.invalidate(prefix: prefix)
+                    try await memory.changingAll { try await local.invalidate(prefix: prefix) }
+                }
+                noteSuccess()
+                return
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
             }
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { $0.markInvalidationPending(invalidation) }
-            noteFailure(error, fellBack: true)
+        } else {
+            patterns.recordFallbackEvent()
+        }
+        journal { $0.recordInvalidation(invalidation) }
+        try await memory.changingAll {
+            switch invalidation {
+            case .tag(let tag):
+                _ = try local.invalidateValues(tag: tag)
+                _ = try local.invalidateValues(tag: FallbackMemory.refreshedTag)
+            case .prefix(let prefix):
+                try await local.invalidate(prefix: prefix)
+            }
         }
     }
 
     // MARK: Stats, health, life cycle
 
-    /// Hits and misses of both sides; writes as seen by memory (which sees them all); size and entry count
+    /// Hits and misses of both sides; writes as seen by memory (which sees them all; refreshes by reads not counted); size and entry count
     /// of the backend; evictions and expirations of memory; plus fallback, outage and recovery counts.
     public func stats() async -> CacheStats {
         let backend = await primary.stats()
         let memory = await local.stats()
+        let refreshes = self.memory.refreshCounts
         let counts = state.withLock { ($0.outages, $0.recoveries) }
         var stats = CacheStats(
             hits: backend.hits + memory.hits, misses: backend.misses + memory.misses,
-            sets: memory.sets, deletes: memory.deletes,
+            sets: memory.sets - min(memory.sets, refreshes.sets), deletes: memory.deletes - min(memory.deletes, refreshes.deletes),
             evictions: memory.evictions, expirations: memory.expirations,
             size: backend.size, entryCount: backend.entryCount
         )
@@ -459,7 +514,7 @@ public final class FallbackCache: Cache {
     public var isBackendHealthy: Bool { state.withLock { $0.breaker.allowsCalls } }
 
     /// Keys written while the backend failed that are not yet replayed to it.
-    public var pendingKeyCount: Int { state.withLock { $0.pending.count } }
+    public var pendingKeyCount: Int { state.withLock { $0.journal.keyCount } }
 
     /// A stream of backend health changes, from now until the cache is closed. Each call makes a new stream.
     public func healthEvents() -> AsyncStream<FallbackHealthEvent> {
@@ -478,20 +533,21 @@ public final class FallbackCache: Cache {
         return stream
     }
 
+    /// Stops the probe, replays what the outage journal still holds if the backend answers within
+    /// ``FallbackConfiguration/closeTimeout`` (a delete made during an outage is not lost when the backend is back),
+    /// then closes the backend and memory. Later calls throw ``CacheError/Code/closed``; closing twice is allowed.
     public func close() async throws {
         let (subscribers, alreadyClosed) = state.withLock { state in
             let result = (Array(state.subscribers.values), state.closed)
             state.closed = true
+            state.probe.close()
             state.subscribers.removeAll()
             return result
         }
         guard !alreadyClosed else { return }
         await background.close()
         for subscriber in subscribers { subscriber.finish() }
-        let pending = pendingKeyCount
-        if pending > 0 {
-            logger.warning("Closing with writes the backend never received", metadata: ["cache.pending_keys": "\(pending)"])
-        }
+        await drainJournal()
         var firstError: (any Error)?
         do { try await primary.close() } catch { firstError = error }
         do { try await local.close() } catch { firstError = firstError ?? error }
@@ -521,14 +577,15 @@ public final class FallbackCache: Cache {
         if state.withLock({ $0.closed }) { throw CacheError.closed() }
     }
 
-    /// Whether this read goes to the backend; counts a fallback when it does not.
-    private func routeToBackend(_ key: String) throws -> Bool {
+    /// The stamp for refreshing memory when this read goes to the backend; `nil` (a fallback, counted) when it must
+    /// stay in memory.
+    private func routeToBackend(_ key: String) -> NearCacheFillGate.Stamp? {
         state.withLock { state in
             if state.mustUseMemory(for: key) {
                 patterns.recordFallbackEvent()
-                return false
+                return nil
             }
-            return true
+            return memory.stamp(key)
         }
     }
 
@@ -546,17 +603,15 @@ public final class FallbackCache: Cache {
         state.withLock { $0.breaker.recordSuccess() }
     }
 
-    /// Counts an availability failure. The first failure starts the background probe, which replays pending
-    /// writes as soon as the backend answers, whether or not the breaker opened.
-    private func noteFailure(_ error: any Error, fellBack: Bool) {
-        let (action, startProbe) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
+    /// Counts an availability failure. The first failure starts the background probe (one at a time), which replays
+    /// the journal as soon as the backend answers, whether or not the breaker opened.
+    func noteFailure(_ error: any Error, fellBack: Bool) {
+        let (action, owner) = state.withLock { state -> (CircuitBreaker.Action, UInt64?) in
             if fellBack { patterns.recordFallbackEvent() }
             // A busy pool is load, not an outage: served from memory, replayed by the probe, but not counted.
             let action = Self.isOutage(error) ? state.breaker.recordFailure(now: .now) : .none
             if action == .opened { state.outages += 1 }
-            let startProbe = !state.probing && !state.closed
-            if startProbe { state.probing = true }
-            return (action, startProbe)
+            return (action, state.claimProbe())
         }
         if action == .opened {
             logger.warning(
@@ -565,171 +620,19 @@ public final class FallbackCache: Cache {
             )
             publish(.backendLost(reason: keylessDescription(of: error)))
         }
-        if startProbe { spawnProbe() }
-    }
-
-    /// Starts the probe (whose `probing` flag the caller set): it probes the backend until it answers, replays pending
-    /// writes, closes the breaker, and goes on replaying until no key is pending. It holds the cache only for one
-    /// round, so an abandoned cache is freed (and its deinit cancels the probe) even while the backend stays down.
-    private func spawnProbe() {
-        let interval = configuration.probeInterval.boundedForSleep
-        let placement = background.spawn { [weak self] in
-            var replayedSinceOutage = 0
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    break
-                }
-                guard let self else { return }
-                if await self.probeOnce(replayedSinceOutage: &replayedSinceOutage) { return }
-            }
-            self?.state.withLock { $0.probing = false }
-        }
-        state.withLock { $0.probePlacement = placement }
-    }
-
-    /// Restarts the probe when ``run()`` ended (and cut it short) while the cache stays open and the backend is
-    /// still down or has writes to replay.
-    private func resumeProbeIfNeeded() {
-        let resume = state.withLock { state -> Bool in
-            let needed = !state.breaker.allowsCalls || !state.pending.isEmpty || state.clearPending != nil
-                || !state.pendingInvalidations.isEmpty
-            guard needed, !state.probing, !state.closed else { return false }
-            state.probing = true
-            return true
-        }
-        if resume { spawnProbe() }
+        if let owner { spawnProbe(owner: owner) }
     }
 
     /// Where the latest probe of the backend ran (`nil` before the first failure); for tests.
     package var probePlacement: CacheBackgroundWork.Placement? { state.withLock { $0.probePlacement } }
 
-    /// One round of the probe: probes, replays, and closes the breaker when the backend answers.
-    /// - Returns: Whether the probe is done (the backend recovered and no key is pending).
-    private func probeOnce(replayedSinceOutage: inout Int) async -> Bool {
-        do {
-            try await probe()
-        } catch {
-            return false
-        }
-        guard let replayed = await reconcile() else { return false }
-        replayedSinceOutage += replayed
-        let (action, done) = state.withLock { state -> (CircuitBreaker.Action, Bool) in
-            // A pending clear or invalidation concerns every key: the breaker stays open until it is replayed.
-            guard state.clearPending == nil, state.pendingInvalidations.isEmpty else { return (.none, false) }
-            // Keys written again while they were replayed are still pending: memory keeps serving them and the
-            // next pass replays them. Closing the breaker now means sustained writes cannot keep the backend out
-            // for ever (while it is open, every write makes its key pending).
-            let action = state.breaker.recordRecovery()
-            if action == .closed { state.recoveries += 1 }
-            let done = state.pending.isEmpty
-            if done { state.probing = false }
-            return (action, done)
-        }
-        if action == .closed {
-            logger.notice("Backend recovered: writes made during the outage replayed", metadata: ["cache.replayed_keys": "\(replayedSinceOutage)"])
-            publish(.backendRecovered(reconciledKeys: replayedSinceOutage))
-        }
-        return done
-    }
-
-    /// Replays the pending clear, invalidations and keys once (keys written again meanwhile stay pending).
-    ///
-    /// Only the probe task runs this, one at a time, and writes to pending keys go to memory only, so it is
-    /// the only writer of those keys to the backend and always writes memory's latest value.
-    /// - Returns: the number of keys replayed, or `nil` when the backend failed again.
-    private func reconcile() async -> Int? {
-        var replayed = 0
-        do {
-            let (clearGeneration, invalidations, pending) = state.withLock {
-                ($0.clearPending, $0.pendingInvalidations, $0.pending)
-            }
-            // Order: the clear, then invalidations in call order, then keys. Keys carry memory's latest state,
-            // which already reflects every clear and invalidation, so replaying them last is always right.
-            if let clearGeneration {
-                if state.withLock({ state in defer { state.journalOverflowed = false }; return state.journalOverflowed }) {
-                    logger.warning(
-                        "More keys were written during the outage than the journal holds (maxPendingKeys): clearing the namespace in the backend instead of replaying them",
-                        metadata: ["cache.max_pending_keys": "\(configuration.maxPendingKeys)"]
-                    )
-                }
-                try await skippingRefusal("clear") { try await primary.clear() }
-                state.withLock { state in
-                    if state.clearPending == clearGeneration { state.clearPending = nil }
-                }
-            }
-            for (version, invalidation) in invalidations {
-                try await skippingRefusal("invalidate") {
-                    switch invalidation {
-                    case .tag(let tag): try await primary.invalidate(tag: tag)
-                    case .prefix(let prefix): try await primary.invalidate(prefix: prefix)
-                    }
-                }
-                state.withLock { state in
-                    state.pendingInvalidations.removeAll { $0.version == version }
-                }
-            }
-            for key in pending.keys {
-                // The version now, not the snapshot's: a key rewritten since the snapshot is replayed with its
-                // latest value, and stays pending only if it is rewritten during its own replay.
-                guard let version = state.withLock({ $0.pending[key] }) else { continue }
-                let keyTags = state.withLock { $0.pendingTags[key] } ?? []
-                try await skippingRefusal("set", key: key) {
-                    if let entry = try local.replayableEntry(key) {
-                        if let stored = entry.value as? StoredBytes {
-                            try await primary.setBytes(key, to: stored.bytes, ttl: entry.ttl ?? .noExpiry)
-                        } else if keyTags.isEmpty {
-                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry)
-                        } else {
-                            try await primary.set(key, to: entry.value, ttl: entry.ttl ?? .noExpiry, tags: keyTags)
-                        }
-                    } else {
-                        try await primary.delete(key)
-                    }
-                }
-                replayed += 1
-                state.withLock { state in
-                    if state.pending[key] == version {
-                        state.pending.removeValue(forKey: key)
-                        state.pendingTags.removeValue(forKey: key)
-                    }
-                }
-            }
-            return replayed
-        } catch {
-            if Self.isAvailabilityFailure(error) {
-                noteFailure(error, fellBack: false)
-            } else if Task.isCancelled || (error as? CacheError)?.code == .cancelled {
-                // Closing: the probe task was cancelled mid-replay; close() reports what is still pending.
-            } else {
-                logger.error("Could not replay a write made during an outage", metadata: ["cache.failure": "\(keylessDescription(of: error))"])
-                logger.debug("The failed replay", metadata: ["cache.failure": "\(error)"])
-            }
-            return nil
-        }
-    }
-
-    /// Runs one replay step; an error that is not an availability failure (nor cancellation) is logged, counted in
-    /// ``replayRefusals`` and skipped, so one write the backend refuses (a reserved key, a `clear()` Redis cannot do
-    /// without a namespace, `OOM`) cannot stall recovery for every other key. Availability failures and cancellation
-    /// are rethrown: the pass ends and the probe tries again.
-    private func skippingRefusal(_ operation: String, key: String? = nil, _ step: () async throws -> Void) async throws {
-        do {
-            try await step()
-        } catch {
-            if Self.isAvailabilityFailure(error) || Task.isCancelled || (error as? CacheError)?.code == .cancelled { throw error }
-            replayRefusalCount.add(1, ordering: .relaxed)
-            var metadata: Logger.Metadata = ["cache.operation": "\(operation)", "cache.failure": "\(error)"]
-            if let key, logger.logLevel <= .debug { metadata["cache.key"] = "\(key)" }
-            logger.error("The backend refused a write made during an outage; it is skipped and the backend may keep an older value until it expires", metadata: metadata)
-        }
-    }
+    /// Whether a probe runs now; for tests.
+    package var isProbing: Bool { state.withLock { $0.probe.isRunning } }
 
     /// Writes made during an outage that the backend refused when they were replayed (skipped, logged).
     package var replayRefusals: Int { replayRefusalCount.load(ordering: .relaxed) }
 
-    private func publish(_ event: FallbackHealthEvent) {
+    func publish(_ event: FallbackHealthEvent) {
         let subscribers = state.withLock { Array($0.subscribers.values) }
         for subscriber in subscribers { subscriber.yield(event) }
     }
@@ -746,7 +649,7 @@ extension FallbackCache {
     /// the key, so its answer would promise nothing.
     @discardableResult
     public func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool {
-        try checkOpen()
+        guard state.withLock({ !$0.closed }) else { throw CacheError.closed() }
         guard state.withLock({ !$0.mustUseMemory(for: key) }) else {
             throw CacheError.unavailable(
                 "The backend is unreachable, so whether another instance already stored this key cannot be known; nothing was stored. Retry when the backend is back, or use set.",
@@ -762,104 +665,106 @@ extension FallbackCache {
             throw error
         }
         if stored {
-            _ = try await storeInMemory(key, value, ttl: ttl, tags: [])
+            _ = try await memory.changing(key) { try await memoryOnlyStore(key, value, ttl: memoryTTL(ttl, duringOutage: false)) }
         }
         return stored
     }
 
-    /// Stores `value` in memory and the backend, each keeping its own copy's remaining TTL; as ``set(_:to:ttl:)``
-    /// while the backend is down (memory keeps the write, replayed later with memory's TTL).
+    private func memoryOnlyStore<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?) async throws -> Bool {
+        do {
+            try await local.set(key, to: value, ttl: ttl)
+            return true
+        } catch let error as CacheError where error.code == .valueTooLarge {
+            try await local.delete(key)
+            return false
+        }
+    }
+
+    /// Stores `value` in the backend and memory, each keeping its own copy's remaining TTL; as ``set(_:to:ttl:)``
+    /// while the backend is down (memory keeps the write, journaled).
     public func setKeepingTTL<Value: Codable & Sendable>(_ key: String, to value: Value) async throws {
-        try await writeBoth(key) {
-            try await self.local.setKeepingTTL(key, to: value)
-        } backend: {
+        try await write(key) {
             try await self.primary.setKeepingTTL(key, to: value)
+        } memory: { _ in
+            try await self.tooLargeDropped(key) { try await self.local.setKeepingTTL(key, to: value) }
         }
     }
 
     /// The backend's remaining TTL for `key`; memory's while the backend is down.
     public func ttl(_ key: String) async throws -> Duration? {
-        try await read(key) { try await self.primary.ttl(key) } memory: { try await self.local.ttl(key) }
+        try await read(key) { _ in try await self.primary.ttl(key) } memory: { try await self.local.ttl(key) }
     }
 
-    /// The value and TTL from the backend in one round trip; from memory while the backend is down.
+    /// The value and TTL from the backend in one round trip (refreshing memory's copy); from memory while the backend
+    /// is down.
     public func getWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (value: Value, ttl: Duration)? {
-        try await read(key) {
-            try await self.primary.getWithTTL(key, as: type)
+        try await read(key) { stamp in
+            let entry = try await self.primary.getWithTTL(key, as: type)
+            self.memory.refresh(key, entry?.value, ttl: entry?.ttl, stamp: stamp)
+            return entry
         } memory: {
             try await self.local.getWithTTL(key, as: type)
         }
     }
 
-    /// Stores the bytes in memory and the backend, as ``set(_:to:ttl:)`` does with a value.
+    /// Stores the bytes in the backend and memory, as ``set(_:to:ttl:)`` does with a value.
     public func setBytes(_ key: String, to bytes: [UInt8], ttl: Duration?) async throws {
-        try await writeBoth(key) {
-            try await self.local.setBytes(key, to: bytes, ttl: ttl)
-        } backend: {
+        try await write(key) {
             try await self.primary.setBytes(key, to: bytes, ttl: ttl)
+        } memory: { duringOutage in
+            try await self.tooLargeDropped(key) {
+                try await self.local.setBytes(key, to: bytes, ttl: self.memoryTTL(ttl, duringOutage: duringOutage))
+            }
         }
     }
 
-    /// The bytes from the backend; from memory while the backend is down.
+    /// The bytes from the backend (memory drops its copy, which it cannot refresh from bytes); from memory while the
+    /// backend is down.
     public func getBytes(_ key: String) async throws -> [UInt8]? {
-        try await read(key) { try await self.primary.getBytes(key) } memory: { try await self.local.getBytes(key) }
+        try await read(key) { stamp in
+            let bytes = try await self.primary.getBytes(key)
+            self.memory.drop(key, stamp: stamp)
+            return bytes
+        } memory: {
+            try await self.local.getBytes(key)
+        }
     }
 
-    /// A read from the backend, or from memory when the key must stay there or the backend fails to answer.
+    /// Runs a memory write; `false` when the value is too large for memory (its older copy is then dropped).
+    private func tooLargeDropped(_ key: String, _ write: () async throws -> Void) async throws -> Bool {
+        do {
+            try await write()
+            return true
+        } catch let error as CacheError where error.code == .valueTooLarge {
+            try await local.delete(key)
+            return false
+        }
+    }
+
+    /// A read from the backend (given the stamp for refreshing memory), or from memory when the key must stay there or
+    /// the backend fails to answer.
     private func read<Output>(
         _ key: String,
-        backend: @escaping @Sendable () async throws -> Output,
+        backend: @escaping @Sendable (NearCacheFillGate.Stamp) async throws -> Output,
         memory: @escaping @Sendable () async throws -> Output
     ) async throws -> Output {
-        try checkOpen()
-        if try routeToBackend(key) {
+        guard state.withLock({ !$0.closed }) else { throw CacheError.closed() }
+        let stamp = state.withLock { state -> NearCacheFillGate.Stamp? in
+            if state.mustUseMemory(for: key) {
+                patterns.recordFallbackEvent()
+                return nil
+            }
+            return self.memory.stamp(key)
+        }
+        if let stamp {
             do {
-                let result = try await backend()
-                noteSuccess()
+                let result = try await backend(stamp)
+                state.withLock { $0.breaker.recordSuccess() }
                 return result
             } catch where Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: true)
             }
         }
         return try await memory()
-    }
-
-    /// A write to memory, then to the backend unless the key must stay in memory; a backend that fails to answer
-    /// leaves the key pending, as ``set(_:to:ttl:)`` does.
-    private func writeBoth(
-        _ key: String,
-        memory: @escaping @Sendable () async throws -> Void,
-        backend: @escaping @Sendable () async throws -> Void
-    ) async throws {
-        try checkOpen()
-        var storedInMemory = true
-        do {
-            try await memory()
-        } catch let error as CacheError where error.code == .valueTooLarge {
-            try await local.delete(key)
-            storedInMemory = false
-        }
-        let useBackend = state.withLock { state -> Bool in
-            if state.mustUseMemory(for: key) {
-                state.markPending(key)
-                patterns.recordFallbackEvent()
-                return false
-            }
-            return true
-        }
-        guard useBackend else {
-            if !storedInMemory {
-                throw CacheError.unavailable("The backend is unreachable and the value is too large for the fallback memory cache, so it was not stored.", key: key)
-            }
-            return
-        }
-        do {
-            try await backend()
-            noteSuccess()
-        } catch where Self.isAvailabilityFailure(error) {
-            state.withLock { $0.markPending(key) }
-            noteFailure(error, fellBack: true)
-            if !storedInMemory { throw error }
-        }
     }
 }

@@ -1,4 +1,4 @@
-extension MemoryCache: ReplayableCache {
+extension MemoryCache {
     /// The live value under `key` with its remaining time to live, for replaying writes made during an
     /// outage to the backend. Counts neither a hit nor a miss.
     package func replayableEntry(_ key: String) throws -> (value: any Codable & Sendable, ttl: Duration?)? {

@@ -62,21 +62,21 @@ struct AnyEvictionPolicy {
         }
     }
 
-    mutating func recordInsertion(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+    mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
         switch kind {
-        case .expiry: expiry!.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
-        case .lru: lru!.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
-        case .tinyLFU: tinyLFU!.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
-        case .s3fifo: s3fifo!.recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+        case .expiry: expiry!.recordInsertion(entry, victims: &victims)
+        case .lru: lru!.recordInsertion(entry, victims: &victims)
+        case .tinyLFU: tinyLFU!.recordInsertion(entry, victims: &victims)
+        case .s3fifo: s3fifo!.recordInsertion(entry, victims: &victims)
         }
     }
 
-    mutating func recordUpdate(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+    mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
         switch kind {
-        case .expiry: expiry!.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
-        case .lru: lru!.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
-        case .tinyLFU: tinyLFU!.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
-        case .s3fifo: s3fifo!.recordUpdate(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+        case .expiry: expiry!.recordUpdate(entry, victims: &victims)
+        case .lru: lru!.recordUpdate(entry, victims: &victims)
+        case .tinyLFU: tinyLFU!.recordUpdate(entry, victims: &victims)
+        case .s3fifo: s3fifo!.recordUpdate(entry, victims: &victims)
         }
     }
 

@@ -24,22 +24,40 @@ package protocol EvictionPolicy: Sendable {
     /// A read found nothing under a key with this hash. Frequency-aware policies count it; others ignore it.
     mutating func recordMiss(keyHash: UInt64)
 
-    /// A new entry was stored in `slot`.
+    /// A new entry was stored in `entry.slot`.
     ///
     /// Append to `victims` the slots the shard must drop so that ``weightedSize`` is within ``capacity``.
     /// This may include `slot` itself when the policy declines to admit the new entry. The policy has already
     /// forgotten every slot it appends: the shard removes them from its table without calling
     /// ``recordRemoval(_:)``.
     ///
-    /// - Parameter expiresAt: nanoseconds on the cache's clock, `UInt64.max` for never.
-    mutating func recordInsertion(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int])
+    mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int])
 
-    /// The entry in `slot` got a new value, weight or expiry; victims as for ``recordInsertion(_:keyHash:weight:expiresAt:victims:)``.
-    mutating func recordUpdate(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int])
+    /// The entry in `entry.slot` got a new value, weight or expiry; victims as for ``recordInsertion(_:victims:)``.
+    mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int])
 
     /// The shard removed the entry in `slot` (deleted or expired); forget it.
     mutating func recordRemoval(_ slot: Int)
 
     /// The shard was cleared; forget every entry (frequency history may be kept).
     mutating func removeAll()
+}
+
+/// What a policy is told about an entry the shard stored or changed.
+package struct PolicyEntry: Sendable {
+    /// Where the shard keeps the entry.
+    package var slot: Int
+    /// A well-mixed 64-bit hash of the key.
+    package var keyHash: UInt64
+    /// The bytes charged to the entry.
+    package var weight: Int
+    /// Nanoseconds on the cache's clock, `UInt64.max` for never.
+    package var expiresAt: UInt64
+
+    package init(slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64 = .max) {
+        self.slot = slot
+        self.keyHash = keyHash
+        self.weight = weight
+        self.expiresAt = expiresAt
+    }
 }

@@ -43,7 +43,8 @@ package struct ExpiryOrderPolicy: EvictionPolicy {
 
     package mutating func recordMiss(keyHash: UInt64) {}
 
-    package mutating func recordInsertion(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, weight = entry.weight, expiresAt = entry.expiresAt
         grow(toInclude: slot)
         if weights[slot] >= 0 {
             forget(slot)
@@ -60,9 +61,9 @@ package struct ExpiryOrderPolicy: EvictionPolicy {
         compactIfNeeded()
     }
 
-    package mutating func recordUpdate(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
         // A new value is a new insertion: it gets a new place among entries with the same expiry.
-        recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+        recordInsertion(entry, victims: &victims)
     }
 
     package mutating func recordRemoval(_ slot: Int) {

@@ -36,7 +36,8 @@ package struct LRUPolicy: EvictionPolicy {
 
     package mutating func recordMiss(keyHash: UInt64) {}
 
-    package mutating func recordInsertion(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, weight = entry.weight
         grow(toInclude: slot)
         if weights[slot] >= 0 {
             // The shard reuses a slot we still track only if it skipped recordRemoval; stay consistent anyway.
@@ -49,8 +50,8 @@ package struct LRUPolicy: EvictionPolicy {
         evict(into: &victims)
     }
 
-    package mutating func recordUpdate(_ slot: Int, keyHash: UInt64, weight: Int, expiresAt: UInt64, victims: inout [Int]) {
-        recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
+        recordInsertion(entry, victims: &victims)
     }
 
     package mutating func recordRemoval(_ slot: Int) {

@@ -276,9 +276,9 @@ extension MemoryCacheShard {
 
             victims.removeAll(keepingCapacity: true)
             if isUpdate {
-                policy.recordUpdate(slot, keyHash: key.hash, weight: newSize, expiresAt: expiresAt, victims: &victims)
+                policy.recordUpdate(PolicyEntry(slot: slot, keyHash: key.hash, weight: newSize, expiresAt: expiresAt), victims: &victims)
             } else {
-                policy.recordInsertion(slot, keyHash: key.hash, weight: newSize, expiresAt: expiresAt, victims: &victims)
+                policy.recordInsertion(PolicyEntry(slot: slot, keyHash: key.hash, weight: newSize, expiresAt: expiresAt), victims: &victims)
             }
             for victim in victims {
                 removeEntry(victim)

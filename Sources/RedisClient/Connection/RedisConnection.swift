@@ -208,8 +208,10 @@ public final class RedisConnection: RedisCommandExecutor {
     }
 
     private static func errorText(_ value: RESPValue) -> String? {
-        switch value.withoutAttributes {
+        // Checked on every reply: a switch on the value itself, so a reply that is not an error costs no copy.
+        switch value {
         case .simpleError(let b), .bulkError(let b): return String(buffer: b)
+        case .attribute(_, let inner): return Self.errorText(inner)
         default: return nil
         }
     }
@@ -272,11 +274,10 @@ public final class RedisConnection: RedisCommandExecutor {
     /// Sends commands in one write; returns raw replies (error replies included as values).
     package func rawPipeline(_ commands: [RedisCommand], timeout: Duration?) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        var bytes = commands[0].encoded
-        for command in commands.dropFirst() {
-            var encoded = command.encoded
-            bytes.writeBuffer(&encoded)
-        }
+        var size = 0
+        for command in commands { size += command.encoded.readableBytes }
+        var bytes = self.channel.allocator.buffer(capacity: size)
+        for command in commands { bytes.writeImmutableBuffer(command.encoded) }
         return try await self.submit(bytes, timeout: timeout, batchSize: commands.count) { .batch($0) }
     }
 
@@ -293,7 +294,7 @@ public final class RedisConnection: RedisCommandExecutor {
         _ bytes: ByteBuffer,
         timeout: Duration?,
         batchSize: Int?,
-        promise: @escaping (CheckedContinuation<Reply, any Error>) -> RedisReplyPromise
+        promise: @escaping (RedisReplyContinuation<Reply>) -> RedisReplyPromise
     ) async throws -> Reply {
         let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
         let handler = self.handler
@@ -301,7 +302,7 @@ public final class RedisConnection: RedisCommandExecutor {
         try Self.checkCancellation()
         let cancellation = RedisRequestCancellation()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
+            try await Self.withReplyContinuation { (continuation: RedisReplyContinuation<Reply>) in
                 let request = promise(continuation)
                 if eventLoop.inEventLoop {
                     handler.value.send(bytes, id: id, timeout: timeout, batchSize: batchSize, cancellation: cancellation, promise: request)
@@ -326,6 +327,18 @@ public final class RedisConnection: RedisCommandExecutor {
     ) {
         cancellation.cancel()
         eventLoop.execute { handler.value.cancel(id: id) }
+    }
+
+    /// A checked continuation in debug builds, an unsafe one in release builds; see ``RedisReplyContinuation``.
+    @inline(__always)
+    private static func withReplyContinuation<Reply>(
+        _ body: (RedisReplyContinuation<Reply>) -> Void
+    ) async throws -> Reply {
+        #if DEBUG
+        try await withCheckedThrowingContinuation(body)
+        #else
+        try await withUnsafeThrowingContinuation(body)
+        #endif
     }
 
     private static func checkCancellation() throws {

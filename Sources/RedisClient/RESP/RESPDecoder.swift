@@ -94,9 +94,13 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
 
     package mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
         while true {
-            var copy = buffer
-            guard let token = try self.parseToken(&copy) else { return nil }
-            buffer = copy  // the token is complete: consume it
+            // Parsing only moves the reader index, so an incomplete token is undone by moving it back (cheaper than
+            // parsing a copy of the buffer: no retain and release per token).
+            let start = buffer.readerIndex
+            guard let token = try self.parseToken(&buffer) else {
+                buffer.moveReaderIndex(to: start)
+                return nil
+            }
             var value: RESPValue
             switch token {
             case .value(let v):
@@ -192,7 +196,7 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             return .simpleError(line)
         case UInt8(ascii: ":"):
             guard let line = try self.readLine(&buffer) else { return nil }
-            return .integer(try Self.parseInteger(line))
+            return .integer(try line.withUnsafeReadableBytes { try Self.parseInteger($0) })
         case UInt8(ascii: "$"):
             guard let length = try self.readLength(&buffer) else { return nil }
             if length < 0 { return .null }
@@ -241,25 +245,36 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// Reads up to the next CRLF, returning the line without it; `nil` when no CRLF has arrived yet.
     private func readLine(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        let view = buffer.readableBytesView
-        guard let crIndex = view.firstIndex(of: Self.cr) else {
-            if view.count > self.maxLineLength { throw RESPParsingError(.lineTooLong) }
-            return nil
-        }
-        let lineLength = crIndex - view.startIndex
-        if lineLength > self.maxLineLength { throw RESPParsingError(.lineTooLong) }
-        guard crIndex + 1 < view.endIndex else { return nil }
-        guard view[crIndex + 1] == Self.lf else { throw RESPParsingError(.missingCRLF) }
+        guard let lineLength = try self.lineLength(buffer) else { return nil }
         let line = buffer.readSlice(length: lineLength)!
         buffer.moveReaderIndex(forwardBy: 2)
         return line
     }
 
+    /// The length of the line at the reader index without its CRLF; `nil` when no CRLF has arrived yet.
+    /// Scans the bytes in place: no slice or view of the buffer (each would cost a retain and a release).
+    private func lineLength(_ buffer: ByteBuffer) throws -> Int? {
+        let maxLineLength = self.maxLineLength
+        return try buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard let crIndex = bytes.firstIndex(of: Self.cr) else {
+                if bytes.count > maxLineLength { throw RESPParsingError(.lineTooLong) }
+                return nil
+            }
+            if crIndex > maxLineLength { throw RESPParsingError(.lineTooLong) }
+            guard crIndex + 1 < bytes.count else { return nil }
+            guard bytes[crIndex + 1] == Self.lf else { throw RESPParsingError(.missingCRLF) }
+            return crIndex
+        }
+    }
+
     /// Reads a length line; negative values other than -1 are invalid, values over the limit are rejected.
     /// A length or count line, checked against `limit` (the bulk length limit unless given).
     private func readLength(_ buffer: inout ByteBuffer, limit: Int? = nil) throws -> Int? {
-        guard let line = try self.readLine(&buffer) else { return nil }
-        let value = try Self.parseInteger(line)
+        guard let lineLength = try self.lineLength(buffer) else { return nil }
+        let value = try buffer.withUnsafeReadableBytes { bytes in
+            try Self.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[..<lineLength]))
+        }
+        buffer.moveReaderIndex(forwardBy: lineLength + 2)
         if value < -1 { throw RESPParsingError(.invalidLength) }
         if value > Int64(limit ?? self.maxBulkLength) { throw RESPParsingError(.lengthTooLarge(value)) }
         return Int(value)
@@ -274,8 +289,7 @@ package struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
         return payload
     }
 
-    private static func parseInteger(_ line: ByteBuffer) throws -> Int64 {
-        let view = line.readableBytesView
+    private static func parseInteger(_ view: UnsafeRawBufferPointer) throws -> Int64 {
         var index = view.startIndex
         guard index < view.endIndex else { throw RESPParsingError(.invalidInteger) }
         var negative = false

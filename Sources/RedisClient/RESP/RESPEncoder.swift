@@ -57,9 +57,44 @@ extension ByteBuffer {
 
     /// Writes raw bytes as a bulk string.
     package mutating func writeRESPBulk(bytes: some Collection<UInt8>) {
-        self.writeRESPHeader(UInt8(ascii: "$"), bytes.count)
-        self.writeBytes(bytes)
-        self.writeInteger(UInt16(0x0D0A))
+        let written: Void? = bytes.withContiguousStorageIfAvailable { self.writeRESPBulk(contiguous: UnsafeRawBufferPointer($0)) }
+        if written == nil {
+            self.writeRESPHeader(UInt8(ascii: "$"), bytes.count)
+            self.writeBytes(bytes)
+            self.writeInteger(UInt16(0x0D0A))
+        }
+    }
+
+    /// Writes contiguous bytes as a bulk string: header, payload and CRLF in one write into reserved space (every
+    /// ByteBuffer write pays a uniqueness and an exclusivity check; an argument is three of them otherwise).
+    package mutating func writeRESPBulk(contiguous bytes: UnsafeRawBufferPointer) {
+        let length = bytes.count
+        // `$`, at most 20 digits, CRLF, the payload, CRLF.
+        self.writeWithUnsafeMutableBytes(minimumWritableBytes: length + 25) { target in
+            var digits = 1
+            var rest = length / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            target[0] = UInt8(ascii: "$")
+            var v = length
+            var index = digits
+            repeat {
+                target[index] = UInt8(truncatingIfNeeded: v % 10) &+ UInt8(ascii: "0")
+                v /= 10
+                index -= 1
+            } while v > 0
+            target[digits + 1] = UInt8(ascii: "\r")
+            target[digits + 2] = UInt8(ascii: "\n")
+            let payloadStart = digits + 3
+            if length > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: target[payloadStart..<(payloadStart + length)]).copyMemory(from: bytes)
+            }
+            target[payloadStart + length] = UInt8(ascii: "\r")
+            target[payloadStart + length + 1] = UInt8(ascii: "\n")
+            return payloadStart + length + 2
+        }
     }
 }
 
@@ -67,7 +102,7 @@ extension String: RESPBulkConvertible {
     /// Writes the UTF-8 bytes of the string.
     public func writeRESPBulk(into buffer: inout ByteBuffer) {
         var copy = self
-        copy.withUTF8 { buffer.writeRESPBulk(bytes: $0) }
+        copy.withUTF8 { buffer.writeRESPBulk(contiguous: UnsafeRawBufferPointer($0)) }
     }
 }
 
@@ -81,10 +116,7 @@ extension Substring: RESPBulkConvertible {
 extension ByteBuffer: RESPBulkConvertible {
     /// Writes the readable bytes of the buffer.
     public func writeRESPBulk(into buffer: inout ByteBuffer) {
-        buffer.writeRESPHeader(UInt8(ascii: "$"), self.readableBytes)
-        var copy = self
-        buffer.writeBuffer(&copy)
-        buffer.writeInteger(UInt16(0x0D0A))
+        self.withUnsafeReadableBytes { buffer.writeRESPBulk(contiguous: $0) }
     }
 }
 

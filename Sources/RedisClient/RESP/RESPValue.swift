@@ -59,10 +59,13 @@ public enum RESPValue: Sendable, Equatable, CustomStringConvertible {
 
     /// The payload bytes of string-like values; `nil` for other values.
     public var buffer: ByteBuffer? {
-        switch self.withoutAttributes {
+        // Switches on `self` rather than `withoutAttributes`: on the hot path (every GET reply) that copy costs a
+        // retain and a release.
+        switch self {
         case .simpleString(let b), .bulkString(let b), .simpleError(let b), .bulkError(let b), .bigNumber(let b),
             .verbatimString(_, let b):
             return b
+        case .attribute(_, let value): return value.buffer
         default: return nil
         }
     }
@@ -91,8 +94,11 @@ public enum RESPValue: Sendable, Equatable, CustomStringConvertible {
 
     /// `true` for ``null``.
     public var isNull: Bool {
-        if case .null = self.withoutAttributes { return true }
-        return false
+        switch self {
+        case .null: return true
+        case .attribute(_, let value): return value.isNull
+        default: return false
+        }
     }
 
     /// A short readable rendering, for logs and test failures.

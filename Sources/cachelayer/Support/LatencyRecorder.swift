@@ -5,11 +5,12 @@ struct LatencyRecorder: Sendable {
     private(set) var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     private(set) var count = 0
 
-    mutating func record(_ duration: Duration) {
+    /// Records `operations` operations that each took `duration` (a pipelined batch counts once per command).
+    mutating func record(_ duration: Duration, operations: Int = 1) {
         let (seconds, attoseconds) = duration.components
         let nanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-        _ = histogram.record(max(1, min(nanoseconds, 60_000_000_000)))
-        count += 1
+        _ = histogram.record(max(1, min(nanoseconds, 60_000_000_000)), count: UInt64(operations))
+        count += operations
     }
 
     mutating func merge(_ other: LatencyRecorder) {

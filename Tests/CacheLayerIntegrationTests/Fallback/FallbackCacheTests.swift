@@ -1,18 +1,20 @@
 @testable import CacheLayer
+import CommonSupport
 import Logging
 import Testing
 
 @Suite("FallbackCache decisions")
 struct FallbackCacheTests {
-    /// A fallback cache over a switchable backend, probing every 10 ms.
-    static func make(threshold: Int = 2) throws -> (FallbackCache, SwitchableBackend) {
+    /// A fallback cache over a switchable backend, probing every 10 ms; writing back by default, which most of these
+    /// tests check (replayed values can be seen in the backend).
+    static func make(threshold: Int = 2, recovery: FallbackRecovery = .writeBack) throws -> (FallbackCache, SwitchableBackend) {
         let backend = SwitchableBackend()
         var configuration = CacheConfiguration.development
         configuration.name = "fallback-test"
         let local = try MemoryCache(configuration: configuration)
         let cache = try FallbackCache(
             primary: backend, local: local,
-            configuration: FallbackConfiguration(failureThreshold: threshold, probeInterval: .milliseconds(10)),
+            configuration: FallbackConfiguration(failureThreshold: threshold, probeInterval: .milliseconds(10), recovery: recovery),
             logger: Logger(label: "test.fallback"),
             probe: { try await backend.ping() }
         )
@@ -151,6 +153,157 @@ struct FallbackCacheTests {
         try await cache.close()
     }
 
+    @Test func aClearIssuedWhileAReplayedWriteIsInFlightIsNotUndoneByIt() async throws {
+        let (cache, backend) = try Self.make(threshold: 1, recovery: .writeBack)
+        try await cache.set("k", to: 1)
+        backend.isUp = false
+        try await cache.set("k", to: 2)
+        #expect(cache.pendingKeyCount == 1)
+        // The first replayed SET of k is held while k is written again (so k stays pending and the breaker closes);
+        // the second is held while the cache is cleared, through the backend since the breaker is closed by then.
+        let replays = CallCounter()
+        let firstHeld = Gate(), firstGo = Gate(), secondHeld = Gate(), secondGo = Gate()
+        backend.setOnSet { key in
+            guard key == "k" else { return }
+            switch replays.increment() {
+            case 1: firstHeld.open(); await firstGo.wait()
+            case 2: secondHeld.open(); await secondGo.wait()
+            default: break
+            }
+        }
+        backend.isUp = true
+        await firstHeld.wait()
+        try await cache.set("k", to: 3)
+        firstGo.open()
+        await secondHeld.wait()
+        #expect(cache.isBackendHealthy)
+        try await cache.clear()
+        secondGo.open()
+        try await Self.eventually("the replay is done") { cache.pendingKeyCount == 0 && cache.isBackendHealthy }
+        #expect(try await cache.get("k", as: Int.self) == nil, "the cleared key came back")
+        #expect(backend.stored("k") == nil)
+        try await cache.close()
+    }
+
+    @Test func oneProbeRunsAtATimeAndCloseStopsIt() async throws {
+        let backend = SwitchableBackend()
+        let inFlight = Locked((now: 0, most: 0, calls: 0))
+        let local = try MemoryCache(configuration: .development)
+        let cache = try FallbackCache(
+            primary: backend, local: local,
+            configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .milliseconds(1)),
+            logger: Logger(label: "test.fallback"),
+            probe: {
+                inFlight.withLock { $0.now += 1; $0.most = max($0.most, $0.now); $0.calls += 1 }
+                defer { inFlight.withLock { $0.now -= 1 } }
+                try await Task.sleep(for: .milliseconds(2))
+                try await backend.ping()
+            }
+        )
+        backend.isUp = false
+        // Many failing calls at once, each of which may try to start the probe.
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<200 { group.addTask { _ = try? await cache.get("k\(i % 7)", as: Int.self) } }
+        }
+        try await Self.eventually("the probe runs") { inFlight.withLock { $0.calls } >= 5 }
+        #expect(cache.isProbing)
+        try await cache.close()
+        #expect(!cache.isProbing)
+        let callsAtClose = inFlight.withLock { $0.calls }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(inFlight.withLock { $0.calls } == callsAtClose, "a probe went on after close()")
+        #expect(inFlight.withLock { $0.most } == 1)
+    }
+
+    @Test func theProbeStartsAgainAfterEveryRecovery() async throws {
+        let (cache, backend) = try Self.make(threshold: 1)
+        for _ in 0..<20 {
+            backend.isUp = false
+            _ = try await cache.get("k", as: Int.self)
+            #expect(cache.isProbing)
+            backend.isUp = true
+            try await Self.eventually("recovered") { cache.isBackendHealthy && !cache.isProbing }
+        }
+        try await cache.close()
+    }
+
+    @Test func aReadInFlightDoesNotPutBackTheValueItReadOverANewerWrite() async throws {
+        let (cache, backend) = try Self.make(threshold: 1, recovery: .invalidate)
+        try await cache.set("k", to: 1)
+        let held = Gate(), go = Gate()
+        backend.setOnGet { key in
+            guard key == "k" else { return }
+            held.open()
+            await go.wait()
+        }
+        // The read has read 1 when the write of 2 lands (in the backend and memory); then it returns 1.
+        let read = Task { try await cache.get("k", as: Int.self) }
+        await held.wait()
+        backend.setOnGet(nil)
+        try await cache.set("k", to: 2)
+        go.open()
+        #expect(try await read.value == 1)
+        backend.isUp = false
+        #expect(try await cache.get("k", as: Int.self) == 2, "the read in flight put back the older value")
+        try await cache.close()
+    }
+
+    @Test func aBatchReadDropsTheCopiesItCannotRefresh() async throws {
+        let backend = SwitchableBackend()
+        func instance() throws -> FallbackCache {
+            try FallbackCache(
+                primary: backend, local: MemoryCache(configuration: .development),
+                configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .milliseconds(10)),
+                logger: Logger(label: "test.fallback"), probe: { try await backend.ping() }
+            )
+        }
+        let a = try instance(), b = try instance()
+        try await a.set("k", to: 1)
+        try await b.set("k", to: 2)
+        #expect(try await a.getMany(["k"], as: Int.self) == ["k": 2])
+        backend.isUp = false
+        // A returned 2: during the outage it must not serve its own older 1 (a miss is fine).
+        let duringOutage = try await a.get("k", as: Int.self)
+        #expect(duringOutage == nil || duringOutage == 2)
+        try await a.close()
+        try await b.close()
+    }
+
+    /// Invalidating, a key still in the journal after the breaker closed is written to the backend at once, so keys
+    /// written steadily after an outage reach other instances instead of staying in memory while the writes go on.
+    @Test func invalidatingAWriteAfterTheBreakerClosedReachesTheBackendThoughTheKeyIsJournaled() async throws {
+        let backend = SwitchableBackend()
+        let cache = try FallbackCache(
+            primary: backend, local: MemoryCache(configuration: .development),
+            configuration: FallbackConfiguration(failureThreshold: 1, probeInterval: .seconds(1), recovery: .invalidate),
+            logger: Logger(label: "test.fallback"), probe: { try await backend.ping() }
+        )
+        backend.isUp = false
+        try await cache.set("k", to: 1)
+        // The first pass's UNLINK of k is held while k is written again (memory only, the breaker still open), so k
+        // stays journaled when the breaker closes.
+        let held = Gate(), go = Gate()
+        backend.setOnDelete { key in
+            guard key == "k" else { return }
+            held.open()
+            await go.wait()
+        }
+        backend.isUp = true
+        await held.wait()
+        backend.setOnDelete(nil)
+        try await cache.set("k", to: 2)
+        #expect(backend.stored("k") == nil)
+        go.open()
+        try await Self.eventually("the breaker closes") { cache.isBackendHealthy }
+        #expect(cache.pendingKeyCount == 1)
+        try await cache.set("k", to: 3)
+        #expect(backend.stored("k") == "3", "the write stayed in memory")
+        try await Self.eventually("the journal empties") { cache.pendingKeyCount == 0 }
+        let value = try await cache.get("k", as: Int.self)
+        #expect(value == nil || value == 3)
+        try await cache.close()
+    }
+
     @Test func closedCacheRefusesCallsAndEndsHealthStreams() async throws {
         let (cache, _) = try Self.make()
         let events = cache.healthEvents()
@@ -169,6 +322,12 @@ struct FallbackCacheTests {
         }
         #expect(throws: CacheError.self) {
             try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(maxPendingKeys: 0), logger: Logger(label: "t"), probe: {})
+        }
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(maxOutageAge: .zero), logger: Logger(label: "t"), probe: {})
+        }
+        #expect(throws: CacheError.self) {
+            try FallbackCache(primary: backend, local: local, configuration: FallbackConfiguration(closeTimeout: .seconds(-1)), logger: Logger(label: "t"), probe: {})
         }
     }
 

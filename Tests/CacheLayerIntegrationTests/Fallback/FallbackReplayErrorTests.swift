@@ -8,8 +8,9 @@ import Testing
 /// every replay pass, so the breaker never closed and the cache stayed on memory for good).
 @Suite("FallbackCache replay errors, real Redis")
 struct FallbackReplayErrorTests {
-    static func fallbackCache(_ server: RedisServer, namespace: String?) async throws -> FallbackCache {
+    static func fallbackCache(_ server: RedisServer, namespace: String?, recovery: FallbackRecovery = .invalidate) async throws -> FallbackCache {
         var configuration = server.cacheConfiguration(namespace: namespace, fallback: true, timeout: .milliseconds(300))
+        configuration.fallbackRecovery = recovery
         configuration.connectTimeout = .seconds(1)
         configuration.fallbackFailureThreshold = 1
         configuration.fallbackProbeInterval = .milliseconds(50)
@@ -30,9 +31,10 @@ struct FallbackReplayErrorTests {
         return recovered
     }
 
-    @Test func aKeyRedisRefusesDoesNotKeepTheCacheOnMemory() async throws {
+    @Test(arguments: FallbackRecovery.allCases)
+    func aKeyRedisRefusesDoesNotKeepTheCacheOnMemory(recovery: FallbackRecovery) async throws {
         try await withRedisServer { server in
-            let cache = try await Self.fallbackCache(server, namespace: "replay")
+            let cache = try await Self.fallbackCache(server, namespace: "replay", recovery: recovery)
             let recovered = try await Self.recovers(cache, server) {
                 // Memory accepts it; the Redis cache refuses keys under its tag-set prefix.
                 try await cache.set("__tag__:x", to: 1, ttl: .seconds(60))
@@ -41,7 +43,8 @@ struct FallbackReplayErrorTests {
             #expect(recovered)
             #expect(cache.replayRefusals == 1)
             let direct = try await RedisCache.connect(configuration: server.cacheConfiguration(namespace: "replay"), logger: quietLogger)
-            #expect(try await direct.get("ok", as: Int.self) == 2, "the other writes were replayed")
+            // The other keys were replayed: written back, or invalidated (the next read loads a fresh value).
+            #expect(try await direct.get("ok", as: Int.self) == (recovery == .writeBack ? 2 : nil))
             try await direct.close()
             try await cache.close()
         }
@@ -90,6 +93,36 @@ struct FallbackReplayErrorTests {
             }
             #expect(recovered)
             #expect(cache.replayRefusals == 1)
+            try await cache.close()
+        }
+    }
+
+    @Test(arguments: FallbackRecovery.allCases)
+    func redisOutOfMemoryUnderNoevictionDoesNotKeepTheCacheOnMemory(recovery: FallbackRecovery) async throws {
+        try await withRedisServer { server in
+            let cache = try await Self.fallbackCache(server, namespace: "oom", recovery: recovery)
+            try await cache.set("k", to: 1, ttl: .seconds(60))
+            // Every write that needs memory is refused with OOM from now on; deletes still work.
+            try await server.withRawConnection { connection in
+                _ = try await connection.send("CONFIG", "SET", "maxmemory-policy", "noeviction")
+                _ = try await connection.send("CONFIG", "SET", "maxmemory", "1")
+            }
+            try server.pause()
+            _ = try await cache.get("k", as: Int.self)
+            #expect(!cache.isBackendHealthy)
+            try await cache.set("k", to: 2, ttl: .seconds(60))
+            try server.resume()
+            let recovered = await eventually { await cache.stats().recoveries == 1 && cache.isBackendHealthy && cache.pendingKeyCount == 0 }
+            #expect(recovered)
+            // Writing back is refused (OOM), counted, and the key deleted instead; invalidating is a delete, which Redis
+            // allows under OOM.
+            #expect(cache.replayRefusals == (recovery == .writeBack ? 1 : 0))
+            try await server.withRawConnection { connection in
+                _ = try await connection.send("CONFIG", "SET", "maxmemory", "0")
+            }
+            let afterRecovery = try await cache.get("k", as: Int.self)
+            // Never the value from before the outage (1), older than the one written during it.
+            #expect(afterRecovery == nil)
             try await cache.close()
         }
     }

@@ -13,6 +13,9 @@ final class SwitchableBackend: Cache {
         var isUp = true
         var calls = 0
         var stats = CacheStats()
+        var onSet: (@Sendable (String) async -> Void)? = nil
+        var onGet: (@Sendable (String) async -> Void)? = nil
+        var onDelete: (@Sendable (String) async -> Void)? = nil
     }
 
     private let state = Locked(State())
@@ -36,6 +39,23 @@ final class SwitchableBackend: Cache {
         state.withLock { $0.values[key].map { String(decoding: $0, as: UTF8.self) } }
     }
 
+    /// Runs `hook` in every `set`, after the availability check and before the value is stored, so a test can act
+    /// while a write is in flight.
+    func setOnSet(_ hook: (@Sendable (String) async -> Void)?) {
+        state.withLock { $0.onSet = hook }
+    }
+
+    /// Runs `hook` in every `get` after the value was read and before it is returned, so a test can act while a
+    /// read is in flight.
+    func setOnGet(_ hook: (@Sendable (String) async -> Void)?) {
+        state.withLock { $0.onGet = hook }
+    }
+
+    /// Runs `hook` in every `delete` before the key is removed.
+    func setOnDelete(_ hook: (@Sendable (String) async -> Void)?) {
+        state.withLock { $0.onDelete = hook }
+    }
+
     private func enter() throws {
         try state.withLock { state in
             state.calls += 1
@@ -45,7 +65,9 @@ final class SwitchableBackend: Cache {
 
     func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try enter()
-        guard let bytes = state.withLock({ $0.values[key] }) else { return nil }
+        let bytes = state.withLock { $0.values[key] }
+        if let hook = state.withLock({ $0.onGet }) { await hook(key) }
+        guard let bytes else { return nil }
         // As a byte-storing conformance should: values fail-safe stored with their times read through.
         return try patterns.decode(type, from: bytes, with: JSONCacheCodec())
     }
@@ -53,11 +75,13 @@ final class SwitchableBackend: Cache {
     func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
         try enter()
         let bytes = try patterns.encode(value, with: JSONCacheCodec())
+        if let hook = state.withLock({ $0.onSet }) { await hook(key) }
         state.withLock { $0.values[key] = bytes }
     }
 
     func delete(_ key: String) async throws {
         try enter()
+        if let hook = state.withLock({ $0.onDelete }) { await hook(key) }
         state.withLock { _ = $0.values.removeValue(forKey: key) }
     }
 

@@ -23,8 +23,10 @@ struct RedisFaultTests {
         return configuration
     }
 
-    static func fallbackCache(_ server: RedisServer) async throws -> FallbackCache {
-        let cache = try await makeCache(Self.configuration(server, fallback: true), logger: quietLogger)
+    static func fallbackCache(_ server: RedisServer, recovery: FallbackRecovery = .invalidate) async throws -> FallbackCache {
+        var configuration = Self.configuration(server, fallback: true)
+        configuration.fallbackRecovery = recovery
+        let cache = try await makeCache(configuration, logger: quietLogger)
         return try #require(cache as? FallbackCache)
     }
 
@@ -128,12 +130,15 @@ struct RedisFaultTests {
     // MARK: Restarts
 
     /// Redis comes back with its data (append-only file): the value written during the outage wins, the delete
-    /// made during the outage holds, before and after the replay.
-    @Test func afterARestartWithOldDataReadsNeverSeeTheValueOverwrittenDuringTheOutage() async throws {
+    /// made during the outage holds, before and after the replay. Written back, the value is in Redis afterwards;
+    /// invalidated, it is a miss (never the older value).
+    @Test(arguments: FallbackRecovery.allCases)
+    func afterARestartWithOldDataReadsNeverSeeTheValueOverwrittenDuringTheOutage(recovery: FallbackRecovery) async throws {
         try await withRedisServer(.init(extraArguments: ["--appendonly", "yes", "--appendfsync", "always"])) { server in
-            let cache = try await Self.fallbackCache(server)
+            let cache = try await Self.fallbackCache(server, recovery: recovery)
             try await cache.set("user:1", to: "v1", ttl: .seconds(600))
             try await cache.set("session:1", to: "s1", ttl: .seconds(600))
+            let expected: [String: String] = recovery == .writeBack ? ["user:1": "v2"] : [:]
             let stale = CallCounter()
             let report = try await MixedWorkload.run(on: cache) { _ in
                 await server.kill()
@@ -141,7 +146,8 @@ struct RedisFaultTests {
                 try await cache.delete("session:1")
                 let reader = Task {
                     while !Task.isCancelled {
-                        if try await cache.get("user:1", as: String.self) != "v2" { stale.increment() }
+                        let user = try await cache.get("user:1", as: String.self)
+                        if user != "v2" && (recovery == .writeBack || user != nil) { stale.increment() }
                         if try await cache.get("session:1", as: String.self) != nil { stale.increment() }
                         try await Task.sleep(for: .milliseconds(1))
                     }
@@ -153,7 +159,7 @@ struct RedisFaultTests {
                 try await FallbackCacheTests.eventually("the outage's writes are replayed") {
                     guard cache.isBackendHealthy else { return false }
                     let values = try await direct.getMany(["user:1", "session:1"], as: String.self)
-                    return values == ["user:1": "v2"]
+                    return values == expected
                 }
                 try await direct.close()
                 try await Task.sleep(for: .milliseconds(100))
@@ -163,9 +169,9 @@ struct RedisFaultTests {
             try await FallbackCacheTests.eventually("nothing is pending") { cache.pendingKeyCount == 0 }
             #expect(report.failures.isEmpty, "\(report.failures.prefix(3))")
             #expect(stale.value == 0)
-            #expect(try await cache.get("user:1", as: String.self) == "v2")
+            #expect(try await cache.get("user:1", as: String.self) == expected["user:1"])
             let direct = try await Self.directCache(server)
-            #expect(try await direct.get("user:1", as: String.self) == "v2")
+            #expect(try await direct.get("user:1", as: String.self) == expected["user:1"])
             #expect(try await direct.get("session:1", as: String.self) == nil)
             try await direct.close()
             try await cache.close()

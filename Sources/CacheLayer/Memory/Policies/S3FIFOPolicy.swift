@@ -60,18 +60,9 @@ package struct S3FIFOPolicy: EvictionPolicy {
 
     package mutating func recordMiss(keyHash: UInt64) {}
 
-    package mutating func recordInsertion(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
-        guard weight <= capacity else {
-            victims.append(slot)
-            return
-        }
-        table.prepare(slot, hash: keyHash, weight: weight)
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
+        guard table.prepareIfItFits(entry, capacity: capacity, victims: &victims) else { return }
         table.extend(&frequencies, with: 0)
         frequencies[slot] = 0
         let remembered = ghost.remove(keyHash)
@@ -82,15 +73,10 @@ package struct S3FIFOPolicy: EvictionPolicy {
         table.link(slot, to: remembered ? Self.main : Self.small)
     }
 
-    package mutating func recordUpdate(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, weight = entry.weight
         guard table.list(of: slot) != nil else {
-            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            recordInsertion(entry, victims: &victims)
             return
         }
         guard weight <= capacity else {

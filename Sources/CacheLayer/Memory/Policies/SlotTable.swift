@@ -73,6 +73,17 @@ package struct SlotTable: Sendable {
         weights[slot] = weight
     }
 
+    /// Records a new entry as ``prepare(_:hash:weight:)`` does when it fits in `capacity`; otherwise appends its slot
+    /// to `victims` (an entry larger than the whole cache would flush everything for nothing) and returns `false`.
+    package mutating func prepareIfItFits(_ entry: PolicyEntry, capacity: Int, victims: inout [Int]) -> Bool {
+        guard entry.weight <= capacity else {
+            victims.append(entry.slot)
+            return false
+        }
+        prepare(entry.slot, hash: entry.keyHash, weight: entry.weight)
+        return true
+    }
+
     /// Records `slot`'s key hash and weight and links it as the newest entry of `list`. The slot must not be
     /// in any list.
     package mutating func insert(_ slot: Int, hash: UInt64, weight: Int, into list: Int) {
@@ -137,26 +148,28 @@ package struct SlotTable: Sendable {
 
     /// The oldest slot of `list` (its head), or `nil` when the list is empty.
     package func first(_ list: Int) -> Int? {
-        let head = heads[list]
-        return head == Self.none ? nil : head
+        Self.slot(heads[list])
     }
 
     /// The newest slot of `list` (its tail), or `nil` when the list is empty.
     package func last(_ list: Int) -> Int? {
-        let tail = tails[list]
-        return tail == Self.none ? nil : tail
+        Self.slot(tails[list])
     }
 
     /// The slot after `slot` (towards the tail), or `nil`.
     package func after(_ slot: Int) -> Int? {
-        let value = next[slot]
-        return value == Self.none ? nil : value
+        Self.slot(next[slot])
     }
 
     /// The slot before `slot` (towards the head), or `nil`.
     package func before(_ slot: Int) -> Int? {
-        let value = previous[slot]
-        return value == Self.none ? nil : value
+        Self.slot(previous[slot])
+    }
+
+    /// `nil` for the `none` marker, else the slot.
+    @inline(__always)
+    private static func slot(_ value: Int) -> Int? {
+        value == Self.none ? nil : value
     }
 
     /// Empties every list; the arrays keep their size for reuse.

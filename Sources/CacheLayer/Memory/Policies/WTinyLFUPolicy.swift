@@ -163,25 +163,15 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         lastMissHash = keyHash
     }
 
-    package mutating func recordInsertion(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordInsertion(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         if lastMissHash != keyHash {
             // A write without a preceding read miss is still a request for the key, and a miss.
             sketch.increment(keyHash)
             missesInSample += 1
         }
         lastMissHash = nil
-        guard weight <= capacity else {
-            // Larger than the whole cache: admitting it would flush everything for nothing.
-            victims.append(slot)
-            return
-        }
-        table.prepare(slot, hash: keyHash, weight: weight)
+        guard table.prepareIfItFits(entry, capacity: capacity, victims: &victims) else { return }
         table.extend(&returning, with: false)
         returning[slot] = tuning.ghostShare > 0 && ghost.remove(keyHash)
         if returning[slot] && ghostAdmits && tuning.returningToProtected && weight <= protectedMaximum {
@@ -198,15 +188,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         climb()
     }
 
-    package mutating func recordUpdate(
-        _ slot: Int,
-        keyHash: UInt64,
-        weight: Int,
-        expiresAt: UInt64,
-        victims: inout [Int]
-    ) {
+    package mutating func recordUpdate(_ entry: PolicyEntry, victims: inout [Int]) {
+        let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         guard table.list(of: slot) != nil else {
-            recordInsertion(slot, keyHash: keyHash, weight: weight, expiresAt: expiresAt, victims: &victims)
+            recordInsertion(entry, victims: &victims)
             return
         }
         lastMissHash = nil

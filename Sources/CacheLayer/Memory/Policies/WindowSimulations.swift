@@ -39,7 +39,7 @@ package struct WindowSimulations: Sendable {
             }
             slotOfHash[keyHash] = slot
             victims.removeAll(keepingCapacity: true)
-            policy.recordInsertion(Int(slot), keyHash: keyHash, weight: weight, expiresAt: .max, victims: &victims)
+            policy.recordInsertion(PolicyEntry(slot: Int(slot), keyHash: keyHash, weight: weight), victims: &victims)
             for victim in victims {
                 slotOfHash.removeValue(forKey: hashOfSlot[victim])
                 freeSlots.append(Int32(victim))
