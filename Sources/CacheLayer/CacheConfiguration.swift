@@ -326,7 +326,7 @@ extension CacheConfiguration {
     /// | `CACHE_POOL_SIZE` | ``poolSize`` |
     /// | `CACHE_ENABLE_FALLBACK` | ``enableFallback`` (`true`/`false`/`1`/`0`) |
     /// | `CACHE_NAMESPACE` | ``namespace`` |
-    /// | `CACHE_NEAR_CACHE` | ``nearCache``: `tracking` (or `true`/`1`), `ttl-only`, or `false`/`0`/empty for none |
+    /// | `CACHE_NEAR_CACHE` | ``nearCache``: `tracking` (or `true`/`1`), `pub-sub`, `ttl-only`, or `false`/`0`/empty for none |
     public static func fromEnvironment(
         _ environment: [String: String],
         base: CacheConfiguration = .default
@@ -384,8 +384,11 @@ extension CacheConfiguration {
             case "ttl-only":
                 near.coherence = .ttlOnly
                 configuration.nearCache = near
+            case "pub-sub":
+                near.coherence = .pubSub
+                configuration.nearCache = near
             case "0", "false", "no", "off", "": configuration.nearCache = nil
-            default: throw CacheError.invalidConfiguration("CACHE_NEAR_CACHE is \"\(text)\". Use tracking, ttl-only or false.")
+            default: throw CacheError.invalidConfiguration("CACHE_NEAR_CACHE is \"\(text)\". Use tracking, pub-sub, ttl-only or false.")
             }
         }
         try configuration.validate()

@@ -13,7 +13,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case serverError, connectionClosed, connectFailed, timeout, protocolError, poolTimeout, poolClosed
-            case authenticationFailed, tls, cancelled, invalidConfiguration, unexpectedReply
+            case authenticationFailed, tls, cancelled, invalidConfiguration, unexpectedReply, unsupportedCommand
         }
 
         private let base: Base
@@ -47,6 +47,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// The reply had a type the typed helper did not expect.
         public static let unexpectedReply = Code(.unexpectedReply)
+        /// The command cannot be sent as a request with a reply (`SUBSCRIBE`, `MONITOR`, …: they switch the
+        /// connection to a mode where replies no longer match requests); nothing was sent. Use ``RedisSubscription``.
+        public static let unsupportedCommand = Code(.unsupportedCommand)
 
         /// The name of the code, e.g. `timeout`.
         public var description: String { self.base.rawValue }
@@ -134,6 +137,15 @@ extension RedisError {
         code: .cancelled,
         message: "the task was cancelled while waiting for Redis; the connection was closed as its replies are out of step"
     )
+
+    package static func subscriberModeCommand(_ name: String) -> RedisError {
+        RedisError(
+            code: .unsupportedCommand,
+            message: "\(name) switches a connection to subscriber mode, where replies no longer match commands, so it "
+                + "cannot be sent with execute or send; nothing was sent. Use RedisSubscription "
+                + "(RedisSubscription.connect or connection.subscribe(to:)) on a connection of its own"
+        )
+    }
 
     package static func unexpectedReply(_ value: RESPValue, expected: String) -> RedisError {
         RedisError(

@@ -31,10 +31,14 @@ struct CoherenceCommand: AsyncParsableCommand {
     @Option(help: "Keys the values are spread over.")
     var keys: Int = 8
 
+    @Option(help: "How the near caches stay coherent: tracking (CLIENT TRACKING) or pub-sub (the pub/sub backplane).")
+    var coherence: String = "tracking"
+
     @Flag(help: "Print one JSON object instead of a summary.")
     var json = false
 
     func validate() throws {
+        guard ["tracking", "pub-sub"].contains(coherence) else { throw ValidationError("--coherence must be tracking or pub-sub.") }
         guard writes >= 2 else { throw ValidationError("--writes must be at least 2.") }
         guard keys >= 1, keys <= 10_000 else { throw ValidationError("--keys must be between 1 and 10000.") }
     }
@@ -45,7 +49,9 @@ struct CoherenceCommand: AsyncParsableCommand {
         configuration.namespace = "coherence-\(UUID().uuidString.prefix(8))"
         configuration.poolSize = 4
         configuration.maxIdleConnections = 4
-        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 16 * 1024 * 1024, maxTTL: .seconds(300))
+        configuration.nearCache = NearCacheConfiguration(
+            maxMemorySize: 16 * 1024 * 1024, maxTTL: .seconds(300), coherence: coherence == "pub-sub" ? .pubSub : .tracking
+        )
         var logger = Logger(label: "cachelayer.coherence")
         // The run kills the reader's tracking connection on purpose; its warning would only clutter the output.
         logger.logLevel = .error

@@ -104,6 +104,7 @@ struct CacheConfigurationTests {
         let base = ["REDIS_URL": "redis://cache.local:6379"]
         #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "tracking"]) { $1 }).nearCache == NearCacheConfiguration())
         #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "ttl-only"]) { $1 }).nearCache?.coherence == .ttlOnly)
+        #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "pub-sub"]) { $1 }).nearCache?.coherence == .pubSub)
         #expect(try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "false"]) { $1 }, base: .highPerformance(redisAddress: "x:1")).nearCache == nil)
         let error = #expect(throws: CacheError.self) { try CacheConfiguration.fromEnvironment(base.merging(["CACHE_NEAR_CACHE": "maybe"]) { $1 }) }
         #expect(error?.code == .invalidConfiguration)

@@ -170,6 +170,18 @@ struct DocumentationExamplesTests {
         #expect(throws: CacheError.self) { try configuration.validate() }
     }
 
+    // MARK: NearCacheCoherence.md
+
+    /// Compiled, not run: it needs a Redis server at that address.
+    static func pubSubCoherence() async throws -> any Cache {
+        var configuration = CacheConfiguration.highPerformance(redisAddress: "cache.internal:6379")
+        configuration.namespace = "shop"
+        // Redis without CLIENT TRACKING (Redis 5, or a managed service that disables it): a pub/sub backplane.
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 64 * 1024 * 1024, coherence: .pubSub)
+        let cache = try await makeCache(configuration)   // a TwoLevelCache
+        return cache
+    }
+
     // MARK: FallbackAndRecovery.md
 
     /// Compiled, not run: it needs a Redis server at that address.
@@ -237,6 +249,19 @@ struct DocumentationExamplesTests {
         #expect(names.count == 100)
         #expect(names.allSatisfy { $0 == "hello" })
         #expect(loads == 1)
+    }
+
+    @Test func distributedSingleFlightOnAMemoryCacheIsLocal() async throws {
+        let cache = try Self.cache()
+        let database = DocsExampleDatabase()
+
+        let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(lockTTL: .seconds(5)))
+        let report = try await cache.getOrSet("report:daily", ttl: .seconds(3600), options: options) {
+            try await database.buildReport()
+        }
+
+        let again = try await cache.getOrSet("report:daily", ttl: .seconds(3600), options: options) { try await database.buildReport() }
+        #expect(again == report)
     }
 
     @Test func hardTimeoutAndDefaultOptions() async throws {

@@ -86,6 +86,18 @@ struct RedisClientDocumentationExamplesTests {
         }
     }
 
+    /// Compiled, not run: it needs a server.
+    static func publishAndSubscribe(configuration: RedisConnectionConfiguration, pool: RedisConnectionPool) async throws {
+        let subscription = try await RedisSubscription.connect(configuration: configuration)
+        try await subscription.subscribe(to: ["orders"])
+        try await pool.publish("orders", message: "order:1 paid")
+        for await message in subscription.messages {
+            print(message.channel, message.text)   // orders order:1 paid
+            break
+        }
+        await subscription.close()
+    }
+
     @Test func poolDefaults() {
         let configuration = RedisConnectionPoolConfiguration(maxConnections: 8, minIdleConnections: 2, acquireTimeout: .seconds(1))
         #expect(configuration.maxIdleConnections == 8)

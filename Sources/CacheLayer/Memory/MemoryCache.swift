@@ -85,16 +85,20 @@ public final class MemoryCache: Cache {
         )
         self.background = CacheBackgroundWork(startsOwnLoops: startSweeper)
         let interval = configuration.sweepInterval.boundedForSleep
-        background.addLoop { [weak self] in
+        // The loop holds the storage, not the cache, so an abandoned cache is freed and its deinit cancels the loop.
+        // Not a weak reference to the cache either: a weak reference gives an object a side table, and every retain
+        // and release of it then takes the slow path (a near cache retains its memory cache on each hit).
+        let storage = self.storage
+        let clock = self.clock
+        let sweepLogger = self.logger
+        background.addLoop {
             while !Task.isCancelled {
                 do {
                     try await Task.sleep(for: interval)
                 } catch {
                     return
                 }
-                // Holds the cache only while sweeping, so an abandoned cache is freed and its deinit cancels us.
-                guard let self else { return }
-                self.sweepExpired()
+                Self.sweepExpired(storage, clock: clock, logger: sweepLogger)
             }
         }
     }
@@ -452,6 +456,11 @@ public final class MemoryCache: Cache {
     /// Removes every expired entry now; the background sweeper calls this. Returns how many were removed.
     @discardableResult
     package func sweepExpired() -> Int {
+        Self.sweepExpired(storage, clock: clock, logger: logger)
+    }
+
+    @discardableResult
+    private static func sweepExpired(_ storage: ShardedMemoryStorage, clock: CacheClockSource, logger: Logger) -> Int {
         let removed = storage.sweepExpired(now: clock.now())
         if removed > 0 {
             logger.debug("Swept expired entries", metadata: ["cachelayer.expired": "\(removed)"])

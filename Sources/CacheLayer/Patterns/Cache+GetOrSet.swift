@@ -68,13 +68,19 @@ extension Cache {
             // Checked again inside the flight: a caller that missed just before the previous flight stored its
             // value must not call the factory a second time.
             if let value = try await self.get(key, as: Value.self) { return value }
-            let value = try await state.callFactory(factory)
-            do {
-                try await self.set(key, to: value, ttl: ttl)
-            } catch {
-                state.recordCacheWriteFailure("getOrSet", key: key, error: error)
+            return try await self.distributedFlight(key, options: options) {
+                try await self.get(key, as: Value.self)
+            } load: { stillOwner in
+                let value = try await state.callFactory(factory)
+                if await stillOwner() {
+                    do {
+                        try await self.set(key, to: value, ttl: ttl)
+                    } catch {
+                        state.recordCacheWriteFailure("getOrSet", key: key, error: error)
+                    }
+                }
+                return value
             }
-            return value
         }
     }
 
@@ -104,11 +110,15 @@ extension Cache {
         let timeout = stale == nil ? options.hardTimeout : (options.softTimeout ?? options.hardTimeout)
         do {
             return try await state.awaitFlight(key, timeout: timeout, flightBound: options.hardTimeout) { [self] in
-                if let current = try await self.readEnvelope(key, as: Value.self),
-                   state.nowMilliseconds() < current.expiresAt {
+                let fresh: @Sendable () async throws -> Value? = { [self] in
+                    guard let current = try await self.readEnvelope(key, as: Value.self),
+                          state.nowMilliseconds() < current.expiresAt else { return nil }
                     return current.value
                 }
-                return try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory)
+                if let value = try await fresh() { return value }
+                return try await self.distributedFlight(key, options: options, check: fresh) { stillOwner in
+                    try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory, store: stillOwner)
+                }
             }
         } catch let error as CacheError where error.code == .cancelled {
             throw error
@@ -156,10 +166,13 @@ extension Cache {
         _ key: String,
         ttl: Duration?,
         options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value
+        factory: @escaping @Sendable () async throws -> Value,
+        store: @Sendable () async -> Bool = { true }
     ) async throws -> Value {
         let state = patterns
         let value = try await state.callFactory(factory)
+        // A distributed flight's owner that lost its lock does not store its (older) value.
+        guard await store() else { return value }
         let now = state.nowMilliseconds()
         let logicalTTL = ttl ?? state.defaultTTL ?? .noExpiry
         let envelope: CacheEnvelope<Value>

@@ -39,17 +39,24 @@ public struct GetOrSetOptions: Sendable, Hashable {
     /// without waiting. `nil` (the default) disables early refresh. Must be greater than 0 and less than 1.
     public var refreshAhead: Double?
 
+    /// Distributed single flight: on a cache backed by Redis, one instance of the deployment runs the factory for a
+    /// key while the others wait for its value (see ``DistributedSingleFlightOptions``). `nil` (the default): single
+    /// flight per process.
+    public var distributed: DistributedSingleFlightOptions?
+
     /// Creates options; every feature is off unless given.
     public init(
         gracePeriod: Duration? = nil,
         softTimeout: Duration? = nil,
         hardTimeout: Duration? = nil,
-        refreshAhead: Double? = nil
+        refreshAhead: Double? = nil,
+        distributed: DistributedSingleFlightOptions? = nil
     ) {
         self.gracePeriod = gracePeriod
         self.softTimeout = softTimeout
         self.hardTimeout = hardTimeout
         self.refreshAhead = refreshAhead
+        self.distributed = distributed
     }
 
     /// Plain cache-aside with single flight: no fail-safe, no timeout, no early refresh.
@@ -79,5 +86,6 @@ public struct GetOrSetOptions: Sendable, Hashable {
         if let refreshAhead, !(refreshAhead > 0 && refreshAhead < 1) {
             throw .invalidConfiguration("refreshAhead is \(refreshAhead). Use a fraction of the TTL between 0 and 1 (exclusive), e.g. 0.8, or nil to disable early refresh.")
         }
+        try distributed?.validate()
     }
 }

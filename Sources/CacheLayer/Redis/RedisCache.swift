@@ -40,6 +40,11 @@ public final class RedisCache: Cache {
     public let configuration: CacheConfiguration
 
     let client: RedisCacheClient
+    /// The connection pool to the one server; `nil` on a cluster (one pool per primary, inside the cluster client).
+    var pool: RedisConnectionPool? {
+        if case .node(let pool) = client { return pool }
+        return nil
+    }
     let keyspace: RedisKeyspace
     private let codec: any CacheCodec
     private let logger: Logger

@@ -29,7 +29,7 @@ final class InvalidationTracker: Sendable {
     private let nearCache: NearCache
     private let pingInterval: Duration
     private let logger: Logger
-    private let state = Locked(TrackerStateMachine())
+    private let state = Locked(TrackerStateMachine<RedisConnection>())
     private let establishedCount = Atomic<UInt64>(0)
     private let invalidationMessages = Atomic<UInt64>(0)
     private let invalidatedKeys = Atomic<UInt64>(0)
@@ -110,7 +110,7 @@ final class InvalidationTracker: Sendable {
             guard connection.protocolVersion == 3 else {
                 throw CacheError(
                     code: .unsupported,
-                    message: "Redis refused RESP3 (HELLO 3), which client tracking needs. Use Redis 6 or later, or set nearCache.coherence = .ttlOnly."
+                    message: "Redis refused RESP3 (HELLO 3), which client tracking needs. Use Redis 6 or later, or set nearCache.coherence = .pubSub (or .ttlOnly)."
                 )
             }
             clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
@@ -184,12 +184,13 @@ final class InvalidationTracker: Sendable {
     }
 }
 
-/// The life cycle of the tracking connection: idle → connecting → tracking → idle … until shut down.
-struct TrackerStateMachine: ~Copyable {
+/// The life cycle of the tracking connection (or the backplane's subscription): idle → connecting → tracking → idle …
+/// until shut down.
+struct TrackerStateMachine<Connection>: ~Copyable {
     private enum State {
         case idle
         case connecting
-        case tracking(RedisConnection, clientID: Int)
+        case tracking(Connection, clientID: Int)
         case shutDown
     }
 
@@ -217,7 +218,7 @@ struct TrackerStateMachine: ~Copyable {
     }
 
     /// Tracking is set up on `connection`; false when shut down meanwhile (the caller closes it).
-    mutating func tracking(_ connection: RedisConnection, clientID: Int) -> Bool {
+    mutating func tracking(_ connection: Connection, clientID: Int) -> Bool {
         switch state {
         case .shutDown: return false
         case .idle, .connecting, .tracking:
@@ -237,7 +238,7 @@ struct TrackerStateMachine: ~Copyable {
     }
 
     /// Shuts down; returns the connection to close, if tracking.
-    mutating func shutdown() -> RedisConnection? {
+    mutating func shutdown() -> Connection? {
         defer { state = .shutDown }
         if case .tracking(let connection, _) = state { return connection }
         return nil

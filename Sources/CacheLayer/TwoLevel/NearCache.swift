@@ -12,6 +12,8 @@ final class NearCache: Sendable {
     /// The longest an entry stays.
     let maxTTL: Duration
     private let gate: Locked<NearCacheFillGate>
+    /// Distributed single flight's waiters, woken by invalidations.
+    let changeWaiters = KeyChangeWaiters()
     private let fills = Atomic<UInt64>(0)
     private let refusedFills = Atomic<UInt64>(0)
     private let invalidatedKeys = Atomic<UInt64>(0)
@@ -56,6 +58,7 @@ final class NearCache: Sendable {
             _ = try? memory.deleteValue(key)
         }
         invalidatedKeys.add(1, ordering: .relaxed)
+        changeWaiters.changed(CollectionOfOne(key))
     }
 
     /// Removes `keys` and keeps reads of them in flight from filling them back.
@@ -69,6 +72,7 @@ final class NearCache: Sendable {
             }
         }
         invalidatedKeys.add(count, ordering: .relaxed)
+        changeWaiters.changed(keys)
     }
 
     /// Removes the entries whose key starts with `prefix`; no read in flight may fill L1 afterwards.
@@ -77,6 +81,7 @@ final class NearCache: Sendable {
             gate.invalidateAll()
             _ = try? memory.invalidateValues(prefix: prefix)
         }
+        changeWaiters.changedAll()
     }
 
     /// Empties L1; no read in flight may fill it afterwards.
@@ -86,6 +91,7 @@ final class NearCache: Sendable {
             _ = try? memory.removeAllValues()
         }
         flushes.add(1, ordering: .relaxed)
+        changeWaiters.changedAll()
     }
 
     /// Records whether invalidations are received; losing them empties L1.

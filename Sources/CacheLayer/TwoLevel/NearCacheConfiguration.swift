@@ -18,6 +18,13 @@ public struct NearCacheConfiguration: Sendable, Equatable, Hashable {
         /// after another instance changed it. This instance's own writes, deletes and invalidations still apply at
         /// once. For data that is allowed to lag, or Redis servers without `CLIENT TRACKING`.
         case ttlOnly
+        /// A pub/sub backplane, for servers where client tracking is unavailable (Redis < 6, managed services that
+        /// disable `CLIENT TRACKING`): every write, delete, clear and invalidation of a ``TwoLevelCache`` publishes an
+        /// invalidation on ``NearCacheConfiguration/pubSubChannel`` and every instance subscribed to it removes the
+        /// keys from its near cache. Works with RESP2. Sees only the changes made through ``TwoLevelCache`` instances
+        /// on that channel: not writes by other applications, nor expiries and evictions in Redis (an entry still
+        /// never outlives its Redis TTL at the time it was read, nor ``NearCacheConfiguration/maxTTL``).
+        case pubSub
     }
 
     /// The most bytes the near cache holds, counted by encoded value size as in ``MemoryCache``. Default: 64 MiB.
@@ -28,21 +35,32 @@ public struct NearCacheConfiguration: Sendable, Equatable, Hashable {
     public var maxTTL: Duration
     /// How the near cache stays coherent with Redis. Default: ``Coherence/tracking``.
     public var coherence: Coherence
-    /// With ``Coherence/tracking``: how often the tracking connection is checked with `PING`; a reply later than
-    /// this counts as a lost connection (the near cache is emptied and tracking set up again). Default: 1 s.
+    /// With ``Coherence/tracking`` or ``Coherence/pubSub``: how often the tracking (or subscriber) connection is
+    /// checked with `PING`; a reply later than this counts as a lost connection (the near cache is emptied and the
+    /// connection set up again). Default: 1 s.
     public var trackingPingInterval: Duration
+    /// With ``Coherence/pubSub``: the channel the invalidations are published on; every instance that shares the
+    /// namespace must use the same. `nil` (the default): `"<namespace>:__cachelayer:invalidations"`.
+    public var pubSubChannel: String?
 
     /// Creates near-cache settings.
     public init(
         maxMemorySize: Int = 64 * 1024 * 1024,
         maxTTL: Duration = .seconds(300),
         coherence: Coherence = .tracking,
-        trackingPingInterval: Duration = .seconds(1)
+        trackingPingInterval: Duration = .seconds(1),
+        pubSubChannel: String? = nil
     ) {
         self.maxMemorySize = maxMemorySize
         self.maxTTL = maxTTL
         self.coherence = coherence
         self.trackingPingInterval = trackingPingInterval
+        self.pubSubChannel = pubSubChannel
+    }
+
+    /// The backplane channel for keys under `prefix` (`"<namespace>:"` or empty).
+    func backplaneChannel(prefix: String) -> String {
+        pubSubChannel ?? "\(prefix)__cachelayer:invalidations"
     }
 
     /// Checks the values.
@@ -57,6 +75,9 @@ public struct NearCacheConfiguration: Sendable, Equatable, Hashable {
         }
         if trackingPingInterval < .milliseconds(10) {
             throw CacheError.invalidConfiguration("nearCache.trackingPingInterval is \(trackingPingInterval). Use at least 10 ms, e.g. .seconds(1).")
+        }
+        if let pubSubChannel, pubSubChannel.isEmpty {
+            throw CacheError.invalidConfiguration("nearCache.pubSubChannel is empty. Use a channel name such as \"myapp:invalidations\", or nil for the default.")
         }
     }
 }

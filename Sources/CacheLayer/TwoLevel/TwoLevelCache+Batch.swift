@@ -58,17 +58,19 @@ extension TwoLevelCache {
     /// Stores every entry in Redis with one pipeline, then removes the keys from L1.
     public func setMany<Value: Codable & Sendable>(_ entries: [String: Value], ttl: Duration?) async throws {
         try checkOpen(nil)
-        defer { near.invalidate(entries.keys) }
-        try await redis.setMany(entries, ttl: ttl)
-        recordSets(entries.count)
+        try await changing(.keys(Array(entries.keys))) {
+            try await redis.setMany(entries, ttl: ttl)
+            recordSets(entries.count)
+        }
     }
 
     /// Removes every key from Redis with one `UNLINK`, then from L1.
     public func deleteMany(_ keys: [String]) async throws {
         try checkOpen(nil)
         let keys = distinct(keys)
-        defer { near.invalidate(keys) }
-        try await redis.deleteMany(keys)
-        recordDeletes(keys.count)
+        try await changing(.keys(keys)) {
+            try await redis.deleteMany(keys)
+            recordDeletes(keys.count)
+        }
     }
 }

@@ -3,18 +3,20 @@ extension TwoLevelCache {
     @discardableResult
     public func setIfAbsent<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws -> Bool {
         try checkOpen(key)
-        defer { near.invalidate(key) }
-        let stored = try await redis.setIfAbsent(key, to: value, ttl: ttl)
-        if stored { recordSets(1) }
-        return stored
+        return try await changing(.keys([key])) {
+            let stored = try await redis.setIfAbsent(key, to: value, ttl: ttl)
+            if stored { recordSets(1) }
+            return stored
+        }
     }
 
     /// `SET KEEPTTL` in Redis; L1 forgets the key.
     public func setKeepingTTL<Value: Codable & Sendable>(_ key: String, to value: Value) async throws {
         try checkOpen(key)
-        defer { near.invalidate(key) }
-        try await redis.setKeepingTTL(key, to: value)
-        recordSets(1)
+        try await changing(.keys([key])) {
+            try await redis.setKeepingTTL(key, to: value)
+            recordSets(1)
+        }
     }
 
     /// The remaining TTL in Redis (L1 may hold the value for less).
@@ -34,9 +36,10 @@ extension TwoLevelCache {
     /// The bytes stored in Redis as they are; L1 forgets the key.
     public func setBytes(_ key: String, to bytes: [UInt8], ttl: Duration?) async throws {
         try checkOpen(key)
-        defer { near.invalidate(key) }
-        try await redis.setBytes(key, to: bytes, ttl: ttl)
-        recordSets(1)
+        try await changing(.keys([key])) {
+            try await redis.setBytes(key, to: bytes, ttl: ttl)
+            recordSets(1)
+        }
     }
 
     /// The bytes stored in Redis, as they are.

@@ -4,9 +4,10 @@ extension TwoLevelCache {
     /// Stores `value` in Redis attached to `tags` (as ``RedisCache/set(_:to:ttl:tags:)``), then removes `key` from L1.
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?, tags: Set<String>) async throws {
         try checkOpen(key)
-        defer { near.invalidate(key) }
-        try await redis.set(key, to: value, ttl: ttl, tags: tags)
-        recordSets(1)
+        try await changing(.keys([key])) {
+            try await redis.set(key, to: value, ttl: ttl, tags: tags)
+            recordSets(1)
+        }
     }
 
     /// Removes the keys stored with `tag` from Redis, then the same keys from L1.
@@ -16,21 +17,20 @@ extension TwoLevelCache {
         do {
             removed = try await redis.removeTagged(tag)
         } catch {
-            // Which keys went is unknown: empty L1 rather than keep one that may be gone from Redis.
-            near.flush()
+            // Which keys went is unknown: empty L1 (every instance's) rather than keep one that may be gone from Redis.
+            await changed(.all)
             throw error
         }
         let prefix = redis.keyspace.prefix
-        near.invalidate(removed.lazy.compactMap { buffer -> String? in
+        await changed(.keys(removed.compactMap { buffer -> String? in
             let key = String(buffer: buffer)
             return key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : nil
-        })
+        }))
     }
 
     /// Removes every key starting with `prefix` from Redis, then from L1.
     public func invalidate(prefix: String) async throws {
         try checkOpen(nil)
-        defer { near.invalidate(prefix: prefix) }
-        try await redis.invalidate(prefix: prefix)
+        try await changing(.prefix(prefix)) { try await redis.invalidate(prefix: prefix) }
     }
 }

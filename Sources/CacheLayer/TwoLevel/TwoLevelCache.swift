@@ -31,6 +31,10 @@ import Synchronization
 ///   overflows, Redis restarts, `FLUSHALL`), L1 is emptied and reads go to Redis until tracking is set up again.
 ///   BCAST needs no server memory per key but sends every instance an invalidation for every write under the
 ///   namespace, which suits read-heavy data; see the README for the trade-off against the default tracking mode.
+/// - **Coherence without client tracking** (``NearCacheConfiguration/Coherence/pubSub``): every change is published
+///   on a pub/sub channel the instances subscribe to, under the same rules (fill gate, L1 emptied when a message may
+///   have been missed); it sees only the changes made through ``TwoLevelCache`` instances. See
+///   <doc:NearCacheCoherence>.
 /// - Tags and prefixes work as in ``RedisCache``; a tag invalidation removes the tagged keys from L1 at once.
 ///
 /// ``stats()`` counts hits of either level as hits; ``nearCacheStatistics`` tells them apart.
@@ -43,7 +47,10 @@ public final class TwoLevelCache: Cache {
     public let nearCacheConfiguration: NearCacheConfiguration
 
     let near: NearCache
-    private let tracker: InvalidationTracker?
+    /// Where invalidations from other instances come from: client tracking or the pub/sub backplane.
+    private let tracker: (any InvalidationSource)?
+    /// With pub/sub coherence: the backplane this instance publishes its changes on.
+    let backplane: InvalidationBackplane?
     private let trackerTask: Task<Void, Never>?
     private let closed = Atomic<Bool>(false)
     /// Hits are counted once each, by level: an L1 hit pays one atomic add.
@@ -112,8 +119,7 @@ public final class TwoLevelCache: Cache {
     ) {
         self.redis = redis
         self.nearCacheConfiguration = configuration
-        let tracking = configuration.coherence == .tracking
-        let near = NearCache(memory: memory, maxTTL: configuration.maxTTL, isCoherent: !tracking)
+        let near = NearCache(memory: memory, maxTTL: configuration.maxTTL, isCoherent: configuration.coherence == .ttlOnly)
         self.near = near
         var logger = logger
         logger[metadataKey: "cachelayer.cache"] = .string(redis.configuration.name)
@@ -121,16 +127,31 @@ public final class TwoLevelCache: Cache {
             name: redis.configuration.name, backend: "two-level", defaultTTL: redis.configuration.defaultTTL,
             logger: logger, wallClock: wallClock
         )
-        if tracking {
+        // The sources hold the near cache (and the backplane the Redis cache to publish with), not this cache, so an
+        // abandoned cache is freed and its deinit ends them.
+        switch configuration.coherence {
+        case .tracking:
             let tracker = InvalidationTracker(
                 connectionConfiguration: redis.client.connectionConfiguration, prefix: redis.keyspace.prefix,
                 nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
             )
             self.tracker = tracker
-            // The tracker holds the near cache, not this cache, so an abandoned cache is freed and its deinit ends it.
+            self.backplane = nil
             self.trackerTask = Task { await tracker.run() }
-        } else {
+        case .pubSub:
+            let channel = configuration.backplaneChannel(prefix: redis.keyspace.prefix)
+            let backplane = InvalidationBackplane(
+                connectionConfiguration: redis.client.connectionConfiguration, channel: channel, nearCache: near,
+                pingInterval: configuration.trackingPingInterval, logger: logger
+            ) { [redis] message in
+                _ = try await redis.run(RedisCommand("PUBLISH", channel, message), key: nil)
+            }
+            self.tracker = backplane
+            self.backplane = backplane
+            self.trackerTask = Task { await backplane.run() }
+        case .ttlOnly:
             self.tracker = nil
+            self.backplane = nil
             self.trackerTask = nil
         }
     }
@@ -142,12 +163,29 @@ public final class TwoLevelCache: Cache {
 
     // MARK: - Cache
 
+    @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        try checkOpen(key)
-        if let value = try nearValue(key, as: Value.self) {
-            nearHits.add(1, ordering: .relaxed)
-            return value
+        // Inlined into the caller like MemoryCache.get, so an L1 hit makes no generic call across modules.
+        if case .hit(let value) = try nearLookup(key, type: Value.self) {
+            // L1 checked that the dynamic type is exactly `Value`, so this cast cannot fail.
+            return value as? Value
         }
+        return try await getFromRedis(key, as: type)
+    }
+
+    /// The L1 lookup of ``get(_:as:)``, counted as a near hit when it hits. A value of another type in L1 is not a
+    /// hit: Redis, the truth, decides.
+    @usableFromInline
+    func nearLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
+        try checkOpen(key)
+        let lookup = try near.memory.sampledLookup(key, type: type)
+        if case .hit = lookup { nearHits.add(1, ordering: .relaxed) }
+        return lookup
+    }
+
+    /// The L1 miss path of ``get(_:as:)``: a read through Redis that may fill L1.
+    @usableFromInline
+    func getFromRedis<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         let value = try await readThrough(key, as: type)
         if value == nil { misses.add(1, ordering: .relaxed) } else { farHits.add(1, ordering: .relaxed) }
         return value
@@ -155,17 +193,18 @@ public final class TwoLevelCache: Cache {
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
         try checkOpen(key)
-        // L1 forgets the key also when the write fails: a command that timed out may still have run.
-        defer { near.invalidate(key) }
-        try await redis.set(key, to: value, ttl: ttl)
-        sets.add(1, ordering: .relaxed)
+        try await changing(.keys([key])) {
+            try await redis.set(key, to: value, ttl: ttl)
+            sets.add(1, ordering: .relaxed)
+        }
     }
 
     public func delete(_ key: String) async throws {
         try checkOpen(key)
-        defer { near.invalidate(key) }
-        try await redis.delete(key)
-        deletes.add(1, ordering: .relaxed)
+        try await changing(.keys([key])) {
+            try await redis.delete(key)
+            deletes.add(1, ordering: .relaxed)
+        }
     }
 
     public func exists(_ key: String) async throws -> Bool {
@@ -177,8 +216,7 @@ public final class TwoLevelCache: Cache {
     /// Removes this cache's keys from Redis (as ``RedisCache/clear()``), then empties L1.
     public func clear() async throws {
         try checkOpen(nil)
-        defer { near.flush() }
-        try await redis.clear()
+        try await changing(.all) { try await redis.clear() }
     }
 
     /// Hits of either level, misses of both, this instance's sets and deletes; `size`, `entryCount`, `evictions`
@@ -208,14 +246,18 @@ public final class TwoLevelCache: Cache {
             flushes: counters.flushes,
             invalidationMessages: tracker?.invalidations ?? 0,
             trackingSetUps: tracker?.establishments ?? 0,
+            failedPublishes: backplane?.failedPublishes ?? 0,
             isCoherent: near.isCoherent
         )
     }
 
-    /// Stops tracking, closes the Redis pool and L1. Later calls throw ``CacheError/Code/closed``; closing twice is
+    /// Publishes invalidations still queued (pub/sub coherence, at most 1 s), stops tracking, closes the Redis pool
+    /// and L1. Later calls throw ``CacheError/Code/closed``; closing twice is
     /// allowed.
     public func close() async throws {
         if !closed.exchange(true, ordering: .acquiringAndReleasing) {
+            // Invalidations whose publication failed get one last chance while the pool is still open.
+            await backplane?.drain(timeout: min(redis.configuration.writeTimeout, .seconds(1)))
             tracker?.shutdown()
             trackerTask?.cancel()
         }
@@ -239,10 +281,35 @@ public final class TwoLevelCache: Cache {
 
     // MARK: - Internals
 
+    /// Runs a write to Redis, then removes what it changed from L1 and, with pub/sub coherence, tells the other
+    /// instances; both also when the write failed, since a command that timed out may still have run.
+    func changing<T>(_ change: NearCacheChange, _ write: () async throws -> T) async throws -> T {
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await write())
+        } catch {
+            result = .failure(error)
+        }
+        await changed(change)
+        return try result.get()
+    }
+
+    /// Removes what `change` names from L1 and, with pub/sub coherence, publishes it for the other instances.
+    func changed(_ change: NearCacheChange) async {
+        if case .keys(let keys) = change, keys.isEmpty { return }
+        switch change {
+        case .keys(let keys): near.invalidate(keys)
+        case .prefix(let prefix): near.invalidate(prefix: prefix)
+        case .all: near.flush()
+        }
+        await backplane?.announce(change)
+    }
+
     /// Keys named by the invalidation messages received so far; tests wait on it for a write's echo.
     package var receivedInvalidationKeys: UInt64 { tracker?.invalidationKeys ?? 0 }
 
-    /// The `CLIENT ID` of the tracking connection while tracking is set up; tests and the coherence demo kill it.
+    /// The `CLIENT ID` of the tracking (or backplane subscriber) connection while set up; tests and the coherence demo
+    /// kill it.
     package var trackingClientID: Int? { tracker?.clientID }
 
     /// The value L1 holds for `key`, without going to Redis or counting a hit; for tests and the coherence demo.
@@ -264,7 +331,9 @@ public final class TwoLevelCache: Cache {
             if failure?.refusedByServer == true || ContinuousClock.now >= deadline {
                 throw CacheError(
                     code: failure?.refusedByServer == true ? .unsupported : .unavailable,
-                    message: "Redis client tracking, which keeps the near cache coherent, could not be set up\(failure.map { ": \($0.description)" } ?? " within \(timeout)"). Use Redis 6 or later with CLIENT TRACKING allowed for this user, or set nearCache.coherence = .ttlOnly (or nearCache = nil)."
+                    message: backplane == nil
+                        ? "Redis client tracking, which keeps the near cache coherent, could not be set up\(failure.map { ": \($0.description)" } ?? " within \(timeout)"). Use Redis 6 or later with CLIENT TRACKING allowed for this user, or set nearCache.coherence = .pubSub or .ttlOnly (or nearCache = nil)."
+                        : "The near-cache backplane subscription, which keeps the near cache coherent, could not be set up\(failure.map { ": \($0.description)" } ?? " within \(timeout)"). Check that this user may SUBSCRIBE and PUBLISH on the channel, or set nearCache.coherence = .ttlOnly (or nearCache = nil)."
                 )
             }
             try await Task.sleep(for: .milliseconds(2))
@@ -351,10 +420,12 @@ public struct NearCacheStatistics: Sendable, Hashable, Codable {
     public var invalidatedKeys: UInt64
     /// Times L1 was emptied: `clear()`, `FLUSHALL`, a lost tracking connection.
     public var flushes: UInt64
-    /// Invalidation messages received from Redis.
+    /// Invalidation messages received from Redis (with pub/sub coherence: from other instances).
     public var invalidationMessages: UInt64
-    /// Times client tracking was set up (1 + reconnections).
+    /// Times client tracking (or the pub/sub subscription) was set up (1 + reconnections).
     public var trackingSetUps: UInt64
+    /// With pub/sub coherence: invalidations whose publication failed and was queued to be retried.
+    public var failedPublishes: UInt64
     /// Whether L1 is in use now (tracking set up, or TTL-only coherence).
     public var isCoherent: Bool
 }

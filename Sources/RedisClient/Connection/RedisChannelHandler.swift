@@ -68,6 +68,9 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private let eventLoop: any EventLoop
     private let pushContinuation: AsyncStream<RESPValue>.Continuation
+    /// Set once a `SUBSCRIBE` was written: in RESP2 the server then sends pub/sub messages and confirmations as plain
+    /// arrays, which must go to the push stream, not be matched to requests.
+    private var isSubscriber = false
     /// Set once the connection must not be used any more.
     package let health: RedisConnectionHealth
 
@@ -136,6 +139,19 @@ package final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func received(_ value: RESPValue) {
+        var value = value
+        // RESP2 has no push type: a subscriber connection's messages and (un)subscribe confirmations arrive as arrays
+        // whose first element names their kind. Only a connection that subscribed reads arrays that way (any reply to
+        // a command could be such an array otherwise); its other replies (`PING`) still match their requests.
+        if self.isSubscriber {
+            if case .array(let elements) = value, Self.isPubSubArray(elements) {
+                value = .push(elements)
+            } else if self.stateMachine.inFlightCount == 0, value.isErrorReply {
+                // A refused `SUBSCRIBE` (`-NOPERM` from an ACL) answers with an error, and no request waits for a
+                // reply: hand it to the subscription, which fails the call that waits for confirmations.
+                value = .push([.simpleString(ByteBuffer(string: Self.subscribeErrorKind)), value])
+            }
+        }
         // `>` exists only in RESP3, where pushes are always out of band: never a reply to a command.
         if case .push = value {
             // The stream keeps a bounded number of unread pushes. Dropping one silently would lose a client-side
@@ -197,6 +213,34 @@ package final class RedisChannelHandler: ChannelInboundHandler {
             }
             context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
             if let timerDeadline { self.scheduleTimer(timerDeadline) }
+        }
+    }
+
+    /// Writes a command that gets no reply of its own (`SUBSCRIBE`, `UNSUBSCRIBE`: their confirmations are pushes)
+    /// and switches the connection to subscriber mode; returns the error when the connection is closed.
+    package func sendUnanswered(_ bytes: ByteBuffer) -> RedisError? {
+        if let error = self.stateMachine.closedError { return error }
+        guard let context = self.context else {
+            self.perform(self.stateMachine.channelInactive())
+            return self.stateMachine.closedError ?? .connectionClosed()
+        }
+        self.isSubscriber = true
+        context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
+        return nil
+    }
+
+    /// The kind of the push a refused subscription command's error reply is handed over as.
+    package static let subscribeErrorKind = "subscribe-error"
+
+    /// Whether a RESP2 array is a pub/sub message or confirmation: `message`, `subscribe`, `unsubscribe`, … first.
+    static func isPubSubArray(_ elements: [RESPValue]) -> Bool {
+        guard elements.count >= 3, case .bulkString(let kind) = elements[0] else { return false }
+        switch String(buffer: kind) {
+        case "message", "pmessage", "smessage", "subscribe", "unsubscribe", "psubscribe", "punsubscribe",
+            "ssubscribe", "sunsubscribe":
+            return true
+        default:
+            return false
         }
     }
 

@@ -98,6 +98,40 @@ public struct RedisCommand: Sendable {
     }
 }
 
+extension RedisCommand {
+    /// The name of the command when it would switch a connection to subscriber (or monitor) mode: `SUBSCRIBE`,
+    /// `UNSUBSCRIBE`, `PSUBSCRIBE`, … and `MONITOR`, which get no reply of their own. `nil` for any other command.
+    package var subscriberModeName: String? {
+        let view = self.encoded.readableBytesView
+        // `*<count>\r\n$<length>\r\n<name>`
+        guard let headerEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        var index = view.index(after: headerEnd)
+        guard index < view.endIndex, view[index] == UInt8(ascii: "$") else { return nil }
+        index = view.index(after: index)
+        var length = 0
+        while index < view.endIndex, let digit = Self.digit(view[index]) {
+            length = length * 10 + digit
+            guard length <= 12 else { return nil }
+            index = view.index(after: index)
+        }
+        guard length >= 7, view.distance(from: index, to: view.endIndex) >= 2 + length else { return nil }
+        let name = view[view.index(index, offsetBy: 2)...].prefix(length)
+        // Compared byte by byte, upper-cased (ASCII letters only): no allocation on the path of every command.
+        for candidate in Self.subscriberModeNames where candidate.count == length {
+            if zip(candidate, name).allSatisfy({ $0 == ($1 & 0xDF) }) { return String(decoding: candidate, as: UTF8.self) }
+        }
+        return nil
+    }
+
+    private static let subscriberModeNames: [[UInt8]] = [
+        "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
+    ].map { Array($0.utf8) }
+
+    private static func digit(_ byte: UInt8) -> Int? {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
+    }
+}
+
 /// The expiry option of `SET`.
 public enum RedisSetExpiration: Sendable, Hashable {
     /// No expiry (and any existing TTL is cleared, as plain `SET` does).

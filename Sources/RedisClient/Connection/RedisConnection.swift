@@ -33,6 +33,8 @@ public final class RedisConnection: RedisCommandExecutor {
     private let health: RedisConnectionHealth
     private let requestIDs = Atomic<UInt64>(0)
     private let negotiatedProtocol = Atomic<Int>(2)
+    /// Set once a ``RedisSubscription`` reads ``pushMessages`` (an `AsyncStream` has one reader).
+    private let subscriptionClaimed = Atomic<Bool>(false)
     private let logger: Logger
 
     private init(
@@ -249,6 +251,7 @@ public final class RedisConnection: RedisCommandExecutor {
     ///   - command: The command to send.
     ///   - timeout: Overrides ``RedisConnectionConfiguration/commandTimeout`` for this command.
     public func execute(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
+        if let name = command.subscriberModeName { throw RedisError.subscriberModeCommand(name) }
         let reply = try await self.rawSend(command.encoded, timeout: timeout)
         if let text = Self.errorText(reply) { throw RedisError.server(text) }
         return reply
@@ -265,7 +268,8 @@ public final class RedisConnection: RedisCommandExecutor {
         _ commands: [RedisCommand],
         timeout: Duration? = nil
     ) async throws -> [Result<RESPValue, RedisError>] {
-        try await self.rawPipeline(commands, timeout: timeout ?? self.configuration.commandTimeout).map { reply in
+        if let name = commands.lazy.compactMap(\.subscriberModeName).first { throw RedisError.subscriberModeCommand(name) }
+        return try await self.rawPipeline(commands, timeout: timeout ?? self.configuration.commandTimeout).map { reply in
             if let text = Self.errorText(reply) { return .failure(.server(text)) }
             return .success(reply)
         }
@@ -343,6 +347,24 @@ public final class RedisConnection: RedisCommandExecutor {
 
     private static func checkCancellation() throws {
         if Task.isCancelled { throw RedisError.cancelled }
+    }
+
+    // MARK: subscriber mode
+
+    /// Hands ``pushMessages`` to a subscription; false when one already has it.
+    package func claimForSubscription() -> Bool {
+        !self.subscriptionClaimed.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
+    /// Writes a command that gets no reply of its own (`SUBSCRIBE`, `UNSUBSCRIBE`) and puts the connection in
+    /// subscriber mode; its confirmations arrive on ``pushMessages``. `onFailure` runs when it could not be written
+    /// (the connection is closed). Does not wait, so a caller can register for the confirmations first.
+    package func sendUnanswered(_ command: RedisCommand, onFailure: @escaping @Sendable (RedisError) -> Void) {
+        let handler = self.handler
+        let bytes = command.encoded
+        self.channel.eventLoop.execute {
+            if let error = handler.value.sendUnanswered(bytes) { onFailure(error) }
+        }
     }
 
     // MARK: connection-state commands (not on the pool: they change the connection)

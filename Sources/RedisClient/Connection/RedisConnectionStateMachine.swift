@@ -49,6 +49,12 @@ package struct RedisConnectionStateMachine<Request> {
         return false
     }
 
+    /// The error the connection was closed with; `nil` while active.
+    package var closedError: RedisError? {
+        if case .closed(let error) = self.state { return error }
+        return nil
+    }
+
     package var inFlightCount: Int {
         if case .active(let queue) = self.state { return queue.count }
         return 0

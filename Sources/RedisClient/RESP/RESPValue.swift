@@ -92,6 +92,14 @@ public enum RESPValue: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `true` for error replies (`-ERR …`, `!…`).
+    package var isErrorReply: Bool {
+        switch self.withoutAttributes {
+        case .simpleError, .bulkError: return true
+        default: return false
+        }
+    }
+
     /// `true` for ``null``.
     public var isNull: Bool {
         switch self {

@@ -17,8 +17,13 @@ struct CachePoolExhaustionTests {
     }
 
     /// Runs 500 concurrent `get`s while the server sleeps for a second; returns the error codes (nil: success).
-    static func getsWhileRedisIsBusy(_ cache: any Cache, _ server: RedisServer) async throws -> [CacheError.Code?] {
+    static func getsWhileRedisIsBusy(_ cache: any Cache, _ server: RedisServer, pool: RedisConnectionPool) async throws -> [CacheError.Code?] {
         try await cache.set("k", to: "v", ttl: .seconds(60))
+        // Both pooled connections must be up before the server sleeps: a connection still being made then would time
+        // out in its handshake, and a wait for it is a `timeout` (Redis unreachable), not `busy`. On a loaded machine
+        // the second idle connection can take a while.
+        let ready = await eventually(timeout: .seconds(10)) { pool.statistics.idle + pool.statistics.leased == 2 && pool.statistics.connecting == 0 }
+        #expect(ready, "the pool did not open its two connections: \(pool.statistics)")
         async let blocked: Void = server.withRawConnection { _ = try await $0.send(["DEBUG", "SLEEP", "1"]) }
         try await Task.sleep(for: .milliseconds(100))
         let codes = await withTaskGroup(of: CacheError.Code?.self) { group in
@@ -44,7 +49,7 @@ struct CachePoolExhaustionTests {
     func exhaustionIsBusy() async throws {
         try await withRedisServer { server in
             let cache = try await RedisCache.connect(configuration: Self.configuration(server, fallback: false), logger: quietLogger)
-            let failures = try await Self.getsWhileRedisIsBusy(cache, server).compactMap { $0 }
+            let failures = try await Self.getsWhileRedisIsBusy(cache, server, pool: try #require(cache.pool)).compactMap { $0 }
             #expect(failures.count >= 400, "\(failures.count) of 500 failed")
             #expect(failures.allSatisfy { $0 == .busy }, "\(Set(failures.map(\.description)))")
             try await cache.close()
@@ -55,7 +60,7 @@ struct CachePoolExhaustionTests {
     func exhaustionDoesNotOpenTheBreaker() async throws {
         try await withRedisServer { server in
             let cache = try #require(try await makeCache(Self.configuration(server, fallback: true), logger: quietLogger) as? FallbackCache)
-            let codes = try await Self.getsWhileRedisIsBusy(cache, server)
+            let codes = try await Self.getsWhileRedisIsBusy(cache, server, pool: try #require((cache.primary as? RedisCache)?.pool))
             #expect(codes.allSatisfy { $0 == nil || $0 == .busy }, "\(Set(codes.map { $0.map(\.description) ?? "success" }))")
             #expect(await cache.stats().outages == 0)
             #expect(cache.isBackendHealthy)

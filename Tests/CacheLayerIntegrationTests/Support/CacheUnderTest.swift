@@ -46,6 +46,9 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
         CacheUnderTest(name: "TwoLevelCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             try await SharedRedisServer.makeTwoLevelCache(clock: clock)
         },
+        CacheUnderTest(name: "TwoLevelCache (pub/sub)", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            try await SharedRedisServer.makeTwoLevelCache(clock: clock, near: NearCacheConfiguration(maxMemorySize: 8 * 1024 * 1024, coherence: .pubSub))
+        },
         CacheUnderTest(name: "FallbackCache over Redis", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             let redis = try await SharedRedisServer.makeCache(clock: clock)
             var configuration = CacheConfiguration.development
