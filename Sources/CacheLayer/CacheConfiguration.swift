@@ -26,7 +26,14 @@ public struct CacheConfiguration: Sendable, Equatable {
     // MARK: Redis
 
     /// The Redis server as `host:port`. Default: `localhost:6379`.
+    ///
+    /// With ``redisCluster``, one or more seed nodes of the cluster, separated by commas:
+    /// `10.0.0.1:6379,10.0.0.2:6379`.
     public var redisAddress: String = "localhost:6379"
+    /// Whether ``redisAddress`` names nodes of a Redis Cluster: the cache then discovers the other nodes, keeps a pool
+    /// per primary and routes each key to the node serving its hash slot (see the "Redis Cluster" article). The
+    /// database must be 0, and ``nearCache`` is not available yet. Default: false.
+    public var redisCluster: Bool = false
     /// The ACL user name; `nil` authenticates as the default user.
     public var redisUsername: String? = nil
     /// The password; `nil` skips authentication.
@@ -127,6 +134,11 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// A configuration with every default: the memory backend.
     public init() {}
 
+    /// The entries of ``redisAddress`` split at commas and trimmed: the seed nodes of a cluster.
+    var redisSeedAddresses: [String] {
+        redisAddress.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
+    }
+
     /// Checks that the values make sense together.
     ///
     /// - Throws: ``CacheError/Code/invalidConfiguration`` naming the field and the accepted range.
@@ -178,8 +190,19 @@ public struct CacheConfiguration: Sendable, Equatable {
         if redisDatabase < 0 { try fail("redisDatabase is \(redisDatabase). Redis databases are numbered from 0.") }
         if backend == .redis {
             if redisAddress.isEmpty { try fail("redisAddress is empty. Use host:port, e.g. localhost:6379.") }
-            if HostAndPort(redisAddress) == nil {
-                try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.")
+            if redisCluster {
+                for seed in redisSeedAddresses where seed.isEmpty || HostAndPort(seed) == nil {
+                    try fail("redisAddress has the cluster seed \"\(seed)\", which is not host:port with a port from 1 to 65535. List seeds as host:port separated by commas, e.g. 10.0.0.1:6379,10.0.0.2:6379.")
+                }
+                if redisDatabase != 0 {
+                    try fail("redisDatabase is \(redisDatabase), but a Redis Cluster has only database 0. Use a namespace to keep caches apart.")
+                }
+                if nearCache != nil {
+                    try fail("nearCache is set with redisCluster. The two-level cache does not run on a Redis Cluster yet (its invalidation tracking uses one connection to one server); set nearCache = nil, or use a single Redis server.")
+                }
+            } else if redisAddress.contains(",") || HostAndPort(redisAddress) == nil {
+                let hint = redisAddress.contains(",") ? " Several addresses are seeds of a Redis Cluster: set redisCluster = true." : ""
+                try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.\(hint)")
             }
         }
         if let nearCache {
@@ -297,6 +320,7 @@ extension CacheConfiguration {
     /// | `CACHE_BACKEND` | ``backend`` (`memory` or `redis`) |
     /// | `REDIS_URL` | address, credentials, database, TLS; implies the Redis backend |
     /// | `REDIS_ADDR`, `REDIS_PASSWORD`, `REDIS_DB` | ``redisAddress``, ``redisPassword``, ``redisDatabase`` |
+    /// | `REDIS_CLUSTER` | ``redisCluster`` (`true`/`false`/`1`/`0`); `REDIS_ADDR` may then list seeds separated by commas |
     /// | `CACHE_MAX_MEMORY` | ``maxMemorySize`` in bytes |
     /// | `CACHE_DEFAULT_TTL` | ``defaultTTL`` in seconds (`0` for no expiry) |
     /// | `CACHE_POOL_SIZE` | ``poolSize`` |
@@ -336,6 +360,13 @@ extension CacheConfiguration {
         if let value = try integer("CACHE_MAX_MEMORY") { configuration.maxMemorySize = value }
         if let value = try integer("CACHE_DEFAULT_TTL") { configuration.defaultTTL = value == 0 ? .noExpiry : .seconds(value) }
         if let value = try integer("CACHE_POOL_SIZE") { configuration.poolSize = value }
+        if let text = environment["REDIS_CLUSTER"] {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": configuration.redisCluster = true
+            case "0", "false", "no", "off", "": configuration.redisCluster = false
+            default: throw CacheError.invalidConfiguration("REDIS_CLUSTER is \"\(text)\". Use true or false.")
+            }
+        }
         if let text = environment["CACHE_ENABLE_FALLBACK"] {
             switch text.lowercased() {
             case "1", "true", "yes", "on": configuration.enableFallback = true
@@ -399,6 +430,7 @@ extension CacheConfiguration: CustomStringConvertible, CustomDebugStringConverti
             ("backend", backend as Any),
             ("name", name as Any),
             ("redisAddress", redisAddress as Any),
+            ("redisCluster", redisCluster as Any),
             ("redisUsername", redisUsername as Any),
             ("redisPassword", redisPassword.map { _ in "***" } as Any),
             ("redisDatabase", redisDatabase as Any),

@@ -64,6 +64,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public let serverCode: String?
     /// The error that caused this one, if any (an `NIOSSLError`, an `IOError`, …).
     public let underlying: (any Error)?
+    /// For ``Code/serverError``: the server's reply text as sent (`MOVED 3999 127.0.0.1:6381`), for the cluster
+    /// client's redirections.
+    package var serverText: String?
 
     /// Creates an error. The library creates these; a public initializer lets callers and fakes produce them too.
     public init(code: Code, message: String, serverCode: String? = nil, underlying: (any Error)? = nil) {
@@ -95,11 +98,13 @@ extension RedisError {
     package static func server(_ text: String) -> RedisError {
         let firstWord = text.prefix { $0 != " " }
         let code = firstWord.isEmpty ? "ERR" : String(firstWord)
-        return RedisError(
+        var error = RedisError(
             code: .serverError,
             message: "the server replied with an error: \(text)",
             serverCode: code
         )
+        error.serverText = text
+        return error
     }
 
     package static func connectionClosed(_ context: String = "", underlying: (any Error)? = nil) -> RedisError {

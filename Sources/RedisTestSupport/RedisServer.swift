@@ -320,6 +320,9 @@ public final class RedisServer: Sendable {
         }
     }
 
+    /// A loopback port that was free a moment ago (for a second port of a server, such as a cluster bus port).
+    public static func freeLoopbackPort() throws -> Int { try freePort() }
+
     /// A port that was free a moment ago: bind port 0 on loopback, read the port, close.
     private static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

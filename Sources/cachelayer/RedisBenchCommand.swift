@@ -31,6 +31,9 @@ struct RedisBenchCommand: AsyncParsableCommand {
     @Option(help: "Random keys `key:NNNNNNNNNNNN` drawn from 0..<keyspace (redis-benchmark -r); 0 uses one key.")
     var keyspace = 100_000
 
+    @Flag(help: "--url names a seed node of a Redis Cluster: commands go through RedisClusterClient (a pool of --clients connections per primary), routed by hash slot.")
+    var cluster = false
+
     @Flag(help: "Print {\"operations\": [{\"name\", \"ops_per_sec\", \"p50_ms\", \"p99_ms\"}]} only.")
     var json = false
 
@@ -50,18 +53,56 @@ struct RedisBenchCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = try RedisConnectionConfiguration(url: url)
         configuration.commandTimeout = .seconds(60)
-        var connections: [RedisConnection] = []
-        for _ in 0..<clients { connections.append(try await RedisConnection.connect(configuration: configuration)) }
-        defer { for connection in connections { Task { await connection.close() } } }
-
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: valueSize)
         var results: [Result] = []
-        for name in ["SET", "GET"] {
-            let result = try await self.measure(name: name, connections: connections, value: value)
-            results.append(result)
+        if cluster {
+            let client = try RedisClusterClient(
+                configuration: RedisClusterConfiguration(
+                    seeds: ["\(configuration.host):\(configuration.port)"], connection: configuration,
+                    pool: RedisConnectionPoolConfiguration(maxConnections: clients, minIdleConnections: clients)
+                )
+            )
+            let running = Task { await client.run() }
+            defer { client.shutdown() }
+            try await client.refreshTopology()
+            for name in ["SET", "GET"] {
+                results.append(
+                    // Pooled connections on any event loop: the clients run on the concurrency pool.
+                    try await self.measure(name: name, clients: clients, executor: { _ in nil }, value: value) { _, commands in
+                        if commands.count == 1 {
+                            _ = try await client.execute(commands[0])
+                        } else {
+                            for result in try await client.pipeline(commands) { _ = try result.get() }
+                        }
+                    }
+                )
+            }
+            client.shutdown()
+            await running.value
+        } else {
+            var opened: [RedisConnection] = []
+            for _ in 0..<clients { opened.append(try await RedisConnection.connect(configuration: configuration)) }
+            let connections = opened
+            defer { for connection in connections { Task { await connection.close() } } }
+            for name in ["SET", "GET"] {
+                results.append(
+                    // Each client runs on its connection's event loop: no thread hop per request.
+                    try await self.measure(
+                        name: name, clients: clients, executor: { EventLoopTaskExecutor(connections[$0].eventLoop) }, value: value
+                    ) { index, commands in
+                        if commands.count == 1 {
+                            _ = try await connections[index].execute(commands[0])
+                        } else {
+                            for result in try await connections[index].pipeline(commands) { _ = try result.get() }
+                        }
+                    }
+                )
+            }
+        }
+        for result in results {
             if !json {
                 print(
-                    "\(name): \(String(format: "%.2f", result.ops_per_sec)) requests per second, "
+                    "\(result.name): \(String(format: "%.2f", result.ops_per_sec)) requests per second, "
                         + "p50=\(String(format: "%.3f", result.p50_ms)) msec, p99=\(String(format: "%.3f", result.p99_ms)) msec"
                 )
             }
@@ -80,7 +121,13 @@ struct RedisBenchCommand: AsyncParsableCommand {
         value.isFinite ? String(format: "%.3f", value) : "0"
     }
 
-    private func measure(name: String, connections: [RedisConnection], value: [UInt8]) async throws -> Result {
+    private func measure(
+        name: String,
+        clients: Int,
+        executor: (Int) -> (any TaskExecutor)?,
+        value: [UInt8],
+        send: @escaping @Sendable (Int, [RedisCommand]) async throws -> Void
+    ) async throws -> Result {
         let issued = Counter()
         let total = self.requests
         let pipeline = self.pipeline
@@ -88,9 +135,8 @@ struct RedisBenchCommand: AsyncParsableCommand {
         let isSet = name == "SET"
         let start = ContinuousClock.now
         let latencies = try await withThrowingTaskGroup(of: LatencyRecorder.self) { group in
-            for (index, connection) in connections.enumerated() {
-                // Each client runs on its connection's event loop: no thread hop per request.
-                group.addTask(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
+            for index in 0..<clients {
+                group.addTask(executorPreference: executor(index)) {
                     var generator = SplitMix64(seed: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
                     // A histogram, as redis-benchmark keeps: no per-request allocation or sort to skew the CPU figures.
                     var latencies = LatencyRecorder()
@@ -107,11 +153,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
                             commands.append(isSet ? .set(key, value: value) : .get(key))
                         }
                         let sent = ContinuousClock.now
-                        if count == 1 {
-                            _ = try await connection.execute(commands[0])
-                        } else {
-                            for result in try await connection.pipeline(commands) { _ = try result.get() }
-                        }
+                        try await send(index, commands)
                         latencies.record(ContinuousClock.now - sent, operations: count)
                     }
                     return latencies

@@ -68,9 +68,24 @@ struct CacheConfigurationTests {
         ("name with a newline", { $0.name = "a\nb" }),
         ("name beyond ASCII", { $0.name = "café" }),
         ("fallback without Redis", { $0.enableFallback = true }),
+        ("several addresses without cluster", { $0.backend = .redis; $0.redisAddress = "a:1,b:2" }),
+        ("bad cluster seed", { $0.backend = .redis; $0.redisCluster = true; $0.redisAddress = "a:1,b" }),
+        ("cluster with a database", { $0.backend = .redis; $0.redisCluster = true; $0.redisDatabase = 2 }),
+        ("cluster with a near cache", { $0.backend = .redis; $0.redisCluster = true; $0.nearCache = NearCacheConfiguration() }),
         ("zero fallback max outage age", { $0.fallbackMaxOutageAge = .zero }),
         ("negative fallback close timeout", { $0.fallbackCloseTimeout = .seconds(-1) }),
     ]
+
+    @Test func clusterSeedsAreListedInTheAddressAndReadFromTheEnvironment() throws {
+        var configuration = try CacheConfiguration.fromEnvironment(["REDIS_ADDR": "10.0.0.1:7000, 10.0.0.2:7001", "REDIS_CLUSTER": "true", "CACHE_BACKEND": "redis"])
+        #expect(configuration.redisCluster && configuration.backend == .redis)
+        try configuration.validate()
+        #expect("\(configuration)".contains("redisCluster: true"))
+        configuration.redisCluster = false
+        let error = #expect(throws: CacheError.self) { try configuration.validate() }
+        #expect(error?.message.contains("redisCluster") == true)
+        #expect(throws: CacheError.self) { try CacheConfiguration.fromEnvironment(["REDIS_CLUSTER": "maybe"]) }
+    }
 
     @Test func theFallbackSettingsReachTheFallbackConfiguration() throws {
         var configuration = CacheConfiguration.production(redisAddress: "cache.local:6379")

@@ -150,6 +150,26 @@ struct DocumentationExamplesTests {
         return cache
     }
 
+    // MARK: RedisCluster.md
+
+    /// Compiled, not run: it needs a Redis Cluster at those addresses.
+    static func redisCluster(secret: String) async throws -> any Cache {
+        var configuration = CacheConfiguration.production(redisAddress: "10.0.0.1:6379,10.0.0.2:6379", password: secret)
+        configuration.redisCluster = true
+        configuration.namespace = "myapp"
+        let cache = try await makeCache(configuration)
+        return cache
+    }
+
+    @Test func theClusterConfigurationOfTheArticleIsValid() throws {
+        var configuration = CacheConfiguration.production(redisAddress: "10.0.0.1:6379,10.0.0.2:6379", password: "secret")
+        configuration.redisCluster = true
+        configuration.namespace = "myapp"
+        try configuration.validate()
+        configuration.redisDatabase = 1
+        #expect(throws: CacheError.self) { try configuration.validate() }
+    }
+
     // MARK: NearCacheCoherence.md
 
     /// Compiled, not run: it needs a Redis server at that address.

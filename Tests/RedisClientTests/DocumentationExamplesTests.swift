@@ -22,6 +22,18 @@ struct RedisClientDocumentationExamplesTests {
         }
     }
 
+    /// Compiled, not run: it needs a Redis Cluster at that address.
+    static func clusterLandingPage() async throws {
+        let cluster = try RedisClusterClient(configuration: .init(url: "redis://10.0.0.1:6379"))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await cluster.run() }
+            try await cluster.set("user:1", value: "ada")
+            let values = try await cluster.mget(["user:1", "user:2"])   // one MGET per slot, merged in order
+            print(values.count)   // 2
+            cluster.shutdown()
+        }
+    }
+
     // MARK: GettingStarted.md
 
     @Test func describeTheServer() throws {

@@ -39,7 +39,12 @@ public final class RedisCache: Cache {
     /// The configuration the cache was created with.
     public let configuration: CacheConfiguration
 
-    let pool: RedisConnectionPool
+    let client: RedisCacheClient
+    /// The connection pool to the one server; `nil` on a cluster (one pool per primary, inside the cluster client).
+    var pool: RedisConnectionPool? {
+        if case .node(let pool) = client { return pool }
+        return nil
+    }
     let keyspace: RedisKeyspace
     private let codec: any CacheCodec
     private let logger: Logger
@@ -107,7 +112,8 @@ public final class RedisCache: Cache {
         var configuration = configuration
         configuration.backend = .redis
         try configuration.validate()
-        guard let address = HostAndPort(configuration.redisAddress) else {
+        let seeds = configuration.redisCluster ? configuration.redisSeedAddresses : [configuration.redisAddress]
+        guard let address = seeds.first.flatMap(HostAndPort.init) else {
             throw CacheError.invalidConfiguration("redisAddress \"\(configuration.redisAddress)\" is not host:port.")
         }
         var tls: RedisConnectionConfiguration.TLS?
@@ -143,8 +149,21 @@ public final class RedisCache: Cache {
         // repeat every probe during an outage, so they show only when debugging.
         var poolLogger = logger
         if poolLogger.logLevel > .debug { poolLogger.logLevel = .error }
-        let pool = RedisConnectionPool(connectionConfiguration: connection, configuration: poolConfiguration, logger: poolLogger)
-        self.pool = pool
+        if configuration.redisCluster {
+            do {
+                // A command keeps retrying while the cluster heals (a failover, a slot in migration) for as long as
+                // one command may take, so a call is bounded by about twice the command timeout.
+                let cluster = try RedisClusterConfiguration(
+                    seeds: seeds, connection: connection, pool: poolConfiguration,
+                    retryTimeout: max(configuration.readTimeout, configuration.writeTimeout)
+                )
+                self.client = .cluster(try RedisClusterClient(configuration: cluster, logger: poolLogger))
+            } catch {
+                throw CacheError.fromRedis(error, key: nil)
+            }
+        } else {
+            self.client = .node(RedisConnectionPool(connectionConfiguration: connection, configuration: poolConfiguration, logger: poolLogger))
+        }
         self.configuration = configuration
         self.keyspace = RedisKeyspace(namespace: configuration.namespace)
         self.codec = codec
@@ -157,7 +176,7 @@ public final class RedisCache: Cache {
 
     deinit {
         // An abandoned cache still releases its connections; `close()` also waits for them to be closed.
-        if !closed.load(ordering: .acquiring) { pool.shutdown() }
+        if !closed.load(ordering: .acquiring) { client.shutdown() }
         background.cancelOwnTasks()
     }
 
@@ -240,7 +259,7 @@ public final class RedisCache: Cache {
     /// closing twice is allowed.
     public func close() async throws {
         if !closed.exchange(true, ordering: .acquiringAndReleasing) {
-            pool.shutdown()
+            client.shutdown()
         }
         await background.close()
     }
@@ -262,7 +281,7 @@ public final class RedisCache: Cache {
         guard !poolStarted.load(ordering: .relaxed) else { return }
         guard poolStarted.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         // Captures the pool, not the cache: the pool's task never keeps an abandoned cache alive.
-        let placement = background.spawn { [pool] in await pool.run() }
+        let placement = background.spawn { [client] in await client.run() }
         poolPlacementState.withLock { $0 = placement }
     }
 
@@ -279,7 +298,11 @@ public final class RedisCache: Cache {
     package func checkReachable() async throws {
         try checkOpen(nil)
         do {
-            let connection = try await RedisConnection.connect(configuration: pool.connectionConfiguration)
+            if case .cluster(let cluster) = client {
+                // Reads the topology from a seed (with the credentials): the pools start with run().
+                return try await cluster.refreshTopology()
+            }
+            let connection = try await RedisConnection.connect(configuration: client.connectionConfiguration)
             do {
                 _ = try await connection.execute(RedisCommand("PING", isIdempotent: true))
             } catch {
@@ -326,7 +349,7 @@ public final class RedisCache: Cache {
         startPoolIfNeeded()
         roundTripCount.add(1, ordering: .relaxed)
         do {
-            return try await pool.execute(command)
+            return try await client.execute(command)
         } catch {
             throw CacheError.fromRedis(error, key: key)
         }
@@ -338,7 +361,7 @@ public final class RedisCache: Cache {
         startPoolIfNeeded()
         roundTripCount.add(1, ordering: .relaxed)
         do {
-            results = try await pool.pipeline(commands)
+            results = try await client.pipeline(commands)
         } catch {
             throw CacheError.fromRedis(error, key: key)
         }
@@ -406,20 +429,18 @@ public final class RedisCache: Cache {
         deletes.add(UInt64(count), ordering: .relaxed)
     }
 
-    /// Removes every key matching `pattern`: `SCAN MATCH` pages, each unlinked as it arrives.
+    /// Removes every key matching `pattern`: `SCAN MATCH` pages (on every primary of a cluster), each unlinked as
+    /// it arrives (split per hash slot on a cluster).
     func unlinkMatching(_ pattern: String) async throws(CacheError) {
-        var cursor = 0
-        repeat {
-            let reply = try await run(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", 1000, isIdempotent: true), key: nil)
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].int, let keys = parts[1].array else {
-                throw Self.unexpected(reply, key: nil)
+        startPoolIfNeeded()
+        do {
+            try await client.scan(match: pattern, count: 1000) { keys in
+                roundTripCount.add(2, ordering: .relaxed)
+                _ = try await client.execute(RedisCommand([ByteBuffer(string: "UNLINK")] + keys))
             }
-            let found = keys.compactMap(\.buffer)
-            if !found.isEmpty {
-                _ = try await run(RedisCommand(["UNLINK"].map { ByteBuffer(string: $0) } + found), key: nil)
-            }
-            cursor = next
-        } while cursor != 0
+        } catch {
+            throw CacheError.fromRedis(error, key: nil)
+        }
     }
 
     static func unexpected(_ reply: RESPValue, key: String?) -> CacheError {

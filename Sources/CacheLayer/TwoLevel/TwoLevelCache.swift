@@ -132,7 +132,7 @@ public final class TwoLevelCache: Cache {
         switch configuration.coherence {
         case .tracking:
             let tracker = InvalidationTracker(
-                connectionConfiguration: redis.pool.connectionConfiguration, prefix: redis.keyspace.prefix,
+                connectionConfiguration: redis.client.connectionConfiguration, prefix: redis.keyspace.prefix,
                 nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
             )
             self.tracker = tracker
@@ -141,7 +141,7 @@ public final class TwoLevelCache: Cache {
         case .pubSub:
             let channel = configuration.backplaneChannel(prefix: redis.keyspace.prefix)
             let backplane = InvalidationBackplane(
-                connectionConfiguration: redis.pool.connectionConfiguration, channel: channel, nearCache: near,
+                connectionConfiguration: redis.client.connectionConfiguration, channel: channel, nearCache: near,
                 pingInterval: configuration.trackingPingInterval, logger: logger
             ) { [redis] message in
                 _ = try await redis.run(RedisCommand("PUBLISH", channel, message), key: nil)

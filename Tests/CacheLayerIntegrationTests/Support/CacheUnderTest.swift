@@ -38,6 +38,10 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
         CacheUnderTest(name: "RedisCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             try await SharedRedisServer.makeCache(clock: clock)
         },
+        // Every key routed to the primary of its hash slot; batches split per slot.
+        CacheUnderTest(name: "RedisCache on a cluster", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            try await SharedRedisServer.makeClusterCache(clock: clock)
+        },
         // L1 expires in real time like Redis; envelopes follow the clock.
         CacheUnderTest(name: "TwoLevelCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             try await SharedRedisServer.makeTwoLevelCache(clock: clock)

@@ -37,6 +37,18 @@ extension RedisServer {
     }
 }
 
+extension RedisCluster {
+    /// A Redis cache configuration for this cluster (its first node as the seed, or all of them): namespace `test`
+    /// unless told otherwise, long timeouts for a loaded machine unless told otherwise.
+    func cacheConfiguration(namespace: String? = "test", timeout: Duration = .seconds(10), allSeeds: Bool = false) -> CacheConfiguration {
+        var configuration = nodes[0].cacheConfiguration(namespace: namespace, timeout: timeout)
+        configuration.name = "redis-cluster-test"
+        configuration.redisCluster = true
+        configuration.redisAddress = allSeeds ? seeds.joined(separator: ",") : seeds[0]
+        return configuration
+    }
+}
+
 /// Caches on the process's shared redis-server (``RedisServer/shared()``) for the pattern tests, each in a namespace
 /// of its own.
 enum SharedRedisServer {
@@ -55,6 +67,15 @@ enum SharedRedisServer {
 }
 
 extension SharedRedisServer {
+    /// A Redis cache on the process's shared 3-primary cluster (``RedisCluster/shared()``), in a fresh namespace.
+    static func makeClusterCache(clock: TestClock) async throws -> RedisCache {
+        let cluster = try await RedisCluster.shared()
+        var configuration = cluster.cacheConfiguration(namespace: "patterns-\(UUID().uuidString)")
+        configuration.poolSize = 4
+        configuration.maxIdleConnections = 4
+        return try RedisCache(configuration: configuration, codec: JSONCacheCodec(), logger: quietLogger, wallClock: { clock.now })
+    }
+
     /// A two-level cache (near cache with client tracking) over a fresh namespace on the shared server, its patterns
     /// reading `clock`; returned once tracking is set up, so L1 is in use from the first call.
     static func makeTwoLevelCache(clock: TestClock, near: NearCacheConfiguration = NearCacheConfiguration(maxMemorySize: 8 * 1024 * 1024)) async throws -> TwoLevelCache {
