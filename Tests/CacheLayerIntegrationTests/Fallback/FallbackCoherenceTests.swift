@@ -185,7 +185,12 @@ struct FallbackCoherenceTests {
             #expect(recovered)
             var outages: UInt64 = 0
             for cache in instances { outages += await cache.stats().outages }
-            #expect(outages >= 1, "the fault was noticed")
+            if fault != .restartEmpty {
+                // 700 ms without Redis is always an outage. A quick SIGTERM and restart may be absorbed by the pool's
+                // reconnection and retries without ever opening the breaker (the restart is then not an outage for
+                // the cache, and needs no recovery); what must hold either way is checked below.
+                #expect(outages >= 1, "the fault was noticed")
+            }
             try await Task.sleep(for: .milliseconds(300))
             stopped.withLock { $0 = true }
             for worker in workers { await worker.value }
