@@ -104,6 +104,17 @@ struct RedisConnectionTests {
                     for key in page.keys { seen.insert(String(buffer: key)) }
                 } while cursor != 0
                 #expect(seen.count == 30)
+                // The whole iteration in one call, batch by batch, through the protocol as a pool or cluster would be.
+                let executor: any RedisCommandExecutor = c
+                var batches = 0
+                var all = Set<String>()
+                try await executor.scan(match: "scan:*", count: 7) { keys in
+                    batches += 1
+                    #expect(!keys.isEmpty)
+                    for key in keys { all.insert(String(buffer: key)) }
+                }
+                #expect(all == seen)
+                #expect(batches >= 2)
                 #expect(try await c.info(section: "server").contains("redis_version"))
                 #expect(try await c.publish("news", message: "hi") == 0)
                 try await c.flushdb()

@@ -53,15 +53,8 @@ enum RedisCacheClient: Sendable {
     /// Calls `body` with each page of keys matching `pattern`: `SCAN` on the server, or on every primary of a cluster.
     func scan(match pattern: String, count: Int, _ body: ([ByteBuffer]) async throws -> Void) async throws {
         switch self {
-        case .node(let pool):
-            var cursor = 0
-            repeat {
-                let page = try await pool.scan(cursor: cursor, match: pattern, count: count)
-                if !page.keys.isEmpty { try await body(page.keys) }
-                cursor = page.cursor
-            } while cursor != 0
-        case .cluster(let cluster):
-            try await cluster.scan(match: pattern, count: count, body)
+        case .node(let pool): try await pool.scan(match: pattern, count: count, body)
+        case .cluster(let cluster): try await cluster.scan(match: pattern, count: count, body)
         }
     }
 }

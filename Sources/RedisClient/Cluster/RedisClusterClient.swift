@@ -486,13 +486,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     ) async throws {
         if self.slotMap.shards.isEmpty { try await self.refreshTopology() }
         for address in self.slotMap.primaries {
-            let pool = try self.pool(for: address)
-            var cursor = 0
-            repeat {
-                let page = try await pool.scan(cursor: cursor, match: pattern, count: count)
-                if !page.keys.isEmpty { try await body(page.keys) }
-                cursor = page.cursor
-            } while cursor != 0
+            try await self.pool(for: address).scan(match: pattern, count: count, body)
         }
     }
 

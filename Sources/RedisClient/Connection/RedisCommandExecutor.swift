@@ -6,6 +6,10 @@ public protocol RedisCommandExecutor: Sendable {
     /// Runs one command and returns its reply; an error reply is thrown as a ``RedisError`` with code
     /// ``RedisError/Code/serverError``.
     func execute(_ command: RedisCommand) async throws -> RESPValue
+
+    /// Iterates every key matching `pattern` with `SCAN` (on a cluster: on every primary), calling `body` with each
+    /// non-empty batch. Keys added or removed meanwhile may be missed or seen twice, as with `SCAN` itself.
+    func scan(match pattern: String?, count: Int?, _ body: ([ByteBuffer]) async throws -> Void) async throws
 }
 
 extension RedisCommandExecutor {
@@ -164,6 +168,17 @@ extension RedisCommandExecutor {
             throw RedisError.unexpectedReply(reply, expected: "a [cursor, keys] array")
         }
         return (next, keys.compactMap(\.buffer))
+    }
+
+    /// Iterates every key matching `pattern` with `SCAN`, cursor after cursor, calling `body` with each non-empty
+    /// batch.
+    public func scan(match pattern: String? = nil, count: Int? = nil, _ body: ([ByteBuffer]) async throws -> Void) async throws {
+        var cursor = 0
+        repeat {
+            let page = try await self.scan(cursor: cursor, match: pattern, count: count)
+            if !page.keys.isEmpty { try await body(page.keys) }
+            cursor = page.cursor
+        } while cursor != 0
     }
 
     /// `PING`: returns the server's answer (`PONG`).
