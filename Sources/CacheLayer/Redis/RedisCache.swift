@@ -79,14 +79,7 @@ public final class RedisCache: Cache {
         codec: any CacheCodec = JSONCacheCodec(),
         logger: Logger = Logger(label: "cachelayer.redis")
     ) async throws -> RedisCache {
-        let cache = try RedisCache(configuration: configuration, codec: codec, logger: logger)
-        do {
-            try await cache.checkReachable()
-        } catch {
-            try? await cache.close()
-            throw error
-        }
-        return cache
+        try await opened(RedisCache(configuration: configuration, codec: codec, logger: logger)) { try await $0.checkReachable() }
     }
 
     /// Creates a cache without contacting Redis; connections are made when first needed.

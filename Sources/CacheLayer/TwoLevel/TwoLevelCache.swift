@@ -76,15 +76,10 @@ public final class TwoLevelCache: Cache {
         codec: any CacheCodec = JSONCacheCodec(),
         logger: Logger = Logger(label: "cachelayer.two-level")
     ) async throws -> TwoLevelCache {
-        let cache = try TwoLevelCache(configuration: configuration, codec: codec, logger: logger)
-        do {
+        try await opened(TwoLevelCache(configuration: configuration, codec: codec, logger: logger)) { cache in
             try await cache.redis.ping()
             try await cache.waitUntilCoherent(timeout: configuration.connectTimeout)
-        } catch {
-            try? await cache.close()
-            throw error
         }
-        return cache
     }
 
     /// Creates a two-level cache without waiting for Redis; until tracking is set up, reads go to Redis.
