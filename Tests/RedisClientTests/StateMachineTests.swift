@@ -108,6 +108,22 @@ struct RedisPoolStateMachineTests {
         }
     }
 
+    @Test("the fast path leases an idle connection without queueing a waiter and closes expired ones")
+    func leaseIdleFastPath() {
+        var m = machine(max: 2, lifetime: .seconds(10))
+        #expect(m.leaseIdle(now: t0).connection == nil && m.waiterCount == 0)
+        _ = m.lease(waiterID: 1, waiter: "w1", now: t0)
+        let old = Conn()
+        _ = m.connectionEstablished(old, now: t0)
+        _ = m.release(old, isUsable: true, now: t0)
+        let first = m.leaseIdle(now: t0 + .seconds(1))
+        #expect(first.connection === old && first.close.isEmpty && m.leasedCount == 1 && m.idleCount == 0)
+        _ = m.release(old, isUsable: true, now: t0 + .seconds(1))
+        let second = m.leaseIdle(now: t0 + .seconds(11))
+        #expect(second.connection == nil && second.close.count == 1 && second.close.first === old)
+        #expect(m.idleCount == 0 && m.leasedCount == 0 && m.waiterCount == 0)
+    }
+
     @Test("a waiter that times out is removed and can be failed")
     func waiterTimeout() {
         var m = machine(max: 1)

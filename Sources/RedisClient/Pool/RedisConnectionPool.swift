@@ -232,6 +232,14 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         let deadline = ContinuousClock.now + self.configuration.acquireTimeout.clampedForSleeping
         while true {
             if Task.isCancelled { throw RedisError.cancelled }
+            // Fast path: an idle connection, taken under the lock without suspending.
+            let idle = self.state.withLock { $0.leaseIdle(now: .now) }
+            for connection in idle.close { self.eventSink.yield(.close(connection)) }
+            if let connection = idle.connection {
+                if !connection.isClosed { return connection }
+                self.release(connection)
+                continue
+            }
             let connection = try await self.waitForConnection(until: deadline)
             if !connection.isClosed { return connection }
             self.release(connection)  // died while idle: drop it (and maybe start a replacement), then try again

@@ -90,6 +90,22 @@ package struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
         return .wait(connect: self.startConnectingIfNeeded(), close: expired)
     }
 
+    /// Leases an idle connection if there is one, without queueing a waiter: the pool's fast path, which needs no
+    /// continuation. Expired idle connections met on the way are returned to be closed.
+    package mutating func leaseIdle(now: Instant) -> (connection: Connection?, close: [Connection]) {
+        guard case .running = self.state, self.waiters.isEmpty else { return (nil, []) }
+        var expired: [Connection] = []
+        while let candidate = self.idle.popLast() {
+            if self.isExpired(candidate.createdAt, now: now) {
+                expired.append(candidate.connection)
+                continue
+            }
+            self.leased[ObjectIdentifier(candidate.connection)] = candidate.createdAt
+            return (candidate.connection, expired)
+        }
+        return (nil, expired)
+    }
+
     /// Starts a connection when waiters outnumber the connections being made and there is room.
     private mutating func startConnectingIfNeeded() -> Bool {
         guard case .running = self.state, self.waiters.count > self.connecting, self.total < self.limits.maxConnections
