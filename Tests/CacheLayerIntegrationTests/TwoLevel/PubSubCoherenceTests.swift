@@ -233,19 +233,7 @@ struct PubSubCoherenceTests {
 
     @Test func anAbandonedCacheIsFreedAndEndsItsSubscriberConnection() async throws {
         try await withRedisServer { server in
-            weak var abandoned: TwoLevelCache?
-            let id: Int
-            do {
-                let cache = try await Self.instance(server)
-                id = try #require(cache.trackingClientID)
-                abandoned = cache
-            }
-            #expect(abandoned == nil, "the backplane's loops must not keep the cache alive")
-            let gone = await eventually {
-                let clients: String = (try? await server.withRawConnection { try await $0.send("CLIENT", "LIST").string }) ?? ""
-                return !clients.isEmpty && !clients.contains("id=\(id) ")
-            }
-            #expect(gone)
+            try await expectAbandonedCacheEndsItsConnection(server, loop: "backplane's loops") { try await Self.instance(server) }
         }
     }
 

@@ -410,19 +410,7 @@ struct TwoLevelCacheTests {
 
     @Test func anAbandonedCacheIsFreedAndEndsItsTrackingConnection() async throws {
         try await withRedisServer { server in
-            weak var abandoned: TwoLevelCache?
-            let id: Int
-            do {
-                let cache = try await Self.instance(server)
-                id = try #require(cache.trackingClientID)
-                abandoned = cache
-            }
-            #expect(abandoned == nil, "the tracking loop must not keep the cache alive")
-            let gone = await eventually {
-                let clients: String = (try? await server.withRawConnection { try await $0.send("CLIENT", "LIST").string }) ?? ""
-                return !clients.isEmpty && !clients.contains("id=\(id) ")
-            }
-            #expect(gone)
+            try await expectAbandonedCacheEndsItsConnection(server, loop: "tracking loop") { try await Self.instance(server) }
         }
     }
 
