@@ -49,6 +49,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("near-cache"), help: "With --backend redis: put a near cache (a memory cache of --max-memory bytes, kept coherent by Redis client tracking) in front of Redis: the two-level cache.")
     var nearCache = false
 
+    @Option(help: "With --near-cache: how L1 stays coherent: tracking (the default), pubSub or ttlOnly.")
+    var coherence: NearCacheConfiguration.Coherence = .tracking
+
     @Flag(
         inversion: .prefixedNo,
         help: "With --near-cache: read every key once after the fill, untimed, so that L1 starts the measurement as full as the memory cache does (the fill's writes do not enter L1: see TwoLevelCache)."
@@ -89,7 +92,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.name = "bench"
         configuration.maxMemorySize = maxMemory
         configuration.enableFallback = fallback
-        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory) }
+        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory, coherence: coherence) }
         configuration.defaultTTL = ttl.map { .milliseconds(Int64($0 * 1000)) } ?? .noExpiry
         if let strategy, let chosen = EvictionStrategy(name: strategy) { configuration.evictionStrategy = chosen }
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
@@ -129,7 +132,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         try await cache.close()
 
-        var report = BenchReport(backend: nearCache ? "redis+near-cache" : target.backend.rawValue, result: result, stats: stats)
+        var report = BenchReport(backend: !nearCache ? target.backend.rawValue : coherence == .tracking ? "redis+near-cache" : "redis+near-cache(\(coherence.rawValue))", result: result, stats: stats)
         report.nearCache = near
         if json {
             print(try report.jsonString())
@@ -140,6 +143,7 @@ struct BenchCommand: AsyncParsableCommand {
 }
 
 extension CacheConfiguration.Backend: ExpressibleByArgument {}
+extension NearCacheConfiguration.Coherence: ExpressibleByArgument {}
 
 /// What a workload measured.
 struct BenchResult: Sendable {

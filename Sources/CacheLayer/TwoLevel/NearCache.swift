@@ -11,6 +11,9 @@ final class NearCache: Sendable {
     let memory: MemoryCache
     /// The longest an entry stays.
     let maxTTL: Duration
+    /// Taken off every entry's TTL: how far L1's clock may lag (``MemoryCache/clockResolution``), so that an entry is
+    /// never served past the TTL it was given.
+    private let ttlMargin: Duration
     private let gate: Locked<NearCacheFillGate>
     /// Distributed single flight's waiters, woken by invalidations.
     let changeWaiters = KeyChangeWaiters()
@@ -22,6 +25,7 @@ final class NearCache: Sendable {
     init(memory: MemoryCache, maxTTL: Duration, isCoherent: Bool) {
         self.memory = memory
         self.maxTTL = maxTTL
+        self.ttlMargin = memory.clockResolution
         self.gate = Locked(NearCacheFillGate(isCoherent: isCoherent))
     }
 
@@ -42,8 +46,9 @@ final class NearCache: Sendable {
             guard remainingMilliseconds > 0 else { return false }
             ttl = min(ttl, .milliseconds(remainingMilliseconds))
         }
+        ttl -= ttlMargin
         let stored = gate.withLock { gate -> Bool in
-            guard gate.allowsFill(stamp) else { return false }
+            guard ttl > .zero, gate.allowsFill(stamp) else { return false }
             // Too large for L1, or L1 closed: the value is simply not cached here.
             return (try? memory.setValue(key, value, ttl: ttl)) != nil
         }
@@ -74,7 +79,7 @@ final class NearCache: Sendable {
     /// coherence an instance ignores its own messages, so the value stays until another instance's write.
     @discardableResult
     func storeWritten<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp?, ttl: Duration) -> Bool {
-        let ttl = min(ttl, maxTTL)
+        let ttl = min(ttl, maxTTL) - ttlMargin
         let stored = gate.withLock { gate -> Bool in
             let allowed = stamp.map { gate.allowsFill($0) } ?? false
             gate.invalidate(key)

@@ -108,7 +108,12 @@ public final class TwoLevelCache: Cache {
         memoryConfiguration.nearCache = nil
         memoryConfiguration.maxMemorySize = nearConfiguration.maxMemorySize
         memoryConfiguration.defaultTTL = nearConfiguration.maxTTL
-        let memory = try MemoryCache(configuration: memoryConfiguration, codec: codec, logger: logger)
+        // L1 reads the coarse clock: its read is most of what a hit on an entry with a TTL costs beyond one without,
+        // and every L1 entry has a TTL (maxTTL at least). NearCache shortens TTLs by its resolution.
+        let memory = try MemoryCache(
+            configuration: memoryConfiguration, codec: codec, logger: logger, clock: CoarseMonotonicCacheClock(),
+            shardCount: nil, startSweeper: true
+        )
         self.init(redis: redis, memory: memory, configuration: nearConfiguration, logger: logger)
     }
 

@@ -74,6 +74,31 @@ struct NearCacheOwnWriteTests {
         #expect(held == nil)
     }
 
+    /// L1 reads the kernel's coarse clock, which lags by up to its resolution; TTLs are shortened by as much, so an
+    /// entry is never served past the TTL it was given (its remaining TTL in Redis).
+    @Test func onTheCoarseClockEveryTTLIsShortenedByItsResolution() throws {
+        var configuration = CacheConfiguration.default
+        configuration.name = "test"
+        let memory = try MemoryCache(configuration: configuration, clock: CoarseMonotonicCacheClock(), shardCount: 1, startSweeper: false)
+        let resolution = memory.clockResolution
+        #if os(Linux)
+        #expect(resolution > .zero && resolution <= .milliseconds(10))
+        #endif
+        let near = NearCache(memory: memory, maxTTL: .seconds(10), isCoherent: true)
+        _ = near.storeWritten("written", "v", stamp: near.stamp("written"), ttl: .seconds(1))
+        _ = near.fill("read", "v", stamp: try #require(near.stamp("read")), remainingMilliseconds: 1000)
+        let written = try #require(try memory.peekValue("written")?.remainingNanoseconds)
+        let read = try #require(try memory.peekValue("read")?.remainingNanoseconds)
+        let bound = UInt64((Duration.seconds(1) - resolution) / .nanoseconds(1))
+        #expect(written <= bound)
+        #expect(read <= bound)
+        if resolution > .zero {
+            // Less time left than the clock can tell apart: not cached at all.
+            let tooShort = near.fill("brief", "v", stamp: try #require(near.stamp("brief")), remainingMilliseconds: 1)
+            #expect(!tooShort)
+        }
+    }
+
     @Test func theValueLivesAtMostItsTTLAndTheCap() throws {
         let near = try Self.nearCache(maxTTL: .seconds(10))
         _ = near.storeWritten("short", "v", stamp: near.stamp("short"), ttl: .seconds(2))
