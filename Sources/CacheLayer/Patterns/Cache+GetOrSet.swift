@@ -64,23 +64,34 @@ extension Cache {
         }
         if let value = try await get(key, as: Value.self) { return value }
         let state = patterns
-        return try await state.awaitFlight(key, timeout: options.hardTimeout, flightBound: options.hardTimeout) { [self] in
-            // Checked again inside the flight: a caller that missed just before the previous flight stored its
-            // value must not call the factory a second time.
-            if let value = try await self.get(key, as: Value.self) { return value }
-            return try await self.distributedFlight(key, options: options) {
-                try await self.get(key, as: Value.self)
-            } load: { stillOwner in
-                let value = try await state.callFactory(factory)
-                if await stillOwner() {
-                    do {
-                        try await self.set(key, to: value, ttl: ttl)
-                    } catch {
-                        state.recordCacheWriteFailure("getOrSet", key: key, error: error)
-                    }
+        return try await flight(key, timeout: options.hardTimeout, options: options) {
+            try await self.get(key, as: Value.self)
+        } load: { stillOwner in
+            let value = try await state.callFactory(factory)
+            if await stillOwner() {
+                do {
+                    try await self.set(key, to: value, ttl: ttl)
+                } catch {
+                    state.recordCacheWriteFailure("getOrSet", key: key, error: error)
                 }
-                return value
             }
+            return value
+        }
+    }
+
+    /// Runs `load` once for `key` in this process (and across instances with distributed single flight) while
+    /// concurrent callers wait for its result; `current` is asked first, inside the flight, so that a caller that
+    /// missed just before the previous flight stored its value does not load a second time.
+    private func flight<Value: Sendable>(
+        _ key: String,
+        timeout: Duration?,
+        options: GetOrSetOptions,
+        current: @escaping @Sendable () async throws -> Value?,
+        load: @escaping @Sendable (_ stillOwner: @escaping @Sendable () async -> Bool) async throws -> Value
+    ) async throws -> Value {
+        try await patterns.awaitFlight(key, timeout: timeout, flightBound: options.hardTimeout) { [self] in
+            if let value = try await current() { return value }
+            return try await self.distributedFlight(key, options: options, check: current, load: load)
         }
     }
 
@@ -109,16 +120,12 @@ extension Cache {
         }
         let timeout = stale == nil ? options.hardTimeout : (options.softTimeout ?? options.hardTimeout)
         do {
-            return try await state.awaitFlight(key, timeout: timeout, flightBound: options.hardTimeout) { [self] in
-                let fresh: @Sendable () async throws -> Value? = { [self] in
-                    guard let current = try await self.readEnvelope(key, as: Value.self),
-                          state.nowMilliseconds() < current.expiresAt else { return nil }
-                    return current.value
-                }
-                if let value = try await fresh() { return value }
-                return try await self.distributedFlight(key, options: options, check: fresh) { stillOwner in
-                    try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory, store: stillOwner)
-                }
+            return try await flight(key, timeout: timeout, options: options) {
+                guard let current = try await self.readEnvelope(key, as: Value.self),
+                      state.nowMilliseconds() < current.expiresAt else { return nil }
+                return current.value
+            } load: { stillOwner in
+                try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory, store: stillOwner)
             }
         } catch let error as CacheError where error.code == .cancelled {
             throw error

@@ -181,18 +181,8 @@ public final class RedisCache: Cache {
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try checkUsable(key)
         let reply = try await run(.get(keyspace.key(key)), key: key)
-        guard let buffer = reply.buffer else {
-            guard reply.isNull else { throw Self.unexpected(reply, key: key) }
-            recordHitsAndMisses(hits: 0, misses: 1)
-            return nil
-        }
-        // A value fail-safe keeps past its time to live reads as a miss.
-        guard let value = try decode(buffer, as: type, key: key) else {
-            recordHitsAndMisses(hits: 0, misses: 1)
-            return nil
-        }
-        recordHitsAndMisses(hits: 1, misses: 0)
-        return value
+        guard reply.buffer != nil || reply.isNull else { throw Self.unexpected(reply, key: key) }
+        return try decodeRead(reply.buffer, as: type, key: key)
     }
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
@@ -399,6 +389,17 @@ public final class RedisCache: Cache {
                 underlying: error
             )
         }
+    }
+
+    /// Decodes the bytes a `GET` returned (`nil`: absent) and counts the read as a hit or a miss. A value fail-safe
+    /// keeps past its time to live reads as a miss.
+    func decodeRead<Value: Decodable>(_ buffer: ByteBuffer?, as type: Value.Type, key: String) throws(CacheError) -> Value? {
+        guard let buffer, let value = try decode(buffer, as: type, key: key) else {
+            recordHitsAndMisses(hits: 0, misses: 1)
+            return nil
+        }
+        recordHitsAndMisses(hits: 1, misses: 0)
+        return value
     }
 
     func recordHitsAndMisses(hits hitCount: Int, misses missCount: Int) {
