@@ -60,7 +60,7 @@ extension Cache {
         try options.validate()
         if let ttl, ttl <= .zero { throw CacheError.invalidTTL(key: key, ttl: ttl) }
         if options.usesEnvelope {
-            return try await envelopeGetOrSet(key, ttl: ttl, options: options, factory: factory)
+            return try await envelopeGetOrSet(EnvelopeLoad(key: key, ttl: ttl, options: options, factory: factory))
         }
         if let value = try await get(key, as: Value.self) { return value }
         let state = patterns
@@ -97,18 +97,14 @@ extension Cache {
 
     // MARK: Envelopes (fail-safe, early refresh)
 
-    private func envelopeGetOrSet<Value: Codable & Sendable>(
-        _ key: String,
-        ttl: Duration?,
-        options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
+    private func envelopeGetOrSet<Value: Codable & Sendable>(_ load: EnvelopeLoad<Value>) async throws -> Value {
+        let (key, options) = (load.key, load.options)
         let state = patterns
         let now = state.nowMilliseconds()
         let envelope = try await readEnvelope(key, as: Value.self)
         if let envelope, now < envelope.expiresAt {
             if let refreshAt = envelope.refreshAt, now >= refreshAt, !state.flights.isRunning(key) {
-                startEarlyRefresh(key, ttl: ttl, options: options, factory: factory)
+                startEarlyRefresh(load)
             }
             return envelope.value
         }
@@ -125,7 +121,7 @@ extension Cache {
                       state.nowMilliseconds() < current.expiresAt else { return nil }
                 return current.value
             } load: { stillOwner in
-                try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory, store: stillOwner)
+                try await self.loadIntoEnvelope(load, store: stillOwner)
             }
         } catch let error as CacheError where error.code == .cancelled {
             throw error
@@ -138,12 +134,8 @@ extension Cache {
     }
 
     /// Reloads `key` in the background through the single-flight table; readers keep the current value.
-    private func startEarlyRefresh<Value: Codable & Sendable>(
-        _ key: String,
-        ttl: Duration?,
-        options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value
-    ) {
+    private func startEarlyRefresh<Value: Codable & Sendable>(_ load: EnvelopeLoad<Value>) {
+        let (key, options) = (load.key, load.options)
         let state = patterns
         do {
             let started = try state.flights.startIfIdle(key, timeout: options.hardTimeout ?? state.flightTimeout) {
@@ -155,7 +147,7 @@ extension Cache {
                     return current.value
                 }
                 do {
-                    return try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory)
+                    return try await self.loadIntoEnvelope(load)
                 } catch {
                     state.recordBackgroundRefreshFailure()
                     state.warning("Early refresh failed; the current value is served until it expires", key: key, error: error)
@@ -170,14 +162,12 @@ extension Cache {
 
     /// Calls the factory and stores its value in an envelope; a failed store is counted, not thrown.
     private func loadIntoEnvelope<Value: Codable & Sendable>(
-        _ key: String,
-        ttl: Duration?,
-        options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value,
+        _ load: EnvelopeLoad<Value>,
         store: @Sendable () async -> Bool = { true }
     ) async throws -> Value {
+        let (key, ttl, options) = (load.key, load.ttl, load.options)
         let state = patterns
-        let value = try await state.callFactory(factory)
+        let value = try await state.callFactory(load.factory)
         // A distributed flight's owner that lost its lock does not store its (older) value.
         guard await store() else { return value }
         let now = state.nowMilliseconds()
@@ -271,4 +261,13 @@ extension Int64 {
         if overflow { return other > 0 ? .max : .min }
         return sum
     }
+}
+
+/// A `getOrSet` whose value is kept in a ``CacheEnvelope`` (fail-safe, early refresh): the key, how long the value
+/// lives, the options and the factory that loads it.
+private struct EnvelopeLoad<Value: Codable & Sendable>: Sendable {
+    let key: String
+    let ttl: Duration?
+    let options: GetOrSetOptions
+    let factory: @Sendable () async throws -> Value
 }
