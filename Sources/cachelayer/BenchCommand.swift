@@ -105,7 +105,7 @@ struct BenchCommand: AsyncParsableCommand {
         if rawClient {
             let result = try await RawClientWorkload(configuration: configuration, workload: workload).run()
             let report = BenchReport(backend: "redis-raw-client", result: result, stats: CacheStats())
-            print(json ? try report.jsonString() : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
+            print(json ? try jsonLine(report) : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
             return
         }
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
@@ -135,7 +135,7 @@ struct BenchCommand: AsyncParsableCommand {
         var report = BenchReport(backend: !nearCache ? target.backend.rawValue : coherence == .tracking ? "redis+near-cache" : "redis+near-cache(\(coherence.rawValue))", result: result, stats: stats)
         report.nearCache = near
         if json {
-            print(try report.jsonString())
+            print(try jsonLine(report))
         } else {
             print(report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
         }
@@ -270,16 +270,9 @@ struct BenchReport: Encodable {
     struct Operation: Encodable {
         var name: String
         var operations: Int
-        var opsPerSecond: Double
-        var p50Milliseconds: Double
-        var p99Milliseconds: Double
-
-        enum CodingKeys: String, CodingKey {
-            case name, operations
-            case opsPerSecond = "ops_per_sec"
-            case p50Milliseconds = "p50_ms"
-            case p99Milliseconds = "p99_ms"
-        }
+        var opsPerSec: Double
+        var p50Ms: Double
+        var p99Ms: Double
     }
 
     struct Stats: Encodable {
@@ -287,24 +280,11 @@ struct BenchReport: Encodable {
         var size: Int
         var entries: Int
         var hitRate: Double
-
-        enum CodingKeys: String, CodingKey {
-            case hits, misses, sets, deletes, evictions, expirations, size, entries
-            case hitRate = "hit_rate"
-        }
     }
 
     /// How a two-level cache's L1 served the reads: where its hits went.
     struct NearCache: Encodable {
         var hits, misses, coalescedMisses, fills, refusedFills, invalidatedKeys, invalidationMessages, flushes: UInt64
-
-        enum CodingKeys: String, CodingKey {
-            case hits, misses, fills, flushes
-            case coalescedMisses = "coalesced_misses"
-            case refusedFills = "refused_fills"
-            case invalidatedKeys = "invalidated_keys"
-            case invalidationMessages = "invalidation_messages"
-        }
 
         /// L1 misses are the reads L1 did not serve: the cache's hits and misses less L1's hits.
         init(_ statistics: NearCacheStatistics, stats: CacheStats) {
@@ -341,10 +321,8 @@ struct BenchReport: Encodable {
     var nearCache: NearCache?
     private var renderedStats: String
 
-    enum CodingKeys: String, CodingKey {
-        case backend, operations, stats
-        case elapsedSeconds = "elapsed_seconds"
-        case nearCache = "near_cache"
+    enum CodingKeys: CodingKey {
+        case backend, elapsedSeconds, operations, stats, nearCache
     }
 
     init(backend: String, result: BenchResult, stats: CacheStats) {
@@ -354,9 +332,9 @@ struct BenchReport: Encodable {
         func operation(_ name: String, _ recorder: LatencyRecorder) -> Operation {
             Operation(
                 name: name, operations: recorder.count,
-                opsPerSecond: seconds > 0 ? Double(recorder.count) / seconds : 0,
-                p50Milliseconds: recorder.milliseconds(atPercentile: 50),
-                p99Milliseconds: recorder.milliseconds(atPercentile: 99)
+                opsPerSec: seconds > 0 ? Double(recorder.count) / seconds : 0,
+                p50Ms: recorder.milliseconds(atPercentile: 50),
+                p99Ms: recorder.milliseconds(atPercentile: 99)
             )
         }
         var all = result.gets
@@ -370,18 +348,12 @@ struct BenchReport: Encodable {
         renderedStats = statsTable(stats)
     }
 
-    func jsonString() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
-
     func table(concurrency: Int, keys: Int, valueSize: Int, readRatio: Double, zipf: Double) -> String {
         var table = TextTable("operation", "count", "ops/s", "p50 ms", "p99 ms")
         for operation in operations {
             table.add(
-                operation.name, operation.operations.grouped, Int(operation.opsPerSecond).grouped,
-                String(format: "%.4f", operation.p50Milliseconds), String(format: "%.4f", operation.p99Milliseconds)
+                operation.name, operation.operations.grouped, Int(operation.opsPerSec).grouped,
+                String(format: "%.4f", operation.p50Ms), String(format: "%.4f", operation.p99Ms)
             )
         }
         var near = ""
