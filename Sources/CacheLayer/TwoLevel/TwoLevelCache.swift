@@ -64,10 +64,7 @@ public final class TwoLevelCache: Cache {
     private let deletes = Atomic<UInt64>(0)
     private let fillHook = Locked<(@Sendable (String) async -> Void)?>(nil)
     /// Concurrent L1 misses of a key share one read of Redis (see ``NearCacheMissFlight``).
-    private let missFlights = SingleFlight<NearCacheMissFlight>()
-    /// L1 misses that could share a read (L1 coherent), and the reads of Redis they made.
-    private let coalescableMisses = Atomic<UInt64>(0)
-    private let missReads = Atomic<UInt64>(0)
+    let missFlights = NearCacheMissFlights()
 
     /// Creates a two-level cache and waits until Redis answers and, with tracking coherence, until tracking is set
     /// up (at most ``CacheConfiguration/connectTimeout``).
@@ -260,10 +257,6 @@ public final class TwoLevelCache: Cache {
     /// Counters of the near cache: how reads were served and how coherence was kept.
     public var nearCacheStatistics: NearCacheStatistics {
         let counters = near.counters()
-        // A miss is counted before its read, so (but for relaxed ordering) reads never outnumber misses.
-        let reads = missReads.load(ordering: .relaxed)
-        let coalescable = coalescableMisses.load(ordering: .relaxed)
-        let coalesced = coalescable > reads ? coalescable - reads : 0
         return NearCacheStatistics(
             nearHits: nearHits,
             fills: counters.fills,
@@ -273,7 +266,7 @@ public final class TwoLevelCache: Cache {
             invalidationMessages: tracker?.invalidations ?? 0,
             trackingSetUps: tracker?.establishments ?? 0,
             failedPublishes: backplane?.failedPublishes ?? 0,
-            coalescedMisses: coalesced,
+            coalescedMisses: missFlights.coalesced,
             isCoherent: near.isCoherent
         )
     }
@@ -390,12 +383,8 @@ public final class TwoLevelCache: Cache {
             // Not coherent (tracking not set up): L1 may not be filled, so a plain GET will do.
             return try await redis.get(key, as: type)
         }
-        coalescableMisses.add(1, ordering: .relaxed)
         let flight = NearCacheMissFlight(key: key, valueType: ObjectIdentifier(Value.self), stamp: stamp)
-        return try await missFlights.run(flight) { [self] in
-            missReads.add(1, ordering: .relaxed)
-            return try await readAndFill(key, as: type, stamp: stamp)
-        }
+        return try await missFlights.value(flight) { try await readAndFill(key, as: type, stamp: stamp) }
     }
 
     /// One read of a ``readThrough(_:as:)`` flight: `GET` and `PTTL`, then the fill under `stamp`.

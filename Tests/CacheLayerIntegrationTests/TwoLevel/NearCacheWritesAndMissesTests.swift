@@ -49,15 +49,22 @@ struct NearCacheWritesAndMissesTests {
         try await withRedisServer { server in
             let cache = try await Self.instance(server, coherence: .tracking)
             let writer = try await Self.instance(server, coherence: .tracking)
-            let before = cache.receivedInvalidationKeys
             let key = writer.redis.keyspace.key("k")
-            // MULTI runs both writes in one iteration.
-            let replies = try await writer.redis.runPipeline(
-                [RedisCommand("MULTI"), RedisCommand("SET", key, "a"), RedisCommand("SET", key, "b"), RedisCommand("EXEC")], key: "k"
-            )
-            #expect(replies.count == 4)
-            try await Self.barrier(cache, after: writer)
-            #expect(cache.receivedInvalidationKeys - before == 2, "one for both writes of k, one for the barrier")
+            // A tracking connection lost meanwhile (a PING late on a loaded machine) empties L1 and wakes the barrier
+            // early; such an attempt counts nothing, so it is made again.
+            var counted: UInt64?
+            for _ in 0..<5 where counted == nil {
+                let before = cache.receivedInvalidationKeys
+                let flushes = cache.nearCacheStatistics.flushes
+                // MULTI runs both writes in one iteration.
+                let replies = try await writer.redis.runPipeline(
+                    [RedisCommand("MULTI"), RedisCommand("SET", key, "a"), RedisCommand("SET", key, "b"), RedisCommand("EXEC")], key: "k"
+                )
+                #expect(replies.count == 4)
+                try await Self.barrier(cache, after: writer)
+                if cache.nearCacheStatistics.flushes == flushes { counted = cache.receivedInvalidationKeys - before }
+            }
+            #expect(counted == 2, "one for both writes of k, one for the barrier")
             try await cache.close()
             try await writer.close()
         }
@@ -155,8 +162,7 @@ struct NearCacheWritesAndMissesTests {
             let roundTrips = cache.redis.roundTrips
             // The first read holds its result until the nine others have missed too (and joined it).
             cache.setFillHook { _ in
-                _ = await eventually { cache.nearCacheStatistics.coalescedMisses >= 9 }
-                try? await Task.sleep(for: .milliseconds(20))
+                _ = await eventually { cache.missFlights.waitingCount >= 9 }
             }
             let values = try await withThrowingTaskGroup(of: String?.self) { group in
                 for _ in 0..<10 { group.addTask { try await cache.get("k", as: String.self) } }
