@@ -44,6 +44,14 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
         var moved = 0
         var asked = 0
         var isShutDown = false
+        /// Called whenever a node's pool is made or retired (``addNodeObserver(_:)``).
+        var nodeObservers: [@Sendable (Set<ClusterNodeAddress>) -> Void] = []
+
+        /// Tells the observers the nodes after a change; called under the lock, before a command can use a new pool.
+        func notifyNodeObservers() {
+            let nodes = Set(pools.keys)
+            for observer in nodeObservers { observer(nodes) }
+        }
     }
 
     /// Seeds, node connections, pools and retries.
@@ -126,6 +134,24 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
 
     /// How many `MOVED` and `ASK` redirections commands met; for tests and the benchmark.
     package var redirections: (moved: Int, ask: Int) { self.state.withLock { ($0.moved, $0.asked) } }
+
+    /// The nodes commands may be sent to now: every primary of the map, and any node a redirection named.
+    package var nodes: [ClusterNodeAddress] { self.state.withLock { Array($0.pools.keys) } }
+
+    /// Calls `observer` with the new ``nodes`` whenever they change (a primary appears after a failover, a node is
+    /// added or retired, a redirection names a new node), and once now. It runs under the client's lock, so before
+    /// any command can be sent to a new node; it must be quick and must not call the client.
+    package func addNodeObserver(_ observer: @escaping @Sendable (Set<ClusterNodeAddress>) -> Void) {
+        self.state.withLock { state in
+            state.nodeObservers.append(observer)
+            observer(Set(state.pools.keys))
+        }
+    }
+
+    /// How to connect to one node: the configured connection with the node's host and port.
+    package func connectionConfiguration(for address: ClusterNodeAddress) -> RedisConnectionConfiguration {
+        self.configuration.connection(to: address)
+    }
 
     /// Reads the topology now, or waits for the read in progress: one read at a time.
     public func refreshTopology() async throws {
@@ -215,6 +241,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                 retired.append(pool)
                 state.pools[address] = nil
             }
+            if !created.isEmpty || !retired.isEmpty { state.notifyNodeObservers() }
             return (created, retired)
         }
         for pool in created { self.eventSink.yield(.run(pool)) }
@@ -245,6 +272,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
             if let pool = state.pools[address] { return (pool, false) }
             let pool = self.makePool(address)
             state.pools[address] = pool
+            state.notifyNodeObservers()
             return (pool, true)
         }
         if created { self.eventSink.yield(.run(pool)) }
