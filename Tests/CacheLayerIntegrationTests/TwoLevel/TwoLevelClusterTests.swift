@@ -179,4 +179,26 @@ struct TwoLevelClusterTests {
             try await writer.close()
         }
     }
+
+    @Test func aNodeAddedAndGivenSlotsIsTrackedBeforeItsKeysFillL1() async throws {
+        try await withRedisCluster(.init(primaries: 3)) { cluster in
+            let namespace = "tl-added"
+            let reader = try await Self.instance(cluster, namespace: namespace, coherence: .tracking, role: "reader")
+            let writer = try await Self.instance(cluster, namespace: namespace, coherence: .tracking, role: "writer")
+            let key = "moving"
+            try await Self.write("v1", to: [key], on: writer, seenBy: reader)
+            let setUps = reader.nearCacheStatistics.trackingSetUps
+            let added = try await cluster.addPrimary()
+            try await cluster.migrateSlot(ClusterHashSlot.slot(of: "\(namespace):\(key)"), to: added)
+            // The key now lives on the new node: the reader meets MOVED, tracks the new node, and sees every write there.
+            for round in 2...4 {
+                try await Self.write("v\(round)", to: [key], on: writer, seenBy: reader)
+            }
+            #expect(reader.nearCacheStatistics.trackingSetUps == setUps + 1, "one more node tracked")
+            let names = try await Self.clientNames(on: added)
+            #expect(names.contains("cachelayer-\(reader.redis.configuration.name)-tracking"), "\(names)")
+            try await reader.close()
+            try await writer.close()
+        }
+    }
 }
