@@ -9,6 +9,7 @@ func withClusterClient<T: Sendable>(
     _ cluster: RedisCluster,
     retryTimeout: Duration = .seconds(5),
     commandTimeout: Duration = .seconds(2),
+    readFromReplicas: Bool = false,
     _ body: (RedisClusterClient) async throws -> T
 ) async throws -> T {
     var connection = RedisConnectionConfiguration(host: "127.0.0.1", port: cluster.nodes[0].port)
@@ -17,7 +18,8 @@ func withClusterClient<T: Sendable>(
     let configuration = try RedisClusterConfiguration(
         seeds: [cluster.seeds[0]], connection: connection,
         pool: .init(maxConnections: 8, acquireTimeout: .seconds(1), maxRetries: 1, retryBaseDelay: .milliseconds(20)),
-        retryTimeout: retryTimeout
+        retryTimeout: retryTimeout,
+        readFromReplicas: readFromReplicas
     )
     let client = try RedisClusterClient(configuration: configuration)
     return try await withThrowingTaskGroup(of: Void.self) { group in
