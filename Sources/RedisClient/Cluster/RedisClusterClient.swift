@@ -40,6 +40,9 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     private struct State {
         var map = ClusterSlotMap()
         var pools: [ClusterNodeAddress: RedisConnectionPool] = [:]
+        /// The pool of each slot's primary, so that routing a command is one array read under the lock (no hashing
+        /// of addresses); `nil` where the slot has no owner or its owner no pool yet (the slow path fills it in).
+        var slotPools = [RedisConnectionPool?](repeating: nil, count: ClusterHashSlot.count)
         /// With ``RedisClusterConfiguration/readFromReplicas``: one pool per replica, its connections `READONLY`.
         var replicaPools: [ClusterNodeAddress: RedisConnectionPool] = [:]
         var refresh: Task<Void, any Error>?
@@ -49,6 +52,20 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
         var isShutDown = false
         /// Called whenever a node's pool is made or retired (``addNodeObserver(_:)``).
         var nodeObservers: [@Sendable (Set<ClusterNodeAddress>) -> Void] = []
+
+        /// Points every slot served by `address` (every slot, when `nil`) at its primary's pool.
+        mutating func updateSlotPools(for address: ClusterNodeAddress? = nil) {
+            var last: (address: ClusterNodeAddress, pool: RedisConnectionPool?)?
+            for slot in 0..<ClusterHashSlot.count {
+                guard let primary = map.primary(forSlot: slot) else {
+                    if address == nil { slotPools[slot] = nil }
+                    continue
+                }
+                if let address, primary != address { continue }
+                if last?.address != primary { last = (primary, pools[primary]) }
+                slotPools[slot] = last?.pool
+            }
+        }
 
         /// Tells the observers the nodes after a change; called under the lock, before a command can use a new pool.
         func notifyNodeObservers() {
@@ -244,6 +261,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                 retired.append(pool)
                 state.pools[address] = nil
             }
+            state.updateSlotPools()
             if !created.isEmpty || !retired.isEmpty { state.notifyNodeObservers() }
             if self.configuration.readFromReplicas {
                 let replicas = Set(map.shards.flatMap(\.replicas)).subtracting(wanted)
@@ -289,6 +307,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
             if let pool = state.pools[address] { return (pool, false) }
             let pool = self.makePool(address)
             state.pools[address] = pool
+            state.updateSlotPools(for: address)
             state.notifyNodeObservers()
             return (pool, true)
         }
@@ -298,6 +317,13 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
 
     /// The pool of the primary serving `slot` (any primary for `nil`), reading the topology first if no node is known.
     private func pool(forSlot slot: Int?) async throws -> RedisConnectionPool {
+        if let slot, slot >= 0, slot < ClusterHashSlot.count {
+            let pool = try self.state.withLock { state throws -> RedisConnectionPool? in
+                if state.isShutDown { throw Self.shutDownError }
+                return state.slotPools[slot]
+            }
+            if let pool { return pool }
+        }
         for attempt in 0..<2 {
             let found = try self.state.withLock { state throws -> (address: ClusterNodeAddress, pool: RedisConnectionPool?)? in
                 if state.isShutDown { throw Self.shutDownError }
@@ -322,7 +348,9 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     private func movedSlot(_ redirect: ClusterRedirect) {
         self.state.withLock { state in
             state.moved += 1
-            if !state.isShutDown { state.map.move(slot: redirect.slot, to: redirect.address) }
+            guard !state.isShutDown else { return }
+            state.map.move(slot: redirect.slot, to: redirect.address)
+            if (0..<ClusterHashSlot.count).contains(redirect.slot) { state.slotPools[redirect.slot] = state.pools[redirect.address] }
         }
     }
 
