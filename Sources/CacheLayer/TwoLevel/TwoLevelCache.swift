@@ -435,7 +435,8 @@ public struct NearCacheStatistics: Sendable, Hashable, Codable {
     public var flushes: UInt64
     /// Invalidation messages received from Redis (with pub/sub coherence: from other instances).
     public var invalidationMessages: UInt64
-    /// Times client tracking (or the pub/sub subscription) was set up (1 + reconnections).
+    /// Times client tracking (or the pub/sub subscription) was set up (1 + reconnections; on a Redis Cluster, tracking
+    /// counts once per node).
     public var trackingSetUps: UInt64
     /// With pub/sub coherence: invalidations whose publication failed and was queued to be retried.
     public var failedPublishes: UInt64
