@@ -45,6 +45,10 @@ extension RedisCluster {
         configuration.name = "redis-cluster-test"
         configuration.redisCluster = true
         configuration.redisAddress = allSeeds ? seeds.joined(separator: ",") : seeds[0]
+        if let caCertificatePath {
+            configuration.redisTLS = true
+            configuration.redisCACertificatePath = caCertificatePath
+        }
         return configuration
     }
 }
