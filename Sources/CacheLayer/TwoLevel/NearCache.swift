@@ -77,6 +77,13 @@ final class NearCache: Sendable {
     /// coalesces the writes of a key in one iteration, whoever made them), so an echo cannot be told apart from the
     /// invalidation of another client's write that ran just after W1, and may not be consumed as ours. With pub/sub
     /// coherence an instance ignores its own messages, so the value stays until another instance's write.
+    ///
+    /// Why not `CLIENT TRACKING … NOLOOP`, which drops the invalidation of a key whose last writer in the iteration was
+    /// the tracked client itself (exactly "ours, and nobody wrote after it"): NOLOOP applies to the client that turned
+    /// tracking on, and our writes go through the pool, not the tracking connection. Every pooled connection would need
+    /// `BCAST REDIRECT <tracking id> NOLOOP`, and each would then redirect its own copy of every invalidation: pool-size
+    /// echoes per write. A single dedicated writer connection with that mode would work, at the cost of one more
+    /// connection (per cluster node) whose loss must also empty L1.
     @discardableResult
     func storeWritten<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp?, ttl: Duration) -> Bool {
         let ttl = min(ttl, maxTTL) - ttlMargin
