@@ -23,3 +23,11 @@ package final class Locked<State: ~Copyable>: @unchecked Sendable {
         return try body(&state)
     }
 }
+
+/// Reflection (`dump`, a failed `#expect`, a debugger's summary) shows no state: reading it would bypass the lock, and
+/// copying noncopyable state out for a mirror crashes.
+extension Locked: CustomReflectable where State: ~Copyable {
+    package var customMirror: Mirror {
+        Mirror(self, children: [], displayStyle: .class)
+    }
+}
