@@ -337,3 +337,35 @@ struct MemoryCacheExpiryRecordTests {
         #expect(cache.expiryRecordCount == 0)
     }
 }
+
+@Suite("MemoryCache clock")
+struct CacheClockTests {
+    /// Reads check expiry against the coarse clock and writes compute expiries from the precise one, so an entry
+    /// can only be served late (by less than a tick), never expire early: that needs coarse ≤ precise, always.
+    @Test func theCoarseClockIsNeverAheadOfThePreciseOneAndAtMostATickBehind() {
+        for _ in 0..<10_000 {
+            let coarse = MonotonicCacheClock.coarseNow()
+            let precise = MonotonicCacheClock.now()
+            #expect(coarse <= precise)
+            // Generous: a tick is at most 10 ms on any kernel configuration; the rest is scheduling slack.
+            #expect(precise - coarse < 1_000_000_000)
+        }
+    }
+
+    @Test func anInjectedClockReadsTheSameEitherWay() {
+        let clock = ManualClock()
+        let source = CacheClockSource(clock)
+        #expect(source.coarseNow() == source.now())
+        clock.advance(by: .nanoseconds(1))
+        #expect(source.coarseNow() == clock.now())
+    }
+
+    @Test func anEntryIsServedUntilItsTTLOnTheSystemClock() async throws {
+        let cache = try MemoryCache(configuration: .default, clock: MonotonicCacheClock(), shardCount: 1, startSweeper: false)
+        try await cache.set("k", to: "v", ttl: .seconds(60))
+        #expect(try await cache.get("k", as: String.self) == "v")
+        try await cache.set("short", to: "v", ttl: .milliseconds(1))
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(try await cache.get("short", as: String.self) == nil)
+    }
+}

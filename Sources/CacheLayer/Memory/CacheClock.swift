@@ -34,6 +34,20 @@ package struct MonotonicCacheClock: CacheClock {
         return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
         #endif
     }
+
+    /// The same clock as of the kernel's last tick: on Linux `CLOCK_MONOTONIC_COARSE`, behind ``now()`` by less
+    /// than one tick (1 to 4 ms) and never ahead of it, and five times cheaper to read (5 ns against 26 here), which
+    /// is a tenth of a memory-cache hit. Elsewhere the precise clock, which is cheap there.
+    @inline(__always)
+    static func coarseNow() -> UInt64 {
+        #if os(Linux)
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+        #else
+        return now()
+        #endif
+    }
 }
 
 /// A clock that only moves when told to. Starts at one second so that "time zero" is never special.
@@ -81,6 +95,17 @@ enum CacheClockSource: Sendable {
     func now() -> UInt64 {
         switch self {
         case .monotonic: MonotonicCacheClock.now()
+        case .custom(let clock): clock.now()
+        }
+    }
+
+    /// A reading never ahead of ``now()`` and at most one kernel tick behind it (``MonotonicCacheClock/coarseNow()``),
+    /// for the expiry check of a read: expiries are computed from ``now()``, so an entry is never taken for
+    /// expired early, and is served at most one tick past its expiry. An injected clock reads as ``now()``.
+    @inline(__always)
+    func coarseNow() -> UInt64 {
+        switch self {
+        case .monotonic: MonotonicCacheClock.coarseNow()
         case .custom(let clock): clock.now()
         }
     }

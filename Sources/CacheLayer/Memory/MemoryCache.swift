@@ -14,6 +14,9 @@ import Synchronization
 /// so threads rarely wait for each other. Caches smaller than 8 MiB use one shard. A value must fit in one
 /// shard's share; anything larger throws ``CacheError/Code/valueTooLarge`` with the share in the message.
 ///
+/// An entry is never returned after its TTL by more than one tick of the system's coarse clock (1 to 4 ms on
+/// Linux, which reads for its expiry check cost a fifth of the precise clock's), and never taken for expired before it.
+///
 /// When a write would exceed the share, expired entries go first (soonest expiry first), then the entries
 /// chosen by ``CacheConfiguration/evictionStrategy``. A background loop removes expired entries every
 /// ``CacheConfiguration/sweepInterval``: in ``run()`` while a ``CacheService`` runs the cache, in a task of the

@@ -218,7 +218,8 @@ extension MemoryCacheShard {
             // item, existential included, through its value witness.
             let (expiresAt, slot32, storedType) = Self.fields(of: &index.values[position])
             let slot = Int(slot32)
-            if expiresAt != .max && expiresAt <= clock.now() {
+            // The coarse clock: a hit reads it on every entry with a TTL, and the precise one cost a tenth of the hit.
+            if expiresAt != .max && expiresAt <= clock.coarseNow() {
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 expirations += 1
