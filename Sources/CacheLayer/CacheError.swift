@@ -154,6 +154,15 @@ extension CacheError {
         )
     }
 
+    /// The codec could not encode a value of `type`.
+    package static func encodingFailed(key: String, type: Any.Type, underlying: any Error) -> CacheError {
+        CacheError(
+            code: .encodingFailed, key: key,
+            message: "The codec could not encode the \(type) value. Check the type's Encodable conformance.",
+            underlying: underlying
+        )
+    }
+
     /// The calling task was cancelled.
     public static func cancelled(key: String? = nil) -> CacheError {
         CacheError(code: .cancelled, key: key, message: "The task was cancelled before the cache operation finished; nothing was changed by the cancelled part.")

@@ -103,15 +103,6 @@ package struct SyntheticWorkload: Sendable, Equatable {
         }
     }
 
-    /// A Zipf workload.
-    package init(kind: Kind, exponent: Double, keys: Int, requests: Int, seed: UInt64 = 42) {
-        self.kind = kind
-        self.exponent = exponent
-        self.keys = keys
-        self.requests = requests
-        self.seed = seed
-    }
-
     /// The specification string that describes this workload.
     package var specification: String {
         var text = "\(kind.rawValue):s=\(exponent),keys=\(keys),requests=\(requests)"

@@ -273,15 +273,7 @@ public func withRedisCluster<T>(
     _ options: RedisCluster.Options = .init(),
     _ body: (RedisCluster) async throws -> T
 ) async throws -> T {
-    let cluster = try await RedisCluster.start(options)
-    do {
-        let result = try await body(cluster)
-        await cluster.stop()
-        return result
-    } catch {
-        await cluster.stop()
-        throw error
-    }
+    try await stopping(RedisCluster.start(options), stop: { await $0.stop() }, body)
 }
 
 extension RedisCluster {

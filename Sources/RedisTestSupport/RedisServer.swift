@@ -405,13 +405,21 @@ public func withRedisServer<T>(
     _ options: RedisServer.Options = .init(),
     _ body: (RedisServer) async throws -> T
 ) async throws -> T {
-    let server = try await RedisServer.start(options)
+    try await stopping(RedisServer.start(options), stop: { await $0.stop() }, body)
+}
+
+/// Runs `body` with `fixture`, then stops it, also when `body` throws.
+func stopping<Fixture, T>(
+    _ fixture: Fixture,
+    stop: (Fixture) async -> Void,
+    _ body: (Fixture) async throws -> T
+) async throws -> T {
     do {
-        let result = try await body(server)
-        await server.stop()
+        let result = try await body(fixture)
+        await stop(fixture)
         return result
     } catch {
-        await server.stop()
+        await stop(fixture)
         throw error
     }
 }

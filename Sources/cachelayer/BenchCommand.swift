@@ -91,7 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
         if rawClient {
             let result = try await RawClientWorkload(configuration: configuration, workload: workload).run()
             let report = BenchReport(backend: "redis-raw-client", result: result, stats: CacheStats())
-            print(json ? try report.jsonString() : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
+            print(json ? try jsonLine(report) : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
             return
         }
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
@@ -108,7 +108,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         let report = BenchReport(backend: nearCache ? "redis+near-cache" : target.backend.rawValue, result: result, stats: stats)
         if json {
-            print(try report.jsonString())
+            print(try jsonLine(report))
         } else {
             print(report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
         }
@@ -227,16 +227,9 @@ struct BenchReport: Encodable {
     struct Operation: Encodable {
         var name: String
         var operations: Int
-        var opsPerSecond: Double
-        var p50Milliseconds: Double
-        var p99Milliseconds: Double
-
-        enum CodingKeys: String, CodingKey {
-            case name, operations
-            case opsPerSecond = "ops_per_sec"
-            case p50Milliseconds = "p50_ms"
-            case p99Milliseconds = "p99_ms"
-        }
+        var opsPerSec: Double
+        var p50Ms: Double
+        var p99Ms: Double
     }
 
     struct Stats: Encodable {
@@ -244,11 +237,6 @@ struct BenchReport: Encodable {
         var size: Int
         var entries: Int
         var hitRate: Double
-
-        enum CodingKeys: String, CodingKey {
-            case hits, misses, sets, deletes, evictions, expirations, size, entries
-            case hitRate = "hit_rate"
-        }
     }
 
     var backend: String
@@ -257,9 +245,8 @@ struct BenchReport: Encodable {
     var stats: Stats
     private var renderedStats: String
 
-    enum CodingKeys: String, CodingKey {
-        case backend, operations, stats
-        case elapsedSeconds = "elapsed_seconds"
+    enum CodingKeys: CodingKey {
+        case backend, elapsedSeconds, operations, stats
     }
 
     init(backend: String, result: BenchResult, stats: CacheStats) {
@@ -269,9 +256,9 @@ struct BenchReport: Encodable {
         func operation(_ name: String, _ recorder: LatencyRecorder) -> Operation {
             Operation(
                 name: name, operations: recorder.count,
-                opsPerSecond: seconds > 0 ? Double(recorder.count) / seconds : 0,
-                p50Milliseconds: recorder.milliseconds(atPercentile: 50),
-                p99Milliseconds: recorder.milliseconds(atPercentile: 99)
+                opsPerSec: seconds > 0 ? Double(recorder.count) / seconds : 0,
+                p50Ms: recorder.milliseconds(atPercentile: 50),
+                p99Ms: recorder.milliseconds(atPercentile: 99)
             )
         }
         var all = result.gets
@@ -285,18 +272,12 @@ struct BenchReport: Encodable {
         renderedStats = statsTable(stats)
     }
 
-    func jsonString() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
-
     func table(concurrency: Int, keys: Int, valueSize: Int, readRatio: Double, zipf: Double) -> String {
         var table = TextTable("operation", "count", "ops/s", "p50 ms", "p99 ms")
         for operation in operations {
             table.add(
-                operation.name, operation.operations.grouped, Int(operation.opsPerSecond).grouped,
-                String(format: "%.4f", operation.p50Milliseconds), String(format: "%.4f", operation.p99Milliseconds)
+                operation.name, operation.operations.grouped, Int(operation.opsPerSec).grouped,
+                String(format: "%.4f", operation.p50Ms), String(format: "%.4f", operation.p99Ms)
             )
         }
         return """

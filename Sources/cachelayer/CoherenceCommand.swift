@@ -70,7 +70,7 @@ struct CoherenceCommand: AsyncParsableCommand {
         try await reader.close()
         try await writer.close()
         if json {
-            print(try report.jsonString())
+            print(try jsonLine(report))
         } else {
             print(report.summary)
         }
@@ -149,7 +149,7 @@ struct CoherenceRun: Sendable {
         }
         return CoherenceReport(
             writes: writes, reads: observed.reads, staleReads: observed.staleReads, staleReadsAfterKill: observed.staleReadsAfterKill,
-            neverSeen: invisible, p50Milliseconds: percentile(50), p99Milliseconds: percentile(99), maxMilliseconds: latencies.last ?? 0,
+            neverSeen: invisible, p50Ms: percentile(50), p99Ms: percentile(99), maxMs: latencies.last ?? 0,
             trackingSetUps: reader.nearCacheStatistics.trackingSetUps, nearHits: reader.nearCacheStatistics.nearHits
         )
     }
@@ -258,34 +258,16 @@ struct CoherenceReport: Encodable {
     var staleReads: Int
     var staleReadsAfterKill: Int
     var neverSeen: Int
-    var p50Milliseconds: Double
-    var p99Milliseconds: Double
-    var maxMilliseconds: Double
+    var p50Ms: Double
+    var p99Ms: Double
+    var maxMs: Double
     var trackingSetUps: UInt64
     var nearHits: UInt64
-
-    enum CodingKeys: String, CodingKey {
-        case writes, reads
-        case staleReads = "stale_reads"
-        case staleReadsAfterKill = "stale_reads_after_kill"
-        case neverSeen = "never_seen"
-        case p50Milliseconds = "p50_ms"
-        case p99Milliseconds = "p99_ms"
-        case maxMilliseconds = "max_ms"
-        case trackingSetUps = "tracking_set_ups"
-        case nearHits = "near_hits"
-    }
-
-    func jsonString() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
 
     var summary: String {
         """
         \(writes) writes, \(reads) reads (\(nearHits) from the near cache), tracking set up \(trackingSetUps) times
-        write to visible: p50 \(String(format: "%.3f", p50Milliseconds)) ms, p99 \(String(format: "%.3f", p99Milliseconds)) ms, max \(String(format: "%.3f", maxMilliseconds)) ms\(neverSeen > 0 ? " (\(neverSeen) overwritten before the reader saw them)" : "")
+        write to visible: p50 \(String(format: "%.3f", p50Ms)) ms, p99 \(String(format: "%.3f", p99Ms)) ms, max \(String(format: "%.3f", maxMs)) ms\(neverSeen > 0 ? " (\(neverSeen) overwritten before the reader saw them)" : "")
         stale reads: \(staleReads); after the tracking connection was killed: \(staleReadsAfterKill)
         """
     }

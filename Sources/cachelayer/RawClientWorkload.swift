@@ -10,51 +10,39 @@ struct RawClientWorkload: Sendable {
     var workload: Workload
 
     func run() async throws -> BenchResult {
-        if configuration.redisCluster { return try await runOnCluster() }
-        guard let address = HostAndPort(configuration.redisAddress) else { throw DemoError("invalid Redis address") }
-        let pool = RedisConnectionPool(
-            connectionConfiguration: RedisConnectionConfiguration(
-                host: address.host, port: address.port, username: configuration.redisUsername,
-                password: configuration.redisPassword, database: configuration.redisDatabase,
-                commandTimeout: configuration.readTimeout
-            ),
-            configuration: RedisConnectionPoolConfiguration(maxConnections: configuration.poolSize, maxRetries: configuration.maxRetries)
+        let seed = configuration.redisAddress.split(separator: ",").first.map(String.init) ?? ""
+        guard let address = HostAndPort(seed) else { throw DemoError("invalid Redis address") }
+        let connection = RedisConnectionConfiguration(
+            host: address.host, port: address.port, username: configuration.redisUsername,
+            password: configuration.redisPassword, database: configuration.redisDatabase,
+            commandTimeout: configuration.readTimeout
         )
-        let running = Task { await pool.run() }
-        defer { pool.shutdown() }
-        let value = try JSONCacheCodec().encode(String(repeating: "v", count: workload.valueSize))
-        let result = try await workload.run(
-            get: { key in _ = try await pool.get(key) },
-            set: { key in try await pool.set(key, value: value) }
-        )
-        pool.shutdown()
-        await running.value
-        return result
+        let pool = RedisConnectionPoolConfiguration(maxConnections: configuration.poolSize, maxRetries: configuration.maxRetries)
+        if configuration.redisCluster {
+            // The same workload on a bare `RedisClusterClient` seeded with the configured address.
+            let cluster = try RedisClusterClient(
+                configuration: RedisClusterConfiguration(seeds: [configuration.redisAddress], connection: connection, pool: pool)
+            )
+            return try await measure(on: cluster, run: cluster.run, shutdown: cluster.shutdown)
+        }
+        let client = RedisConnectionPool(connectionConfiguration: connection, configuration: pool)
+        return try await measure(on: client, run: client.run, shutdown: client.shutdown)
     }
 
-    /// The same workload on a bare `RedisClusterClient` seeded with the configured address.
-    private func runOnCluster() async throws -> BenchResult {
-        guard let address = configuration.redisAddress.split(separator: ",").first.flatMap({ HostAndPort(String($0)) }) else {
-            throw DemoError("invalid Redis address")
-        }
-        let cluster = try RedisClusterClient(
-            configuration: RedisClusterConfiguration(
-                seeds: [configuration.redisAddress],
-                connection: RedisConnectionConfiguration(
-                    host: address.host, port: address.port, username: configuration.redisUsername,
-                    password: configuration.redisPassword, commandTimeout: configuration.readTimeout
-                ),
-                pool: RedisConnectionPoolConfiguration(maxConnections: configuration.poolSize, maxRetries: configuration.maxRetries)
-            )
-        )
-        let running = Task { await cluster.run() }
-        defer { cluster.shutdown() }
+    /// Runs the client, measures the workload on it, and shuts it down.
+    private func measure(
+        on client: some RedisCommandExecutor,
+        run: @escaping @Sendable () async -> Void,
+        shutdown: () -> Void
+    ) async throws -> BenchResult {
+        let running = Task { await run() }
+        defer { shutdown() }
         let value = try JSONCacheCodec().encode(String(repeating: "v", count: workload.valueSize))
         let result = try await workload.run(
-            get: { key in _ = try await cluster.get(key) },
-            set: { key in try await cluster.set(key, value: value) }
+            get: { key in _ = try await client.get(key) },
+            set: { key in try await client.set(key, value: value) }
         )
-        cluster.shutdown()
+        shutdown()
         await running.value
         return result
     }

@@ -194,10 +194,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 Output.Row(policy: $0.policy.rawValue, size: $0.size, hit_ratio: ($0.hitRatio * 10_000).rounded() / 10_000)
             }
         )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(output)) ?? Data("{}".utf8)
-        print(String(decoding: data, as: UTF8.self))
+        print((try? jsonLine(output)) ?? "{}")
     }
 }
 

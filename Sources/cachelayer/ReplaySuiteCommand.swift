@@ -77,9 +77,7 @@ struct ReplaySuiteCommand: AsyncParsableCommand {
                 worst_margin: worst?.margin ?? 0,
                 failing_rows: failing.count
             )
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            print(try jsonLine(output))
         } else if let worst {
             print("\n\(rows.count - failing.count) of \(rows.count) rows clear the bar; worst margin \(String(format: "%+.2f", worst.margin * 100)) points (\(worst.workload) at \(worst.size))")
         }

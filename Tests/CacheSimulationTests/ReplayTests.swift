@@ -43,8 +43,8 @@ struct ReplayTests {
         #expect(Replayer.replay(trace, policy: .lru, size: 2).hits == 0)
     }
 
-    @Test func optBoundsEveryPolicyOnZipf() {
-        let trace = SyntheticWorkload(kind: .zipf, exponent: 0.9, keys: 5000, requests: 50_000).makeTrace()
+    @Test func optBoundsEveryPolicyOnZipf() throws {
+        let trace = try SyntheticWorkload(specification: "zipf:s=0.9,keys=5000,requests=50000").makeTrace()
         let opt = Replayer.replay(trace, policy: .opt, size: 200).hitRatio
         for policy in [ReplayPolicy.lru, .expiry, .s3fifo, .tinylfu] {
             let ratio = Replayer.replay(trace, policy: policy, size: 200).hitRatio

@@ -330,11 +330,7 @@ public final class MemoryCache: Cache {
             do {
                 return try patterns.encode(encodable, with: codec)
             } catch {
-                throw CacheError(
-                    code: .encodingFailed, key: key,
-                    message: "The codec could not encode the \(stored) value stored under this key into bytes.",
-                    underlying: error
-                )
+                throw CacheError.encodingFailed(key: key, type: stored, underlying: error)
             }
         }
     }
@@ -510,11 +506,7 @@ public final class MemoryCache: Cache {
         do {
             return try codec.encode(value).count
         } catch {
-            throw CacheError(
-                code: .encodingFailed, key: key,
-                message: "The codec could not encode the \(Value.self) value to measure its size. Check the type's Encodable conformance.",
-                underlying: error
-            )
+            throw CacheError.encodingFailed(key: key, type: Value.self, underlying: error)
         }
     }
 

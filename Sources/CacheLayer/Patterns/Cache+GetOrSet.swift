@@ -60,44 +60,51 @@ extension Cache {
         try options.validate()
         if let ttl, ttl <= .zero { throw CacheError.invalidTTL(key: key, ttl: ttl) }
         if options.usesEnvelope {
-            return try await envelopeGetOrSet(key, ttl: ttl, options: options, factory: factory)
+            return try await envelopeGetOrSet(EnvelopeLoad(key: key, ttl: ttl, options: options, factory: factory))
         }
         if let value = try await get(key, as: Value.self) { return value }
         let state = patterns
-        return try await state.awaitFlight(key, timeout: options.hardTimeout, flightBound: options.hardTimeout) { [self] in
-            // Checked again inside the flight: a caller that missed just before the previous flight stored its
-            // value must not call the factory a second time.
-            if let value = try await self.get(key, as: Value.self) { return value }
-            return try await self.distributedFlight(key, options: options) {
-                try await self.get(key, as: Value.self)
-            } load: { stillOwner in
-                let value = try await state.callFactory(factory)
-                if await stillOwner() {
-                    do {
-                        try await self.set(key, to: value, ttl: ttl)
-                    } catch {
-                        state.recordCacheWriteFailure("getOrSet", key: key, error: error)
-                    }
+        return try await flight(key, timeout: options.hardTimeout, options: options) {
+            try await self.get(key, as: Value.self)
+        } load: { stillOwner in
+            let value = try await state.callFactory(factory)
+            if await stillOwner() {
+                do {
+                    try await self.set(key, to: value, ttl: ttl)
+                } catch {
+                    state.recordCacheWriteFailure("getOrSet", key: key, error: error)
                 }
-                return value
             }
+            return value
+        }
+    }
+
+    /// Runs `load` once for `key` in this process (and across instances with distributed single flight) while
+    /// concurrent callers wait for its result; `current` is asked first, inside the flight, so that a caller that
+    /// missed just before the previous flight stored its value does not load a second time.
+    private func flight<Value: Sendable>(
+        _ key: String,
+        timeout: Duration?,
+        options: GetOrSetOptions,
+        current: @escaping @Sendable () async throws -> Value?,
+        load: @escaping @Sendable (_ stillOwner: @escaping @Sendable () async -> Bool) async throws -> Value
+    ) async throws -> Value {
+        try await patterns.awaitFlight(key, timeout: timeout, flightBound: options.hardTimeout) { [self] in
+            if let value = try await current() { return value }
+            return try await self.distributedFlight(key, options: options, check: current, load: load)
         }
     }
 
     // MARK: Envelopes (fail-safe, early refresh)
 
-    private func envelopeGetOrSet<Value: Codable & Sendable>(
-        _ key: String,
-        ttl: Duration?,
-        options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
+    private func envelopeGetOrSet<Value: Codable & Sendable>(_ load: EnvelopeLoad<Value>) async throws -> Value {
+        let (key, options) = (load.key, load.options)
         let state = patterns
         let now = state.nowMilliseconds()
         let envelope = try await readEnvelope(key, as: Value.self)
         if let envelope, now < envelope.expiresAt {
             if let refreshAt = envelope.refreshAt, now >= refreshAt, !state.flights.isRunning(key) {
-                startEarlyRefresh(key, ttl: ttl, options: options, factory: factory)
+                startEarlyRefresh(load)
             }
             return envelope.value
         }
@@ -109,16 +116,12 @@ extension Cache {
         }
         let timeout = stale == nil ? options.hardTimeout : (options.softTimeout ?? options.hardTimeout)
         do {
-            return try await state.awaitFlight(key, timeout: timeout, flightBound: options.hardTimeout) { [self] in
-                let fresh: @Sendable () async throws -> Value? = { [self] in
-                    guard let current = try await self.readEnvelope(key, as: Value.self),
-                          state.nowMilliseconds() < current.expiresAt else { return nil }
-                    return current.value
-                }
-                if let value = try await fresh() { return value }
-                return try await self.distributedFlight(key, options: options, check: fresh) { stillOwner in
-                    try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory, store: stillOwner)
-                }
+            return try await flight(key, timeout: timeout, options: options) {
+                guard let current = try await self.readEnvelope(key, as: Value.self),
+                      state.nowMilliseconds() < current.expiresAt else { return nil }
+                return current.value
+            } load: { stillOwner in
+                try await self.loadIntoEnvelope(load, store: stillOwner)
             }
         } catch let error as CacheError where error.code == .cancelled {
             throw error
@@ -131,12 +134,8 @@ extension Cache {
     }
 
     /// Reloads `key` in the background through the single-flight table; readers keep the current value.
-    private func startEarlyRefresh<Value: Codable & Sendable>(
-        _ key: String,
-        ttl: Duration?,
-        options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value
-    ) {
+    private func startEarlyRefresh<Value: Codable & Sendable>(_ load: EnvelopeLoad<Value>) {
+        let (key, options) = (load.key, load.options)
         let state = patterns
         do {
             let started = try state.flights.startIfIdle(key, timeout: options.hardTimeout ?? state.flightTimeout) {
@@ -148,7 +147,7 @@ extension Cache {
                     return current.value
                 }
                 do {
-                    return try await self.loadIntoEnvelope(key, ttl: ttl, options: options, factory: factory)
+                    return try await self.loadIntoEnvelope(load)
                 } catch {
                     state.recordBackgroundRefreshFailure()
                     state.warning("Early refresh failed; the current value is served until it expires", key: key, error: error)
@@ -163,14 +162,12 @@ extension Cache {
 
     /// Calls the factory and stores its value in an envelope; a failed store is counted, not thrown.
     private func loadIntoEnvelope<Value: Codable & Sendable>(
-        _ key: String,
-        ttl: Duration?,
-        options: GetOrSetOptions,
-        factory: @escaping @Sendable () async throws -> Value,
+        _ load: EnvelopeLoad<Value>,
         store: @Sendable () async -> Bool = { true }
     ) async throws -> Value {
+        let (key, ttl, options) = (load.key, load.ttl, load.options)
         let state = patterns
-        let value = try await state.callFactory(factory)
+        let value = try await state.callFactory(load.factory)
         // A distributed flight's owner that lost its lock does not store its (older) value.
         guard await store() else { return value }
         let now = state.nowMilliseconds()
@@ -264,4 +261,13 @@ extension Int64 {
         if overflow { return other > 0 ? .max : .min }
         return sum
     }
+}
+
+/// A `getOrSet` whose value is kept in a ``CacheEnvelope`` (fail-safe, early refresh): the key, how long the value
+/// lives, the options and the factory that loads it.
+private struct EnvelopeLoad<Value: Codable & Sendable>: Sendable {
+    let key: String
+    let ttl: Duration?
+    let options: GetOrSetOptions
+    let factory: @Sendable () async throws -> Value
 }

@@ -39,18 +39,13 @@ extension RedisCache {
         guard replies.count == 2, let milliseconds = replies[1].int else {
             throw Self.unexpected(replies.last ?? .null, key: key)
         }
+        guard replies[0].isNull || replies[0].buffer != nil else { throw Self.unexpected(replies[0], key: key) }
         // The key may expire between the two commands: then PTTL says it is gone, and so is the value.
-        guard let buffer = replies[0].buffer, let ttl = Self.ttl(fromPTTL: milliseconds) else {
-            guard replies[0].isNull || replies[0].buffer != nil else { throw Self.unexpected(replies[0], key: key) }
+        guard let ttl = Self.ttl(fromPTTL: milliseconds) else {
             recordHitsAndMisses(hits: 0, misses: 1)
             return nil
         }
-        // A value fail-safe keeps past its time to live reads as a miss, as with `get`.
-        guard let value = try decode(buffer, as: type, key: key) else {
-            recordHitsAndMisses(hits: 0, misses: 1)
-            return nil
-        }
-        recordHitsAndMisses(hits: 1, misses: 0)
+        guard let value = try decodeRead(replies[0].buffer, as: type, key: key) else { return nil }
         return (value, ttl)
     }
 

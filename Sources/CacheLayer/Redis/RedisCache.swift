@@ -54,15 +54,18 @@ public final class RedisCache: Cache {
     private let poolStarted = Atomic<Bool>(false)
     private let poolPlacementState = Locked<CacheBackgroundWork.Placement?>(nil)
     private let closed = Atomic<Bool>(false)
-    private let hits = Atomic<UInt64>(0)
-    private let misses = Atomic<UInt64>(0)
-    private let sets = Atomic<UInt64>(0)
-    private let deletes = Atomic<UInt64>(0)
-    private let bytesWritten = Atomic<Int>(0)
-    private let roundTripCount = Atomic<Int>(0)
+    /// What ``stats()`` reports, under one lock so that a snapshot is consistent.
+    private let counters = Locked(Counters())
+
+    /// This instance's operation counts.
+    private struct Counters {
+        var stats = CacheStats()
+        /// Commands or pipelines sent, each one round trip.
+        var roundTrips = 0
+    }
 
     /// Commands or pipelines sent so far, each one round trip; tests use it to prove batches take one.
-    package var roundTrips: Int { roundTripCount.load(ordering: .relaxed) }
+    package var roundTrips: Int { counters.withLock { $0.roundTrips } }
 
     /// Creates a cache and checks that Redis answers and accepts the credentials.
     ///
@@ -178,18 +181,8 @@ public final class RedisCache: Cache {
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try checkUsable(key)
         let reply = try await run(.get(keyspace.key(key)), key: key)
-        guard let buffer = reply.buffer else {
-            guard reply.isNull else { throw Self.unexpected(reply, key: key) }
-            misses.add(1, ordering: .relaxed)
-            return nil
-        }
-        // A value fail-safe keeps past its time to live reads as a miss.
-        guard let value = try decode(buffer, as: type, key: key) else {
-            misses.add(1, ordering: .relaxed)
-            return nil
-        }
-        hits.add(1, ordering: .relaxed)
-        return value
+        guard reply.buffer != nil || reply.isNull else { throw Self.unexpected(reply, key: key) }
+        return try decodeRead(reply.buffer, as: type, key: key)
     }
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
@@ -202,7 +195,7 @@ public final class RedisCache: Cache {
     public func delete(_ key: String) async throws {
         try checkUsable(key)
         _ = try await run(RedisCommand("UNLINK", keyspace.key(key)), key: key)
-        deletes.add(1, ordering: .relaxed)
+        recordDeletes(1)
     }
 
     public func exists(_ key: String) async throws -> Bool {
@@ -238,13 +231,7 @@ public final class RedisCache: Cache {
     /// does not see writes of other instances. `entryCount`, `evictions` and `expirations` are not tracked
     /// client-side (0). For what the server holds, use ``serverInfo()``.
     public func stats() async -> CacheStats {
-        CacheStats(
-            hits: hits.load(ordering: .relaxed),
-            misses: misses.load(ordering: .relaxed),
-            sets: sets.load(ordering: .relaxed),
-            deletes: deletes.load(ordering: .relaxed),
-            size: bytesWritten.load(ordering: .relaxed)
-        )
+        counters.withLock { $0.stats }
     }
 
     /// Shuts the connection pool down; when the pool runs in a task of the cache's own, waits until every connection
@@ -340,7 +327,7 @@ public final class RedisCache: Cache {
     @inline(__always)
     func run(_ command: RedisCommand, key: String?) async throws(CacheError) -> RESPValue {
         startPoolIfNeeded()
-        roundTripCount.add(1, ordering: .relaxed)
+        counters.withLock { $0.roundTrips += 1 }
         do {
             return try await client.execute(command)
         } catch {
@@ -352,7 +339,7 @@ public final class RedisCache: Cache {
     func runPipeline(_ commands: [RedisCommand], key: String?) async throws(CacheError) -> [RESPValue] {
         let results: [Result<RESPValue, RedisError>]
         startPoolIfNeeded()
-        roundTripCount.add(1, ordering: .relaxed)
+        counters.withLock { $0.roundTrips += 1 }
         do {
             results = try await client.pipeline(commands)
         } catch {
@@ -385,11 +372,7 @@ public final class RedisCache: Cache {
         do {
             return try patterns.encode(value, with: codec)
         } catch {
-            throw CacheError(
-                code: .encodingFailed, key: key,
-                message: "The codec could not encode the \(Value.self) value. Check the type's Encodable conformance.",
-                underlying: error
-            )
+            throw CacheError.encodingFailed(key: key, type: Value.self, underlying: error)
         }
     }
 
@@ -408,18 +391,34 @@ public final class RedisCache: Cache {
         }
     }
 
-    func recordHitsAndMisses(hits hitCount: Int, misses missCount: Int) {
-        if hitCount > 0 { hits.add(UInt64(hitCount), ordering: .relaxed) }
-        if missCount > 0 { misses.add(UInt64(missCount), ordering: .relaxed) }
+    /// Decodes the bytes a `GET` returned (`nil`: absent) and counts the read as a hit or a miss. A value fail-safe
+    /// keeps past its time to live reads as a miss.
+    func decodeRead<Value: Decodable>(_ buffer: ByteBuffer?, as type: Value.Type, key: String) throws(CacheError) -> Value? {
+        guard let buffer, let value = try decode(buffer, as: type, key: key) else {
+            recordHitsAndMisses(hits: 0, misses: 1)
+            return nil
+        }
+        recordHitsAndMisses(hits: 1, misses: 0)
+        return value
     }
 
+    func recordHitsAndMisses(hits hitCount: Int, misses missCount: Int) {
+        counters.withLock {
+            $0.stats.hits += UInt64(hitCount)
+            $0.stats.misses += UInt64(missCount)
+        }
+    }
+
+    /// `bytes` adds to the reported `size`, which only grows (see ``stats()``).
     func recordSets(_ count: Int, bytes: Int) {
-        sets.add(UInt64(count), ordering: .relaxed)
-        bytesWritten.add(bytes, ordering: .relaxed)
+        counters.withLock {
+            $0.stats.sets += UInt64(count)
+            $0.stats.size += bytes
+        }
     }
 
     func recordDeletes(_ count: Int) {
-        deletes.add(UInt64(count), ordering: .relaxed)
+        counters.withLock { $0.stats.deletes += UInt64(count) }
     }
 
     /// Removes every key matching `pattern`: `SCAN MATCH` pages (on every primary of a cluster), each unlinked as
@@ -428,7 +427,7 @@ public final class RedisCache: Cache {
         startPoolIfNeeded()
         do {
             try await client.scan(match: pattern, count: 1000) { keys in
-                roundTripCount.add(2, ordering: .relaxed)
+                counters.withLock { $0.roundTrips += 2 }
                 _ = try await client.execute(RedisCommand([ByteBuffer(string: "UNLINK")] + keys))
             }
         } catch {

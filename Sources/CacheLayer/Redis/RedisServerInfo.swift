@@ -3,36 +3,24 @@
 /// They describe the whole server (or, for ``keys``, the selected database), not only this cache's keys.
 public struct RedisServerInfo: Sendable, Hashable, Codable {
     /// The server's version, e.g. `7.2.4`.
-    public var version: String
+    public var version: String = ""
     /// Bytes allocated by Redis (`used_memory`).
-    public var usedMemory: Int
+    public var usedMemory: Int = 0
     /// The memory limit (`maxmemory`); 0 when there is none.
-    public var maxMemory: Int
+    public var maxMemory: Int = 0
     /// Keys evicted because of `maxmemory` since the server started (`evicted_keys`).
-    public var evictedKeys: Int
+    public var evictedKeys: Int = 0
     /// Keys removed because their TTL ran out since the server started (`expired_keys`).
-    public var expiredKeys: Int
+    public var expiredKeys: Int = 0
     /// Successful key lookups since the server started (`keyspace_hits`), for every client.
-    public var keyspaceHits: Int
+    public var keyspaceHits: Int = 0
     /// Failed key lookups since the server started (`keyspace_misses`), for every client.
-    public var keyspaceMisses: Int
+    public var keyspaceMisses: Int = 0
     /// Keys in the selected database, every namespace included (`dbN:keys=`).
-    public var keys: Int
+    public var keys: Int = 0
 
-    /// Creates a report.
-    public init(
-        version: String = "", usedMemory: Int = 0, maxMemory: Int = 0, evictedKeys: Int = 0, expiredKeys: Int = 0,
-        keyspaceHits: Int = 0, keyspaceMisses: Int = 0, keys: Int = 0
-    ) {
-        self.version = version
-        self.usedMemory = usedMemory
-        self.maxMemory = maxMemory
-        self.evictedKeys = evictedKeys
-        self.expiredKeys = expiredKeys
-        self.keyspaceHits = keyspaceHits
-        self.keyspaceMisses = keyspaceMisses
-        self.keys = keys
-    }
+    /// An empty report (every figure 0, no version), to fill in; ``RedisCache/serverInfo()`` makes real ones.
+    public init() {}
 
     /// Parses the text of `INFO`; `database` selects the `dbN` line for ``keys``.
     init(infoText: String, database: Int) {

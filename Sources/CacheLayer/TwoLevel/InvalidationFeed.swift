@@ -175,34 +175,26 @@ struct TrackerStateMachine<Connection>: ~Copyable {
         return false
     }
 
+    /// Moves to `next` and returns true, unless shut down (which is final).
+    private mutating func moveUnlessShutDown(to next: State) -> Bool {
+        if case .shutDown = state { return false }
+        state = next
+        return true
+    }
+
     /// A connection attempt starts; false when shut down.
     mutating func startConnecting() -> Bool {
-        switch state {
-        case .shutDown: return false
-        case .idle, .connecting, .tracking:
-            state = .connecting
-            return true
-        }
+        moveUnlessShutDown(to: .connecting)
     }
 
     /// The connection is set up; false when shut down meanwhile (the caller closes it).
     mutating func tracking(_ connection: Connection, clientID: Int) -> Bool {
-        switch state {
-        case .shutDown: return false
-        case .idle, .connecting, .tracking:
-            state = .tracking(connection, clientID: clientID)
-            return true
-        }
+        moveUnlessShutDown(to: .tracking(connection, clientID: clientID))
     }
 
     /// The attempt or connection ended; false when shut down.
     mutating func disconnected() -> Bool {
-        switch state {
-        case .shutDown: return false
-        case .idle, .connecting, .tracking:
-            state = .idle
-            return true
-        }
+        moveUnlessShutDown(to: .idle)
     }
 
     /// Shuts down; returns the connection to close, if tracking.

@@ -78,13 +78,8 @@ package struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     package mutating func lease(waiterID: UInt64, waiter: Waiter, now: Instant) -> LeaseAction {
         guard case .running = self.state else { return .fail }
         var expired: [Connection] = []
-        while let candidate = self.idle.popLast() {
-            if self.isExpired(candidate.createdAt, now: now) {
-                expired.append(candidate.connection)
-                continue
-            }
-            self.leased[ObjectIdentifier(candidate.connection)] = candidate.createdAt
-            return .lease(candidate.connection, close: expired)
+        if let connection = self.leaseNewestIdle(now: now, expired: &expired) {
+            return .lease(connection, close: expired)
         }
         self.waiters.append((waiterID, waiter))
         return .wait(connect: self.startConnectingIfNeeded(), close: expired)
@@ -95,15 +90,22 @@ package struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
     package mutating func leaseIdle(now: Instant) -> (connection: Connection?, close: [Connection]) {
         guard case .running = self.state, self.waiters.isEmpty else { return (nil, []) }
         var expired: [Connection] = []
+        let connection = self.leaseNewestIdle(now: now, expired: &expired)
+        return (connection, expired)
+    }
+
+    /// Marks the most recently returned idle connection that is not past its lifetime as leased; the expired ones
+    /// popped on the way are added to `expired`, for the caller to close.
+    private mutating func leaseNewestIdle(now: Instant, expired: inout [Connection]) -> Connection? {
         while let candidate = self.idle.popLast() {
             if self.isExpired(candidate.createdAt, now: now) {
                 expired.append(candidate.connection)
                 continue
             }
             self.leased[ObjectIdentifier(candidate.connection)] = candidate.createdAt
-            return (candidate.connection, expired)
+            return candidate.connection
         }
-        return (nil, expired)
+        return nil
     }
 
     /// Starts a connection when waiters outnumber the connections being made and there is room.

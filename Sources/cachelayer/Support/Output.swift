@@ -6,6 +6,15 @@ func writeStandardError(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
 }
 
+/// One JSON object on one line, as the commands print it with `--json`: keys sorted, property names in snake case
+/// (`p50Ms` → `p50_ms`, `opsPerSec` → `ops_per_sec`).
+func jsonLine(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
 /// A plain text table with right-aligned numeric columns.
 struct TextTable {
     var headers: [String]
