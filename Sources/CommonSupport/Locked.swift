@@ -22,6 +22,7 @@ public final class Locked<State: ~Copyable>: @unchecked Sendable {
     @exclusivity(unchecked)
     var state: State
 
+    /// A lock guarding `initialState`.
     public init(_ initialState: consuming State) {
         state = initialState
     }
