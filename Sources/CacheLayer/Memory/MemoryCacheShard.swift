@@ -119,7 +119,9 @@ final class MemoryCacheShard: Sendable {
     /// The tags in the tag index and the number of (tag, entry) pairs.
     func tagIndexContents() -> (tags: Set<String>, memberships: Int) {
         state.withLock { state in
-            (Set(state.tagIndex.keys), state.tagIndex.values.reduce(0) { $0 + $1.count })
+            let memberships = state.tagIndex.values.reduce(0) { $0 + $1.count }
+            assert(state.tagsOfSlot.values.reduce(0) { $0 + $1.count } == memberships, "the tags of slots and the tag index disagree")
+            return (Set(state.tagIndex.keys), memberships)
         }
     }
 
@@ -166,10 +168,11 @@ struct MemoryCacheSlot {
     /// record from stale ones.
     var generation: UInt32
     var isOccupied: Bool
-    /// The tags the entry was stored with (usually none: the empty set does not allocate).
-    var tags: Set<String>
+    /// Whether the entry was stored with tags, which ``MemoryCacheShard/State/tagsOfSlot`` then holds: most entries
+    /// have none, and a set per slot cost 8 bytes each.
+    var isTagged: Bool
 
-    static let free = MemoryCacheSlot(key: "", keyHash: 0, size: 0, scheduledExpiry: .max, generation: 0, isOccupied: false, tags: [])
+    static let free = MemoryCacheSlot(key: "", keyHash: 0, size: 0, scheduledExpiry: .max, generation: 0, isOccupied: false, isTagged: false)
 
     var hashedKey: HashedKey { HashedKey(key: key, hash: keyHash) }
 }
@@ -190,6 +193,9 @@ extension MemoryCacheShard {
         /// Tag → slots of the entries stored with it. Exact: every removal path drops the entry's memberships,
         /// and a tag with no entries left is removed.
         var tagIndex: [String: Set<Int32>] = [:]
+        /// Slot → the tags its entry was stored with, for tagged entries only (``MemoryCacheSlot/isTagged``); kept
+        /// exact with ``tagIndex``.
+        var tagsOfSlot: [Int32: Set<String>] = [:]
 
         var hits: UInt64 = 0
         var misses: UInt64 = 0
@@ -275,14 +281,14 @@ extension MemoryCacheShard {
                 index.values[position].expiresAt = expiresAt
                 size += newSize - slots[slot].size
                 slots[slot].size = newSize
-                if !slots[slot].tags.isEmpty || !tags.isEmpty { replaceTags(of: slot, with: tags) }
+                if slots[slot].isTagged || !tags.isEmpty { replaceTags(of: slot, with: tags) }
             } else {
                 slot = allocateSlot()
                 isUpdate = false
                 let generation = slots[slot].generation &+ 1
                 slots[slot] = MemoryCacheSlot(
                     key: key.key, keyHash: key.hash, size: newSize, scheduledExpiry: .max, generation: generation,
-                    isOccupied: true, tags: []
+                    isOccupied: true, isTagged: false
                 )
                 index[key] = MemoryCacheItem(value: value, expiresAt: expiresAt, slot: Int32(truncatingIfNeeded: slot))
                 size += newSize
@@ -335,6 +341,7 @@ extension MemoryCacheShard {
             freeSlots.removeAll()
             expiryQueue.removeAll()
             tagIndex.removeAll()
+            tagsOfSlot.removeAll()
             entriesWithExpiry = 0
             size = 0
             policy.removeAll()
@@ -422,7 +429,7 @@ extension MemoryCacheShard {
             index.removeValue(forKey: record.hashedKey)
             size -= record.size
             if record.scheduledExpiry != .max { entriesWithExpiry -= 1 }
-            if !record.tags.isEmpty { replaceTags(of: slot, with: []) }
+            if record.isTagged { replaceTags(of: slot, with: []) }
             var freed = MemoryCacheSlot.free
             freed.generation = record.generation &+ 1
             slots[slot] = freed
@@ -432,7 +439,7 @@ extension MemoryCacheShard {
         /// Makes `tags` the slot's tags, keeping ``tagIndex`` exact.
         private mutating func replaceTags(of slot: Int, with tags: Set<String>) {
             let slot32 = Int32(truncatingIfNeeded: slot)
-            let old = slots[slot].tags
+            let old = tagsOfSlot[slot32] ?? []
             for tag in old where !tags.contains(tag) {
                 if tagIndex[tag]?.remove(slot32) != nil, tagIndex[tag]?.isEmpty == true {
                     tagIndex[tag] = nil
@@ -441,7 +448,8 @@ extension MemoryCacheShard {
             for tag in tags where !old.contains(tag) {
                 tagIndex[tag, default: []].insert(slot32)
             }
-            slots[slot].tags = tags
+            tagsOfSlot[slot32] = tags.isEmpty ? nil : tags
+            slots[slot].isTagged = !tags.isEmpty
         }
 
         private mutating func compactExpiryQueueIfNeeded() {
