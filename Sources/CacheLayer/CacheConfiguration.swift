@@ -197,9 +197,6 @@ public struct CacheConfiguration: Sendable, Equatable {
                 if redisDatabase != 0 {
                     try fail("redisDatabase is \(redisDatabase), but a Redis Cluster has only database 0. Use a namespace to keep caches apart.")
                 }
-                if nearCache != nil {
-                    try fail("nearCache is set with redisCluster. The two-level cache does not run on a Redis Cluster yet (its invalidation tracking uses one connection to one server); set nearCache = nil, or use a single Redis server.")
-                }
             } else if redisAddress.contains(",") || HostAndPort(redisAddress) == nil {
                 let hint = redisAddress.contains(",") ? " Several addresses are seeds of a Redis Cluster: set redisCluster = true." : ""
                 try fail("redisAddress \"\(redisAddress)\" is not host:port with a port from 1 to 65535, e.g. localhost:6379.\(hint)")

@@ -34,13 +34,20 @@ public final class RedisCluster: Sendable {
         public var nodeTimeoutMilliseconds: Int
         /// Further `redis-server` arguments for every node.
         public var extraArguments: [String]
+        /// Every node serves TLS only, on clients' connections, the cluster bus and replication (`tls-cluster`,
+        /// `tls-replication`), with certificates of one throwaway CA: ``RedisCluster/caCertificatePath``.
+        public var tls: Bool
 
-        /// 3 primaries without replicas, node timeout 1 s.
-        public init(primaries: Int = 3, replicasPerPrimary: Int = 0, nodeTimeoutMilliseconds: Int = 1000, extraArguments: [String] = []) {
+        /// 3 primaries without replicas, node timeout 1 s, no TLS.
+        public init(
+            primaries: Int = 3, replicasPerPrimary: Int = 0, nodeTimeoutMilliseconds: Int = 1000, extraArguments: [String] = [],
+            tls: Bool = false
+        ) {
             self.primaries = primaries
             self.replicasPerPrimary = replicasPerPrimary
             self.nodeTimeoutMilliseconds = nodeTimeoutMilliseconds
             self.extraArguments = extraArguments
+            self.tls = tls
         }
     }
 
@@ -57,9 +64,16 @@ public final class RedisCluster: Sendable {
     /// `redis://host:port` of the first node: a seed URL.
     public var url: String { nodes[0].url }
 
-    private init(nodes: [RedisServer], options: Options) {
+    /// With ``Options/tls``: the directory of the CA that signed every node's certificate.
+    private let authority: URL?
+
+    /// With ``Options/tls``: the PEM file of the CA every node's certificate is signed by, for clients to verify with.
+    public var caCertificatePath: String? { authority?.appendingPathComponent("ca.crt").path }
+
+    private init(nodes: [RedisServer], options: Options, authority: URL?) {
         self.nodeList = Locked(nodes)
         self.options = options
+        self.authority = authority
     }
 
     /// Starts the nodes, joins them into a cluster and waits until every node reports `cluster_state:ok`, agrees on
@@ -70,11 +84,18 @@ public final class RedisCluster: Sendable {
         }
         let count = options.primaries * (1 + options.replicasPerPrimary)
         var nodes: [RedisServer] = []
+        var authority: URL?
         do {
-            for _ in 0..<count {
-                nodes.append(try await Self.startNode(options).server)
+            if options.tls {
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cluster-ca-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                authority = directory
+                try RedisServer.makeCertificateAuthority(in: directory)
             }
-            let cluster = RedisCluster(nodes: nodes, options: options)
+            for _ in 0..<count {
+                nodes.append(try await Self.startNode(options, authority: authority).server)
+            }
+            let cluster = RedisCluster(nodes: nodes, options: options, authority: authority)
             try cluster.create()
             try await cluster.waitUntilHealthy(timeout: .seconds(30))
             return cluster
@@ -82,20 +103,23 @@ public final class RedisCluster: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for node in nodes { group.addTask { await node.stop() } }
             }
+            if let authority { try? FileManager.default.removeItem(at: authority) }
             throw error
         }
     }
 
-    private static func startNode(_ options: Options) async throws -> (server: RedisServer, busPort: Int) {
+    private static func startNode(_ options: Options, authority: URL?) async throws -> (server: RedisServer, busPort: Int) {
         let busPort = try RedisServer.freeLoopbackPort()
         let server = try await RedisServer.start(
             .init(
+                tls: options.tls,
                 extraArguments: [
                     "--cluster-enabled", "yes",
                     "--cluster-node-timeout", String(options.nodeTimeoutMilliseconds),
                     "--cluster-config-file", "nodes.conf",
                     "--cluster-port", String(busPort),
-                ] + options.extraArguments
+                ] + (options.tls ? ["--tls-cluster", "yes", "--tls-replication", "yes"] : []) + options.extraArguments,
+                certificateAuthority: authority
             )
         )
         return (server, busPort)
@@ -104,7 +128,7 @@ public final class RedisCluster: Sendable {
     /// Starts one more node, joins it to the cluster (`CLUSTER MEET`) as a primary without slots, and waits until every
     /// node knows it and it knows the slot map. Move slots to it with ``migrateSlot(_:to:batchSize:pause:)``.
     public func addPrimary() async throws -> RedisServer {
-        let (server, busPort) = try await Self.startNode(options)
+        let (server, busPort) = try await Self.startNode(options, authority: authority)
         self.nodeList.withLock { $0.append(server) }
         let seed = try await self.runningPrimaries().first { $0.port != server.port }!
         _ = try await Self.reply(seed, ["CLUSTER", "MEET", server.host, String(server.port), String(busPort)])
@@ -133,15 +157,19 @@ public final class RedisCluster: Sendable {
                 }
             }
         }
+        if let authority { try? FileManager.default.removeItem(at: authority) }
     }
 
     private func create() throws {
-        let arguments = ["--cluster", "create"] + seeds + [
+        let tls = caCertificatePath.map { ["--tls", "--cacert", $0] } ?? []
+        let arguments = tls + ["--cluster", "create"] + seeds + [
             "--cluster-replicas", String(options.replicasPerPrimary), "--cluster-yes",
         ]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["redis-cli"] + arguments
+        // redis-cli waits for the nodes to join without a limit of its own (for ever when they cannot reach each
+        // other): `timeout` bounds it.
+        process.arguments = ["timeout", "60", "redis-cli"] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -254,9 +282,9 @@ public final class RedisCluster: Sendable {
 
     /// Runs a command on one node and returns the reply.
     public static func reply(_ node: RedisServer, _ arguments: [String]) async throws -> RESPValue {
-        let connection = try await RedisConnection.connect(
-            configuration: RedisConnectionConfiguration(host: node.host, port: node.port, connectTimeout: .seconds(2), commandTimeout: .seconds(5))
-        )
+        var configuration = RedisConnectionConfiguration(host: node.host, port: node.port, connectTimeout: .seconds(2), commandTimeout: .seconds(5))
+        if let caCertificatePath = node.caCertificatePath { configuration.tls = try .verifying(caCertificatePath: caCertificatePath) }
+        let connection = try await RedisConnection.connect(configuration: configuration)
         defer { Task { await connection.close() } }
         return try await connection.execute(RedisCommand(arguments))
     }

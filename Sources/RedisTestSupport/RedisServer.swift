@@ -64,6 +64,10 @@ public final class RedisServer: Sendable {
         public var executablePath: String?
         /// The port to listen on; `nil` picks a free loopback port.
         public var port: Int?
+        /// With ``tls``: a directory holding a CA (`ca.crt`, `ca.key`, as ``RedisServer/makeCertificateAuthority(in:)``
+        /// writes them) that signs the server's certificate instead of a throwaway CA of its own, so that servers
+        /// which must trust each other (the nodes of a cluster) and their clients share one CA.
+        public var certificateAuthority: URL?
 
         /// Options; the defaults give a plain, password-less server with `DEBUG` enabled.
         public init(
@@ -75,7 +79,8 @@ public final class RedisServer: Sendable {
             enableDebugCommand: Bool = true,
             extraArguments: [String] = [],
             executablePath: String? = nil,
-            port: Int? = nil
+            port: Int? = nil,
+            certificateAuthority: URL? = nil
         ) {
             self.password = password
             self.users = users
@@ -86,6 +91,7 @@ public final class RedisServer: Sendable {
             self.extraArguments = extraArguments
             self.executablePath = executablePath
             self.port = port
+            self.certificateAuthority = certificateAuthority
         }
     }
 
@@ -143,7 +149,9 @@ public final class RedisServer: Sendable {
             .appendingPathComponent("redis-test-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var caPath: String?
-        if options.tls { caPath = try Self.makeCertificates(in: directory, names: options.certificateNames) }
+        if options.tls {
+            caPath = try Self.makeCertificates(in: directory, names: options.certificateNames, authority: options.certificateAuthority)
+        }
         var lastError: (any Swift.Error)?
         for _ in 0..<(options.port == nil ? 10 : 1) {
             let port = try options.port ?? Self.freePort()
@@ -345,27 +353,42 @@ public final class RedisServer: Sendable {
     }
 
     /// Makes a throwaway CA and a server certificate for `names` with `openssl`; returns the CA path.
-    private static func makeCertificates(in directory: URL, names: [String]) throws -> String {
+    /// Writes a throwaway CA (`ca.crt`, `ca.key`, valid two days) into `directory`, for
+    /// ``Options/certificateAuthority``.
+    public static func makeCertificateAuthority(in directory: URL) throws {
         let d = directory.path
         try Self.run("openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.crt", "-days", "2", "-subj", "/CN=RedisTestSupport CA",
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
+    }
+
+    /// The server's key and certificate in `directory`, signed by `authority`'s CA or by a new one made there;
+    /// returns the path of the CA certificate the server trusts (`directory/ca.crt`).
+    private static func makeCertificates(in directory: URL, names: [String], authority: URL?) throws -> String {
+        let d = directory.path
+        if let authority {
+            try FileManager.default.copyItem(at: authority.appendingPathComponent("ca.crt"), to: directory.appendingPathComponent("ca.crt"))
+        } else {
+            try Self.makeCertificateAuthority(in: directory)
+        }
+        let caKey = (authority ?? directory).appendingPathComponent("ca.key").path
         try Self.run("openssl", [
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr", "-subj", "/CN=localhost",
         ])
+        // clientAuth too: a cluster node presents its certificate when it connects to the others' bus ports.
         let extensions = """
             subjectAltName=\(names.joined(separator: ","))
             basicConstraints=CA:FALSE
             keyUsage=critical,digitalSignature,keyEncipherment
-            extendedKeyUsage=serverAuth
+            extendedKeyUsage=serverAuth,clientAuth
             """
         try extensions.write(toFile: "\(d)/server.ext", atomically: true, encoding: .utf8)
         try Self.run("openssl", [
-            "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.crt", "-CAkey", "\(d)/ca.key",
-            "-CAcreateserial", "-out", "\(d)/server.crt", "-days", "2", "-sha256", "-extfile", "\(d)/server.ext",
+            "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.crt", "-CAkey", caKey,
+            "-CAcreateserial", "-CAserial", "\(d)/ca.srl", "-out", "\(d)/server.crt", "-days", "2", "-sha256", "-extfile", "\(d)/server.ext",
         ])
         return "\(d)/ca.crt"
     }

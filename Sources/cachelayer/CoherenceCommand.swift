@@ -18,7 +18,11 @@ struct CoherenceCommand: AsyncParsableCommand {
             each write's acknowledgement to the reader first seeing it (p50, p99, max), and stale reads: reads of a \
             value older than one whose invalidation the reader had already received. Halfway through, the reader's \
             tracking connection is killed (CLIENT KILL); reads after tracking is back must not return a value older \
-            than the last write acknowledged before it came back (stale_reads_after_kill).
+            than the last write acknowledged before it came back (stale_reads_after_kill). With --cluster the URL names \
+            a seed of a Redis Cluster, the keys spread over its primaries, and the reader's tracking connection to \
+            the seed (or its subscriber connection, wherever it is) is the one killed; invalidations then arrive on \
+            one connection per primary, in no common order, so stale_reads counts only reads older than a value the \
+            reader had already returned.
             """
     )
 
@@ -30,6 +34,9 @@ struct CoherenceCommand: AsyncParsableCommand {
 
     @Option(help: "Keys the values are spread over.")
     var keys: Int = 8
+
+    @Flag(help: "--redis-url names a seed node of a Redis Cluster; the other nodes are discovered.")
+    var cluster = false
 
     @Option(help: "How the near caches stay coherent: tracking (CLIENT TRACKING) or pub-sub (the pub/sub backplane).")
     var coherence: String = "tracking"
@@ -45,7 +52,7 @@ struct CoherenceCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = try CacheConfiguration(redisURL: redisURL)
-        configuration.name = "coherence"
+        configuration.redisCluster = cluster
         configuration.namespace = "coherence-\(UUID().uuidString.prefix(8))"
         configuration.poolSize = 4
         configuration.maxIdleConnections = 4
@@ -55,12 +62,15 @@ struct CoherenceCommand: AsyncParsableCommand {
         var logger = Logger(label: "cachelayer.coherence")
         // The run kills the reader's tracking connection on purpose; its warning would only clutter the output.
         logger.logLevel = .error
+        // Named apart, so that the reader's connections can be told from the writer's in CLIENT LIST.
+        configuration.name = "coherence-reader"
         let reader = try await TwoLevelCache.connect(configuration: configuration, logger: logger)
+        configuration.name = "coherence-writer"
         let writer = try await TwoLevelCache.connect(configuration: configuration, logger: logger)
         let report: CoherenceReport
         do {
             let admin = try RedisConnectionConfiguration(url: redisURL)
-            report = try await CoherenceRun(reader: reader, writer: writer, admin: admin, writes: writes, keys: keys).run()
+            report = try await CoherenceRun(reader: reader, writer: writer, admin: admin, cluster: cluster, writes: writes, keys: keys).run()
             try await writer.clear()
         } catch {
             try? await reader.close()
@@ -84,6 +94,8 @@ struct CoherenceRun: Sendable {
     let writer: TwoLevelCache
     /// How to reach Redis to kill the reader's tracking connection.
     let admin: RedisConnectionConfiguration
+    /// Whether `admin` is a seed of a Redis Cluster: invalidations then arrive on several connections.
+    let cluster: Bool
     let writes: Int
     let keys: Int
 
@@ -196,7 +208,7 @@ struct CoherenceRun: Sendable {
             let value = try await reader.get(keyName(key), as: Int.self) ?? -1
             let now = clock.now
             observed.reads += 1
-            if !wasKilled, value < version(of: key, afterWrites: delivered) {
+            if !cluster, !wasKilled, value < version(of: key, afterWrites: delivered) {
                 observed.staleReads += 1
             }
             if let ackedAtRecovery, value < version(of: key, afterWrites: ackedAtRecovery) {
@@ -227,6 +239,7 @@ struct CoherenceRun: Sendable {
     }
 
     private func killTrackingConnection() async throws {
+        if cluster { return try await killReaderConnectionOnCluster() }
         guard let id = reader.trackingClientID else { return }
         let connection = try await RedisConnection.connect(configuration: admin)
         do {
@@ -236,6 +249,51 @@ struct CoherenceRun: Sendable {
             throw error
         }
         await connection.close()
+    }
+
+    /// Kills the reader's tracking connection to the seed, or its subscriber connection on whichever primary holds
+    /// it: found by client name in each primary's `CLIENT LIST` (the seed's first).
+    private func killReaderConnectionOnCluster() async throws {
+        let names: Set = ["cachelayer-\(reader.redis.configuration.name)-tracking", "cachelayer-\(reader.redis.configuration.name)-backplane"]
+        var nodes = [admin]
+        let clusterNodes = try await withConnection(admin) { try await $0.send("CLUSTER", "NODES").string ?? "" }
+        for line in clusterNodes.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 2, fields[2].contains("master"), !fields[2].contains("myself") else { continue }
+            let address = fields[1].split(separator: "@")[0]
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { continue }
+            var node = admin
+            node.host = String(address[..<colon])
+            node.port = port
+            nodes.append(node)
+        }
+        for node in nodes {
+            let killed = try await withConnection(node) { connection -> Bool in
+                let list = try await connection.send("CLIENT", "LIST").string ?? ""
+                for line in list.split(separator: "\n") {
+                    let fields = line.split(separator: " ")
+                    guard let name = fields.first(where: { $0.hasPrefix("name=") })?.dropFirst(5), names.contains(String(name)),
+                        let id = fields.first(where: { $0.hasPrefix("id=") })?.dropFirst(3)
+                    else { continue }
+                    _ = try await connection.send("CLIENT", "KILL", "ID", String(id))
+                    return true
+                }
+                return false
+            }
+            if killed { return }
+        }
+    }
+
+    private func withConnection<T: Sendable>(_ configuration: RedisConnectionConfiguration, _ body: (RedisConnection) async throws -> T) async throws -> T {
+        let connection = try await RedisConnection.connect(configuration: configuration)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
     }
 
     private func waitFor(timeout: Duration, _ condition: () -> Bool) async throws {

@@ -16,7 +16,8 @@ struct OutageDemoCommand: AsyncParsableCommand {
             Starts its own redis-server child process (--spawn-redis, the default), runs a mixed get/set workload \
             through makeCache with fallback, SIGKILLs the server, keeps the workload running, restarts the server \
             on the same port, and prints the statistics of each phase and the health events. With --no-fallback the \
-            same outage shows what callers see without it.
+            same outage shows what callers see without it. With --cluster it starts a local Redis Cluster instead (3 \
+            primaries, 3 replicas), SIGKILLs one primary, and phase 3 runs once its replica has taken over.
             """
     )
 
@@ -32,6 +33,9 @@ struct OutageDemoCommand: AsyncParsableCommand {
     @Option(help: "What recovery does with the keys written during the outage: invalidate (remove them from Redis, the default) or write-back.")
     var recovery: String = FallbackRecovery.invalidate.rawValue
 
+    @Flag(help: "Run on a local Redis Cluster (3 primaries, 3 replicas) and kill one primary instead of the server.")
+    var cluster = false
+
     @Option(help: "Concurrent client tasks.")
     var concurrency: Int = 32
 
@@ -44,14 +48,55 @@ struct OutageDemoCommand: AsyncParsableCommand {
         }
         guard (1...1_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000.") }
         guard phaseSeconds > 0, phaseSeconds <= 600 else { throw ValidationError("--phase-seconds must be between 0 and 600.") }
+        if cluster && port != nil { throw ValidationError("--port applies to the single server; a cluster's nodes take free ports.") }
+        if cluster && redisServer != nil { throw ValidationError("--redis-server applies to the single server; the cluster uses redis-server from PATH.") }
     }
 
     func run() async throws {
-        // The same launcher the integration tests use: no persistence, loopback only.
-        let server = try await RedisServer.start(.init(enableDebugCommand: false, executablePath: redisServer, port: port))
-        print("redis-server started at \(server.url) (pid owned by this demo)")
+        // The same launchers the integration tests use: no persistence, loopback only.
+        let target: OutageTarget
+        if cluster {
+            let nodes = try await RedisCluster.start(.init(primaries: 3, replicasPerPrimary: 1))
+            print("Redis Cluster started: \(nodes.seeds.joined(separator: ", ")) (pids owned by this demo)")
+            target = .cluster(nodes)
+        } else {
+            let server = try await RedisServer.start(.init(enableDebugCommand: false, executablePath: redisServer, port: port))
+            print("redis-server started at \(server.url) (pid owned by this demo)")
+            target = .server(server)
+        }
+        do {
+            try await run(on: target)
+        } catch {
+            await target.stop()
+            throw error
+        }
+        await target.stop()
+    }
 
-        var configuration = try CacheConfiguration(redisURL: server.url)
+    /// Where the outage happens: the one server, or a cluster whose primary is killed.
+    enum OutageTarget {
+        case server(RedisServer)
+        case cluster(RedisCluster)
+
+        func stop() async {
+            switch self {
+            case .server(let server): await server.stop()
+            case .cluster(let cluster): await cluster.stop()
+            }
+        }
+    }
+
+    private func run(on target: OutageTarget) async throws {
+        var configuration: CacheConfiguration
+        switch target {
+        case .server(let server):
+            configuration = try CacheConfiguration(redisURL: server.url)
+        case .cluster(let cluster):
+            configuration = CacheConfiguration()
+            configuration.backend = .redis
+            configuration.redisAddress = cluster.seeds.joined(separator: ",")
+            configuration.redisCluster = true
+        }
         configuration.name = "outage-demo"
         configuration.namespace = "outage-demo"
         configuration.enableFallback = fallback
@@ -87,12 +132,22 @@ struct OutageDemoCommand: AsyncParsableCommand {
         print("\nphase 1: Redis up, \(concurrency) clients")
         rows.append(("before", try await runPhase(cache, for: phase), await cache.stats()))
 
-        print("phase 2: SIGKILL redis-server, clients keep going")
-        await server.kill()
-        rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
-
-        print("phase 3: redis-server restarted on the same port (empty)")
-        try await server.restart(kill: true)
+        switch target {
+        case .server(let server):
+            print("phase 2: SIGKILL redis-server, clients keep going")
+            await server.kill()
+            rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
+            print("phase 3: redis-server restarted on the same port (empty)")
+            try await server.restart(kill: true)
+        case .cluster(let cluster):
+            let victim = try await cluster.primary(owningSlot: 0)
+            print("phase 2: SIGKILL the primary on port \(victim.port) (a third of the slots), clients keep going")
+            await victim.kill()
+            rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
+            let failover = ContinuousClock.now
+            try await cluster.waitUntilHealthy(timeout: .seconds(30))
+            print("phase 3: its replica took over (\(String(format: "%.1f", Double((ContinuousClock.now - failover) / .milliseconds(1)) / 1000)) s after phase 2 ended)")
+        }
         rows.append(("after", try await runPhase(cache, for: phase), await cache.stats()))
 
         var table = TextTable("phase", "calls", "failed", "calls/s", "p99 ms", "hits", "misses", "fallbacks", "outages", "recoveries")
@@ -120,7 +175,6 @@ struct OutageDemoCommand: AsyncParsableCommand {
         )
         try await cache.close()
         await eventsTask?.value
-        await server.stop()
     }
 
     struct PhaseResult: Sendable {

@@ -9,15 +9,18 @@ func withClusterClient<T: Sendable>(
     _ cluster: RedisCluster,
     retryTimeout: Duration = .seconds(5),
     commandTimeout: Duration = .seconds(2),
+    readFromReplicas: Bool = false,
     _ body: (RedisClusterClient) async throws -> T
 ) async throws -> T {
     var connection = RedisConnectionConfiguration(host: "127.0.0.1", port: cluster.nodes[0].port)
+    if let caCertificatePath = cluster.caCertificatePath { connection.tls = try .verifying(caCertificatePath: caCertificatePath) }
     connection.commandTimeout = commandTimeout
     connection.connectTimeout = .seconds(1)
     let configuration = try RedisClusterConfiguration(
         seeds: [cluster.seeds[0]], connection: connection,
         pool: .init(maxConnections: 8, acquireTimeout: .seconds(1), maxRetries: 1, retryBaseDelay: .milliseconds(20)),
-        retryTimeout: retryTimeout
+        retryTimeout: retryTimeout,
+        readFromReplicas: readFromReplicas
     )
     let client = try RedisClusterClient(configuration: configuration)
     return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -57,6 +60,29 @@ struct RedisClusterClientTests {
                 #expect(try await client.del(Array(keys)) == 200)
                 #expect(try await client.ping() == "PONG")
             }
+        }
+    }
+
+    /// Every node serves TLS only, also between nodes: discovery reports TLS ports (`tls-port`), and every pool
+    /// verifies its node's certificate against the cluster's CA.
+    @Test func aTLSOnlyClusterIsDiscoveredAndServedOverVerifiedTLS() async throws {
+        try await withRedisCluster(.init(tls: true)) { cluster in
+            try await withClusterClient(cluster) { client in
+                let keys = (0..<60).map { "tls:\($0)" }
+                for key in keys { try await client.set(key, value: key) }
+                #expect(client.slotMap.coversAllSlots && client.slotMap.primaries.count == 3)
+                let values = try await client.mget(keys)
+                #expect(values.map { $0.map { String(buffer: $0) } } == keys)
+                for node in try await cluster.runningPrimaries() {
+                    #expect(try await RedisCluster.reply(node, ["DBSIZE"]).int ?? 0 > 5)
+                }
+            }
+            // Without the cluster's CA the handshake fails: the nodes' certificates are not trusted.
+            var untrusted = RedisConnectionConfiguration(host: "127.0.0.1", port: cluster.nodes[0].port)
+            untrusted.tls = try .verifying()
+            untrusted.connectTimeout = .seconds(2)
+            let error = await #expect(throws: RedisError.self) { try await RedisConnection.connect(configuration: untrusted) }
+            #expect(error?.code == .tls)
         }
     }
 

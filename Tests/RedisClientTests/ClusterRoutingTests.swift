@@ -222,3 +222,30 @@ struct RedisClusterConfigurationTests {
         #expect(node.host == "10.0.0.9" && node.port == 7005 && node.username == "app" && node.password == "secret")
     }
 }
+
+@Suite("Cluster single-key fast path")
+struct ClusterSingleKeyFastPathTests {
+    @Test func commonSingleKeyCommandsAreRoutedFromTheirBytesInAnyCase() {
+        #expect(RedisCommand.get("foo").singleKeySlot() == 12182)
+        #expect(RedisCommand("get", "foo").singleKeySlot() == 12182)
+        #expect(RedisCommand("Set", "{foo}.x", "v", "EX", "10").singleKeySlot() == 12182)
+        #expect(RedisCommand("SMEMBERS", "bar").singleKeySlot() == 5061)
+        #expect(RedisCommand("pttl", "").singleKeySlot() == ClusterHashSlot.slot(of: ""))
+    }
+
+    @Test func otherCommandsAndMalformedBytesTakeTheFullRoute() throws {
+        // Not in the list (or a longer name sharing a prefix), keyless, or several keys.
+        for command in [
+            RedisCommand("GETX", "foo"), RedisCommand("GETRANGE", "foo", 0, 1), RedisCommand("MGET", "a", "b"),
+            RedisCommand("GET"), RedisCommand("PING"), RedisCommand("SMEMBERSX", "a"),
+        ] {
+            #expect(command.singleKeySlot() == nil, "\(command)")
+        }
+        // The full route still gives the same slot as the fast path for these.
+        if case .slot(let slot) = try ClusterCommandRoute(RedisCommand("GETRANGE", "foo", 0, 1)) {
+            #expect(slot == 12182)
+        } else {
+            Issue.record("GETRANGE is routed by its key")
+        }
+    }
+}

@@ -124,6 +124,26 @@ struct RedisPoolStateMachineTests {
         #expect(m.idleCount == 0 && m.leasedCount == 0 && m.waiterCount == 0)
     }
 
+    @Test("the fast path takes a preferred idle connection (one on the caller's event loop) before the newest")
+    func leaseIdlePrefersWhatThePredicateAccepts() {
+        var m = machine(max: 3, maxIdle: 3, lifetime: .seconds(10))
+        let connections = [Conn(), Conn(), Conn()]
+        for (index, connection) in connections.enumerated() {
+            _ = m.lease(waiterID: UInt64(index), waiter: "w\(index)", now: t0)
+            _ = m.connectionEstablished(connection, now: t0)
+        }
+        for connection in connections { _ = m.release(connection, isUsable: true, now: t0) }
+        // The oldest is preferred; then nothing is preferred any more, so the newest goes.
+        let preferred = m.leaseIdle(now: t0, preferring: { $0 === connections[0] })
+        #expect(preferred.connection === connections[0] && m.idleCount == 2 && m.leasedCount == 1)
+        let fallback = m.leaseIdle(now: t0, preferring: { $0 === connections[0] })
+        #expect(fallback.connection === connections[2] && m.idleCount == 1 && m.leasedCount == 2)
+        // An expired connection is never taken for being preferred: it is closed by the usual path.
+        _ = m.release(connections[0], isUsable: true, now: t0)
+        let late = m.leaseIdle(now: t0 + .seconds(11), preferring: { $0 === connections[1] })
+        #expect(late.connection == nil && late.close.count == 2)
+    }
+
     @Test("a waiter that times out is removed and can be failed")
     func waiterTimeout() {
         var m = machine(max: 1)

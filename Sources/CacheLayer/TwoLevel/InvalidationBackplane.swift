@@ -26,6 +26,7 @@ final class InvalidationBackplane: InvalidationSource {
     /// The identity of this instance in the messages it publishes.
     let instanceID = UUID()
     private let connectionConfiguration: RedisConnectionConfiguration
+    private let clusterNodes: (@Sendable () async -> [RedisConnectionConfiguration])?
     private let channel: String
     private let nearCache: NearCache
     private let feed: InvalidationFeed<RedisSubscription>
@@ -41,6 +42,9 @@ final class InvalidationBackplane: InvalidationSource {
     /// - Parameters:
     ///   - connectionConfiguration: How to reach Redis (the cache's pool settings); RESP2 or RESP3.
     ///   - channel: The pub/sub channel every instance of the namespace uses.
+    ///   - clusterNodes: On a Redis Cluster, the nodes the subscriber may connect to (one is enough: a cluster
+    ///     forwards every `PUBLISH` to every node); tried in turn until one accepts. `nil`: the server of
+    ///     `connectionConfiguration`.
     ///   - publish: Publishes a message on `channel` (through the cache's pool).
     init(
         connectionConfiguration: RedisConnectionConfiguration,
@@ -48,12 +52,14 @@ final class InvalidationBackplane: InvalidationSource {
         nearCache: NearCache,
         pingInterval: Duration,
         logger: Logger,
+        clusterNodes: (@Sendable () async -> [RedisConnectionConfiguration])? = nil,
         publish: @escaping @Sendable (ByteBuffer) async throws -> Void
     ) {
         var configuration = connectionConfiguration
         configuration.clientName = configuration.clientName.map { "\($0)-backplane" }
         configuration.commandTimeout = pingInterval
         self.connectionConfiguration = configuration
+        self.clusterNodes = clusterNodes
         self.channel = channel
         self.nearCache = nearCache
         self.feed = InvalidationFeed(
@@ -183,7 +189,7 @@ final class InvalidationBackplane: InvalidationSource {
 
     /// Connects and subscribes; from then on every invalidation published on the channel reaches the connection.
     private func subscribe() async throws -> (connection: RedisSubscription, clientID: Int) {
-        let connection = try await RedisConnection.connect(configuration: connectionConfiguration)
+        let connection = try await connect()
         do {
             // Asked before subscribing: a RESP2 subscriber may run no other command.
             let clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
@@ -192,6 +198,23 @@ final class InvalidationBackplane: InvalidationSource {
             await connection.close()
             throw error
         }
+    }
+
+    /// A connection to the server, or to the first cluster node (in random order) that accepts one.
+    private func connect() async throws -> RedisConnection {
+        guard let clusterNodes else { return try await RedisConnection.connect(configuration: connectionConfiguration) }
+        var lastError: (any Error)?
+        for node in await clusterNodes().shuffled() {
+            var configuration = node
+            configuration.clientName = connectionConfiguration.clientName
+            configuration.commandTimeout = connectionConfiguration.commandTimeout
+            do {
+                return try await RedisConnection.connect(configuration: configuration)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? RedisError(code: .connectFailed, message: "no Redis Cluster node is known to subscribe to the near-cache backplane channel")
     }
 
     /// Handles one message: another instance's change is applied to L1; this instance's own is ignored.

@@ -49,16 +49,22 @@ extension RedisSubscription: InvalidationFeedConnection {
 final class InvalidationFeed<Connection: InvalidationFeedConnection>: Sendable {
     /// What the feed is, for log messages: "Redis client tracking", "the near-cache backplane subscription".
     private let name: String
-    private let nearCache: NearCache
+    /// Told when the connection is set up (fills allowed) and lost (L1 emptied, fills refused): the near cache
+    /// itself, or with several feeds (one per cluster node) whoever combines them.
+    private let setCoherent: @Sendable (Bool) -> Void
     private let pingInterval: Duration
     private let logger: Logger
     private let state = Locked(TrackerStateMachine<Connection>())
     private let establishedCount = Atomic<UInt64>(0)
     private let lastFailure = Locked<(description: String, refusedByServer: Bool)?>(nil)
 
-    init(name: String, nearCache: NearCache, pingInterval: Duration, logger: Logger) {
+    convenience init(name: String, nearCache: NearCache, pingInterval: Duration, logger: Logger) {
+        self.init(name: name, setCoherent: { nearCache.setCoherent($0) }, pingInterval: pingInterval, logger: logger)
+    }
+
+    init(name: String, setCoherent: @escaping @Sendable (Bool) -> Void, pingInterval: Duration, logger: Logger) {
         self.name = name
-        self.nearCache = nearCache
+        self.setCoherent = setCoherent
         self.pingInterval = pingInterval
         self.logger = logger
     }
@@ -117,12 +123,12 @@ final class InvalidationFeed<Connection: InvalidationFeedConnection>: Sendable {
             await connection.close()
             return
         }
-        nearCache.setCoherent(true)
+        setCoherent(true)
         establishedCount.add(1, ordering: .relaxed)
         lastFailure.withLock { $0 = nil }
         logger.debug("Set up \(name)", metadata: ["client-id": "\(clientID)"])
         await consume(connection, apply: apply)
-        nearCache.setCoherent(false)
+        setCoherent(false)
         await connection.close()
         if !state.withLock({ $0.isShutDown }) {
             logger.warning("Lost \(name); the near cache was emptied and it is being set up again")

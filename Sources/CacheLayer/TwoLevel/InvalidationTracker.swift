@@ -34,7 +34,12 @@ final class InvalidationTracker: Sendable {
     /// - Parameters:
     ///   - connectionConfiguration: How to reach Redis (the cache's pool settings); RESP3 is required.
     ///   - prefix: `"<namespace>:"`, or empty to track every key of the database.
-    init(connectionConfiguration: RedisConnectionConfiguration, prefix: String, nearCache: NearCache, pingInterval: Duration, logger: Logger) {
+    ///   - setCoherent: Told when tracking is set up and lost; `nil` tells the near cache itself. On a cluster,
+    ///     ``ClusterInvalidationTracker`` combines its nodes' trackers this way.
+    init(
+        connectionConfiguration: RedisConnectionConfiguration, prefix: String, nearCache: NearCache, pingInterval: Duration, logger: Logger,
+        setCoherent: (@Sendable (Bool) -> Void)? = nil
+    ) {
         var configuration = connectionConfiguration
         configuration.protocolVersion = .resp3
         configuration.clientName = configuration.clientName.map { "\($0)-tracking" }
@@ -42,7 +47,10 @@ final class InvalidationTracker: Sendable {
         self.connectionConfiguration = configuration
         self.prefix = prefix
         self.nearCache = nearCache
-        self.feed = InvalidationFeed(name: "Redis client tracking", nearCache: nearCache, pingInterval: pingInterval, logger: logger)
+        self.feed = InvalidationFeed(
+            name: "Redis client tracking (\(configuration.host):\(configuration.port))",
+            setCoherent: setCoherent ?? { nearCache.setCoherent($0) }, pingInterval: pingInterval, logger: logger
+        )
     }
 
     /// How many times tracking was set up (1 after the first connection; each reconnection adds one).

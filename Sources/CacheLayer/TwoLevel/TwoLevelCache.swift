@@ -126,18 +126,36 @@ public final class TwoLevelCache: Cache {
         // abandoned cache is freed and its deinit ends them.
         switch configuration.coherence {
         case .tracking:
-            let tracker = InvalidationTracker(
-                connectionConfiguration: redis.client.connectionConfiguration, prefix: redis.keyspace.prefix,
-                nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
-            )
+            let tracker: any InvalidationSource
+            if case .cluster(let cluster) = redis.client {
+                // A key's invalidations come from the node serving its slot: one tracking connection per node.
+                tracker = ClusterInvalidationTracker(
+                    cluster: cluster, prefix: redis.keyspace.prefix, nearCache: near,
+                    pingInterval: configuration.trackingPingInterval, logger: logger
+                )
+            } else {
+                tracker = InvalidationTracker(
+                    connectionConfiguration: redis.client.connectionConfiguration, prefix: redis.keyspace.prefix,
+                    nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
+                )
+            }
             self.tracker = tracker
             self.backplane = nil
             self.trackerTask = Task { await tracker.run() }
         case .pubSub:
             let channel = configuration.backplaneChannel(prefix: redis.keyspace.prefix)
+            var clusterNodes: (@Sendable () async -> [RedisConnectionConfiguration])?
+            if case .cluster(let cluster) = redis.client {
+                // Redis Cluster forwards every PUBLISH to every node, so one subscriber on any node hears them all;
+                // when that node is lost, the next subscription goes to another.
+                clusterNodes = {
+                    if cluster.slotMap.shards.isEmpty { try? await cluster.refreshTopology() }
+                    return cluster.slotMap.primaries.map { cluster.connectionConfiguration(for: $0) }
+                }
+            }
             let backplane = InvalidationBackplane(
                 connectionConfiguration: redis.client.connectionConfiguration, channel: channel, nearCache: near,
-                pingInterval: configuration.trackingPingInterval, logger: logger
+                pingInterval: configuration.trackingPingInterval, logger: logger, clusterNodes: clusterNodes
             ) { [redis] message in
                 _ = try await redis.run(RedisCommand("PUBLISH", channel, message), key: nil)
             }
@@ -417,7 +435,8 @@ public struct NearCacheStatistics: Sendable, Hashable, Codable {
     public var flushes: UInt64
     /// Invalidation messages received from Redis (with pub/sub coherence: from other instances).
     public var invalidationMessages: UInt64
-    /// Times client tracking (or the pub/sub subscription) was set up (1 + reconnections).
+    /// Times client tracking (or the pub/sub subscription) was set up (1 + reconnections; on a Redis Cluster, tracking
+    /// counts once per node).
     public var trackingSetUps: UInt64
     /// With pub/sub coherence: invalidations whose publication failed and was queued to be retried.
     public var failedPublishes: UInt64

@@ -13,17 +13,13 @@ package enum ClusterCommandRoute: Sendable {
 
     /// Decides the route of an encoded command, or throws a ``RedisError`` for commands a cluster cannot run.
     package init(_ command: RedisCommand) throws {
-        // The name and the first argument are read in place: most commands are routed by them alone, without
-        // decoding every argument.
-        guard let (_, name, first) = command.nameAndFirstArgument() else {
-            throw RedisError(code: .invalidConfiguration, message: "the command is not a RESP array of bulk strings")
+        // The common single-key commands are routed from the encoded bytes without making a String of the name.
+        if let slot = command.singleKeySlot() {
+            self = .slot(slot)
+            return
         }
-        switch name {
-        case "GET", "SET", "PTTL", "PEXPIRE", "EXPIRE", "TTL", "SETEX", "PSETEX", "INCR", "INCRBY", "DECR", "SADD", "SREM",
-            "SMEMBERS", "HGET", "HSET", "PERSIST", "GETDEL", "GETEX", "TYPE":
-            if let first { self = .slot(ClusterHashSlot.slot(of: first.readableBytesView)); return }
-        default:
-            break
+        guard let (_, name, _) = command.nameAndFirstArgument() else {
+            throw RedisError(code: .invalidConfiguration, message: "the command is not a RESP array of bulk strings")
         }
         guard let arguments = command.decodedArguments() else {
             throw RedisError(code: .invalidConfiguration, message: "the command is not a RESP array of bulk strings")
@@ -157,6 +153,52 @@ package struct ClusterMultiKeyCommand: Sendable {
 }
 
 extension RedisCommand {
+    /// The names of the single-key commands routed by ``singleKeySlot()``, upper-cased and packed into a `UInt64`
+    /// each (first byte lowest), sorted.
+    private static let singleKeyNames: [UInt64] = [
+        "GET", "SET", "PTTL", "PEXPIRE", "EXPIRE", "TTL", "SETEX", "PSETEX", "INCR", "INCRBY", "DECR", "SADD", "SREM",
+        "SMEMBERS", "HGET", "HSET", "PERSIST", "GETDEL", "GETEX", "TYPE",
+    ].map { name in name.utf8.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }.sorted()
+
+    /// The hash slot of a command that is one of the common single-key commands (`GET`, `SET`, `PTTL`, …, in any
+    /// case) with a key; `nil` for any other command. Reads only the name and the key from the encoded bytes: no
+    /// allocation, no String.
+    package func singleKeySlot() -> Int? {
+        let view = self.encoded.readableBytesView
+        var index = view.startIndex
+        let end = view.endIndex
+        // "*<count>\r\n$<length>\r\n<name>\r\n$<length>\r\n<key>\r\n…"
+        func length(after marker: UInt8) -> Int? {
+            guard index < end, view[index] == marker else { return nil }
+            index += 1
+            var value = 0
+            var digits = 0
+            while index < end, view[index] != UInt8(ascii: "\r") {
+                let digit = view[index] &- UInt8(ascii: "0")
+                guard digit < 10, digits < 10 else { return nil }
+                value = value * 10 + Int(digit)
+                digits += 1
+                index += 1
+            }
+            guard digits > 0, index + 1 < end, view[index + 1] == UInt8(ascii: "\n") else { return nil }
+            index += 2
+            return value
+        }
+        guard let count = length(after: UInt8(ascii: "*")), count >= 2,
+            let nameLength = length(after: UInt8(ascii: "$")), (3...8).contains(nameLength), index + nameLength + 2 <= end
+        else { return nil }
+        var packed: UInt64 = 0
+        for offset in (0..<nameLength).reversed() {
+            var byte = view[index + offset]
+            if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { byte -= 0x20 }
+            packed = packed << 8 | UInt64(byte)
+        }
+        guard Self.singleKeyNames.contains(packed) else { return nil }
+        index += nameLength + 2
+        guard let keyLength = length(after: UInt8(ascii: "$")), index + keyLength <= end else { return nil }
+        return ClusterHashSlot.slot(of: view[index..<(index + keyLength)])
+    }
+
     /// The argument count, the upper-cased name and the first argument after it (`nil` when there is none), read
     /// without decoding the rest; `nil` if the command is not an array of bulk strings.
     package func nameAndFirstArgument() -> (count: Int, name: String, first: ByteBuffer?)? {

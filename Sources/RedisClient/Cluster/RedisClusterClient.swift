@@ -29,7 +29,8 @@ import ServiceLifecycle
 ///   atomic). Pipelines are split per node the same way. Scripts must name keys of one slot only.
 /// - `SCAN` and `KEYS` are refused (they would see one node): use ``scan(match:count:_:)``. `SELECT` is refused: a
 ///   cluster has only database 0.
-/// - Reads go to primaries; reading from replicas is not offered yet.
+/// - Reads go to primaries, unless ``RedisClusterConfiguration/readFromReplicas`` sends read-only commands to
+///   replicas (eventually consistent; see there).
 public final class RedisClusterClient: RedisCommandExecutor, Service {
     private enum Event: Sendable {
         case run(RedisConnectionPool)
@@ -39,11 +40,38 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     private struct State {
         var map = ClusterSlotMap()
         var pools: [ClusterNodeAddress: RedisConnectionPool] = [:]
+        /// The pool of each slot's primary, so that routing a command is one array read under the lock (no hashing
+        /// of addresses); `nil` where the slot has no owner or its owner no pool yet (the slow path fills it in).
+        var slotPools = [RedisConnectionPool?](repeating: nil, count: ClusterHashSlot.count)
+        /// With ``RedisClusterConfiguration/readFromReplicas``: one pool per replica, its connections `READONLY`.
+        var replicaPools: [ClusterNodeAddress: RedisConnectionPool] = [:]
         var refresh: Task<Void, any Error>?
         var refreshes = 0
         var moved = 0
         var asked = 0
         var isShutDown = false
+        /// Called whenever a node's pool is made or retired (``addNodeObserver(_:)``).
+        var nodeObservers: [@Sendable (Set<ClusterNodeAddress>) -> Void] = []
+
+        /// Points every slot served by `address` (every slot, when `nil`) at its primary's pool.
+        mutating func updateSlotPools(for address: ClusterNodeAddress? = nil) {
+            var last: (address: ClusterNodeAddress, pool: RedisConnectionPool?)?
+            for slot in 0..<ClusterHashSlot.count {
+                guard let primary = map.primary(forSlot: slot) else {
+                    if address == nil { slotPools[slot] = nil }
+                    continue
+                }
+                if let address, primary != address { continue }
+                if last?.address != primary { last = (primary, pools[primary]) }
+                slotPools[slot] = last?.pool
+            }
+        }
+
+        /// Tells the observers the nodes after a change; called under the lock, before a command can use a new pool.
+        func notifyNodeObservers() {
+            let nodes = Set(pools.keys)
+            for observer in nodeObservers { observer(nodes) }
+        }
     }
 
     /// Seeds, node connections, pools and retries.
@@ -91,7 +119,7 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
             if state.isShutDown { return [] }
             state.isShutDown = true
             state.refresh?.cancel()
-            return Array(state.pools.values)
+            return Array(state.pools.values) + Array(state.replicaPools.values)
         }
         for pool in pools { pool.shutdown() }
         self.eventSink.yield(.stop)
@@ -120,6 +148,24 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
 
     /// How many `MOVED` and `ASK` redirections commands met; for tests and the benchmark.
     package var redirections: (moved: Int, ask: Int) { self.state.withLock { ($0.moved, $0.asked) } }
+
+    /// The nodes commands may be sent to now: every primary of the map, and any node a redirection named.
+    package var nodes: [ClusterNodeAddress] { self.state.withLock { Array($0.pools.keys) } }
+
+    /// Calls `observer` with the new ``nodes`` whenever they change (a primary appears after a failover, a node is
+    /// added or retired, a redirection names a new node), and once now. It runs under the client's lock, so before
+    /// any command can be sent to a new node; it must be quick and must not call the client.
+    package func addNodeObserver(_ observer: @escaping @Sendable (Set<ClusterNodeAddress>) -> Void) {
+        self.state.withLock { state in
+            state.nodeObservers.append(observer)
+            observer(Set(state.pools.keys))
+        }
+    }
+
+    /// How to connect to one node: the configured connection with the node's host and port.
+    package func connectionConfiguration(for address: ClusterNodeAddress) -> RedisConnectionConfiguration {
+        self.configuration.connection(to: address)
+    }
 
     /// Reads the topology now, or waits for the read in progress: one read at a time.
     public func refreshTopology() async throws {
@@ -209,6 +255,20 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                 retired.append(pool)
                 state.pools[address] = nil
             }
+            state.updateSlotPools()
+            if !created.isEmpty || !retired.isEmpty { state.notifyNodeObservers() }
+            if self.configuration.readFromReplicas {
+                let replicas = Set(map.shards.flatMap(\.replicas)).subtracting(wanted)
+                for address in replicas where state.replicaPools[address] == nil {
+                    let pool = self.makePool(address, readOnly: true)
+                    state.replicaPools[address] = pool
+                    created.append(pool)
+                }
+                for (address, pool) in state.replicaPools where !replicas.contains(address) {
+                    retired.append(pool)
+                    state.replicaPools[address] = nil
+                }
+            }
             return (created, retired)
         }
         for pool in created { self.eventSink.yield(.run(pool)) }
@@ -218,9 +278,11 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
         }
     }
 
-    private func makePool(_ address: ClusterNodeAddress) -> RedisConnectionPool {
-        RedisConnectionPool(
-            connectionConfiguration: self.configuration.connection(to: address),
+    private func makePool(_ address: ClusterNodeAddress, readOnly: Bool = false) -> RedisConnectionPool {
+        var connection = self.configuration.connection(to: address)
+        connection.readOnly = readOnly
+        return RedisConnectionPool(
+            connectionConfiguration: connection,
             configuration: self.configuration.pool,
             eventLoopGroup: self.eventLoopGroup,
             logger: self.logger
@@ -239,6 +301,8 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
             if let pool = state.pools[address] { return (pool, false) }
             let pool = self.makePool(address)
             state.pools[address] = pool
+            state.updateSlotPools(for: address)
+            state.notifyNodeObservers()
             return (pool, true)
         }
         if created { self.eventSink.yield(.run(pool)) }
@@ -247,6 +311,13 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
 
     /// The pool of the primary serving `slot` (any primary for `nil`), reading the topology first if no node is known.
     private func pool(forSlot slot: Int?) async throws -> RedisConnectionPool {
+        if let slot, slot >= 0, slot < ClusterHashSlot.count {
+            let pool = try self.state.withLock { state throws -> RedisConnectionPool? in
+                if state.isShutDown { throw Self.shutDownError }
+                return state.slotPools[slot]
+            }
+            if let pool { return pool }
+        }
         for attempt in 0..<2 {
             let found = try self.state.withLock { state throws -> (address: ClusterNodeAddress, pool: RedisConnectionPool?)? in
                 if state.isShutDown { throw Self.shutDownError }
@@ -271,7 +342,9 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     private func movedSlot(_ redirect: ClusterRedirect) {
         self.state.withLock { state in
             state.moved += 1
-            if !state.isShutDown { state.map.move(slot: redirect.slot, to: redirect.address) }
+            guard !state.isShutDown else { return }
+            state.map.move(slot: redirect.slot, to: redirect.address)
+            if (0..<ClusterHashSlot.count).contains(redirect.slot) { state.slotPools[redirect.slot] = state.pools[redirect.address] }
         }
     }
 
@@ -318,8 +391,17 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
         var redirects = 0
         var retries = 0
         var askTarget: ClusterNodeAddress?
+        var fromReplica = slot != nil && self.isReplicaRead(command)
         while true {
             do {
+                if fromReplica, askTarget == nil, let slot, let replica = self.replicaPool(forSlot: slot) {
+                    do {
+                        return try await replica.execute(command)
+                    } catch let error as RedisError where Self.replicaUnavailable(error) {
+                        fromReplica = false  // this read goes to the primary
+                        continue
+                    }
+                }
                 if let target = askTarget {
                     askTarget = nil
                     let replies = try await self.pool(for: target).pipeline([Self.asking, command])
@@ -363,6 +445,40 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     }
 
     private static let asking = RedisCommand(["ASKING"], isIdempotent: true)
+
+    // MARK: replica reads
+
+    /// The commands ``RedisClusterConfiguration/readFromReplicas`` sends to replicas.
+    private static let replicaReadable: Set<String> = [
+        "GET", "MGET", "EXISTS", "TTL", "PTTL", "STRLEN", "TYPE", "HGET", "HMGET", "HGETALL", "SMEMBERS", "SISMEMBER", "SCARD",
+    ]
+
+    /// Whether replica reads are on and `command` is one of them.
+    private func isReplicaRead(_ command: RedisCommand) -> Bool {
+        guard self.configuration.readFromReplicas, let name = command.nameAndFirstArgument()?.name else { return false }
+        return Self.replicaReadable.contains(name)
+    }
+
+    /// A pool of a replica of the primary serving `slot`, chosen at random; `nil` when it has none.
+    private func replicaPool(forSlot slot: Int) -> RedisConnectionPool? {
+        self.state.withLock { state in
+            guard !state.isShutDown, let replicas = state.map.shard(forSlot: slot)?.replicas else { return nil }
+            return replicas.compactMap { state.replicaPools[$0] }.randomElement()
+        }
+    }
+
+    /// Errors after which a replica read is sent to the primary instead: the replica is unreachable, slow, loading
+    /// or cut off from its primary.
+    private static func replicaUnavailable(_ error: RedisError) -> Bool {
+        switch error.code {
+        case .connectFailed, .connectionClosed, .poolClosed, .poolTimeout, .timeout: return true
+        case .serverError: return ["LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"].contains(error.serverCode ?? "")
+        default: return false
+        }
+    }
+
+    /// How many replica pools run; for tests.
+    package var replicaPoolCount: Int { self.state.withLock { $0.replicaPools.count } }
 
     /// 10 ms, doubling up to 200 ms, with jitter.
     private static func backoff(_ attempt: Int) -> Duration {
@@ -410,18 +526,28 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
             slots.append(slot)
         }
         if self.slotMap.shards.isEmpty { try await self.refreshTopology() }
-        // Group by node under one look at the map.
-        let groups = self.state.withLock { state -> [ClusterNodeAddress: [Int]] in
-            var groups: [ClusterNodeAddress: [Int]] = [:]
+        // Group by node under one look at the map: a replica of each shard when every command may read from one.
+        let replicaReads = self.configuration.readFromReplicas && commands.allSatisfy { self.isReplicaRead($0) }
+        let pick = Int.random(in: 0..<1024)
+        let groups = self.state.withLock { state -> [ClusterNodeAddress: (replica: RedisConnectionPool?, indices: [Int])] in
+            var groups: [ClusterNodeAddress: (replica: RedisConnectionPool?, indices: [Int])] = [:]
             for (index, slot) in slots.enumerated() {
-                if let address = state.map.primary(forSlot: slot) { groups[address, default: []].append(index) }
+                guard let shard = state.map.shard(forSlot: slot) else { continue }
+                let replicas = replicaReads ? shard.replicas.filter { state.replicaPools[$0] != nil } : []
+                if !replicas.isEmpty {
+                    let replica = replicas[pick % replicas.count]
+                    groups[replica, default: (state.replicaPools[replica], [])].indices.append(index)
+                } else {
+                    groups[shard.primary, default: (nil, [])].indices.append(index)
+                }
             }
             return groups
         }
         var results = [Result<RESPValue, RedisError>?](repeating: nil, count: commands.count)
         try await withThrowingTaskGroup(of: [(Int, Result<RESPValue, RedisError>?)].self) { group in
-            for (address, indices) in groups {
-                let pool = try self.pool(for: address)
+            for (address, (replica, indices)) in groups {
+                let pool = try replica ?? self.pool(for: address)
+                let isReplica = replica != nil
                 group.addTask {
                     do {
                         let replies = try await pool.pipeline(indices.map { commands[$0] }, timeout: timeout)
@@ -435,6 +561,8 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
                         }
                     } catch let error as RedisError {
                         return indices.map { index in
+                            // A replica that failed: the retry below reads from another, or the primary.
+                            if isReplica, Self.replicaUnavailable(error) { return (index, nil) }
                             if case .fail = Self.recovery(for: error, command: commands[index]) { return (index, .failure(error)) }
                             return (index, nil)
                         }

@@ -24,6 +24,15 @@ public struct RedisClusterConfiguration: Sendable {
     public var retryTimeout: Duration
     /// How often the topology is read again when nothing prompts it (a redirection or a connection failure does).
     public var refreshInterval: Duration
+    /// Whether read-only commands (`GET`, `MGET`, `EXISTS`, `TTL`, `PTTL`, `STRLEN`, `TYPE`, `HGET`, `HMGET`,
+    /// `HGETALL`, `SMEMBERS`, `SISMEMBER`, `SCARD`, alone or in a pipeline of only such commands) go to a replica of
+    /// the slot's primary, on connections that sent `READONLY`. Off by default.
+    ///
+    /// Replicas copy their primary asynchronously, so such reads are **eventually consistent**: a read right after a
+    /// write may return the older value (or none), even on the same client. A read falls back to the primary when the
+    /// shard has no replica or its replica cannot be reached, is loading or times out; a `MOVED` from a replica is
+    /// followed as from a primary. `SCAN` and every write stay on the primaries.
+    public var readFromReplicas: Bool
 
     /// A configuration; `seeds` as `host:port`.
     ///
@@ -35,7 +44,8 @@ public struct RedisClusterConfiguration: Sendable {
         pool: RedisConnectionPoolConfiguration = .init(),
         maxRedirects: Int = 5,
         retryTimeout: Duration = .seconds(5),
-        refreshInterval: Duration = .seconds(30)
+        refreshInterval: Duration = .seconds(30),
+        readFromReplicas: Bool = false
     ) throws {
         var addresses: [ClusterNodeAddress] = []
         for seed in seeds {
@@ -51,6 +61,7 @@ public struct RedisClusterConfiguration: Sendable {
         self.maxRedirects = maxRedirects
         self.retryTimeout = retryTimeout
         self.refreshInterval = refreshInterval
+        self.readFromReplicas = readFromReplicas
         try self.validate()
     }
 

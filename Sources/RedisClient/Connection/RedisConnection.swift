@@ -194,6 +194,10 @@ public final class RedisConnection: RedisCommandExecutor {
                 )
             }
         }
+        if c.readOnly {
+            let reply = try await self.rawSend(RedisCommand("READONLY").encoded, timeout: timeout)
+            if let text = Self.errorText(reply) { throw RedisError.server(text) }
+        }
     }
 
     private func resp2Login() async throws {

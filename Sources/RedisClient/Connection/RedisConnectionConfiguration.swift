@@ -85,6 +85,8 @@ public struct RedisConnectionConfiguration: Sendable {
     /// How many unread RESP3 push messages ``RedisConnection/pushMessages`` holds; one more closes the
     /// connection instead of dropping a message. Default: 1024.
     public var pushBufferCapacity: Int
+    /// Sends `READONLY` after login: a connection to a Redis Cluster replica that serves reads of its primary's slots.
+    package var readOnly: Bool = false
 
     /// A configuration for `host:port` with defaults: no credentials, database 0, RESP3, 5 s connect timeout,
     /// 30 s command timeout.

@@ -226,8 +226,13 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         let deadline = ContinuousClock.now + self.configuration.acquireTimeout.clampedForSleeping
         while true {
             if Task.isCancelled { throw RedisError.cancelled }
-            // Fast path: an idle connection, taken under the lock without suspending.
-            let idle = self.state.withLock { $0.leaseIdle(now: .now) }
+            // Fast path: an idle connection, taken under the lock without suspending. A caller running on an event
+            // loop (a task that prefers it as its executor) gets a connection of that loop if one is idle, so the
+            // command and its reply need no thread hop.
+            let onEventLoop = MultiThreadedEventLoopGroup.currentEventLoop != nil
+            let idle = self.state.withLock { state in
+                state.leaseIdle(now: .now, preferring: onEventLoop ? { $0.eventLoop.inEventLoop } : nil)
+            }
             for connection in idle.close { self.eventSink.yield(.close(connection)) }
             if let connection = idle.connection {
                 if !connection.isClosed { return connection }

@@ -85,10 +85,32 @@ package struct RedisPoolStateMachine<Connection: AnyObject, Waiter> {
         return .wait(connect: self.startConnectingIfNeeded(), close: expired)
     }
 
+    /// How many of the newest idle connections ``leaseIdle(now:preferring:)`` looks at for a preferred one.
+    private static var preferenceScan: Int { 16 }
+
     /// Leases an idle connection if there is one, without queueing a waiter: the pool's fast path, which needs no
     /// continuation. Expired idle connections met on the way are returned to be closed.
-    package mutating func leaseIdle(now: Instant) -> (connection: Connection?, close: [Connection]) {
+    ///
+    /// With `preferring`, one of the newest idle connections it accepts is taken first (the pool prefers one on the
+    /// caller's event loop); otherwise the newest.
+    package mutating func leaseIdle(
+        now: Instant,
+        preferring prefers: ((Connection) -> Bool)? = nil
+    ) -> (connection: Connection?, close: [Connection]) {
         guard case .running = self.state, self.waiters.isEmpty else { return (nil, []) }
+        if let prefers, !self.idle.isEmpty {
+            var index = self.idle.count - 1
+            let lowest = max(0, self.idle.count - Self.preferenceScan)
+            while index >= lowest {
+                let candidate = self.idle[index]
+                if !self.isExpired(candidate.createdAt, now: now), prefers(candidate.connection) {
+                    self.idle.remove(at: index)
+                    self.leased[ObjectIdentifier(candidate.connection)] = candidate.createdAt
+                    return (candidate.connection, [])
+                }
+                index -= 1
+            }
+        }
         var expired: [Connection] = []
         let connection = self.leaseNewestIdle(now: now, expired: &expired)
         return (connection, expired)

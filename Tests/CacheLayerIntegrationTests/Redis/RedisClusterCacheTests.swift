@@ -83,6 +83,20 @@ struct RedisClusterCacheTests {
         try await cache.close()
     }
 
+    @Test func aCacheOnATLSOnlyClusterWorksAcrossEveryPrimary() async throws {
+        try await withRedisCluster(.init(tls: true)) { cluster in
+            let cache = try await RedisCache.connect(configuration: cluster.cacheConfiguration(namespace: "tls"), logger: quietLogger)
+            let keys = (0..<90).map { "user:\($0)" }
+            try await cache.setMany(Dictionary(uniqueKeysWithValues: keys.map { ($0, $0.count) }), ttl: .seconds(600))
+            let counts = try await keysPerPrimary(cluster, match: "tls:*")
+            #expect(counts.count == 3 && counts.allSatisfy { $0 > 10 }, "\(counts)")
+            #expect(try await cache.getMany(keys, as: Int.self).count == 90)
+            try await cache.clear()
+            #expect(try await keysPerPrimary(cluster, match: "tls:*").reduce(0, +) == 0)
+            try await cache.close()
+        }
+    }
+
     @Test func aClusterAddressThatIsNoClusterIsReportedAsUnavailable() async throws {
         let server = try await RedisServer.shared()
         var configuration = server.cacheConfiguration()

@@ -49,6 +49,10 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
         CacheUnderTest(name: "TwoLevelCache (pub/sub)", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             try await SharedRedisServer.makeTwoLevelCache(clock: clock, near: NearCacheConfiguration(maxMemorySize: 8 * 1024 * 1024, coherence: .pubSub))
         },
+        // One tracking connection per primary of the shared cluster.
+        CacheUnderTest(name: "TwoLevelCache on a cluster", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            try await SharedRedisServer.makeTwoLevelCache(clock: clock, onCluster: true)
+        },
         CacheUnderTest(name: "FallbackCache over Redis", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
             let redis = try await SharedRedisServer.makeCache(clock: clock)
             var configuration = CacheConfiguration.development

@@ -45,6 +45,10 @@ extension RedisCluster {
         configuration.name = "redis-cluster-test"
         configuration.redisCluster = true
         configuration.redisAddress = allSeeds ? seeds.joined(separator: ",") : seeds[0]
+        if let caCertificatePath {
+            configuration.redisTLS = true
+            configuration.redisCACertificatePath = caCertificatePath
+        }
         return configuration
     }
 }
@@ -76,10 +80,14 @@ extension SharedRedisServer {
         return try RedisCache(configuration: configuration, codec: JSONCacheCodec(), logger: quietLogger, wallClock: { clock.now })
     }
 
-    /// A two-level cache (near cache with client tracking) over a fresh namespace on the shared server, its patterns
-    /// reading `clock`; returned once tracking is set up, so L1 is in use from the first call.
-    static func makeTwoLevelCache(clock: TestClock, near: NearCacheConfiguration = NearCacheConfiguration(maxMemorySize: 8 * 1024 * 1024)) async throws -> TwoLevelCache {
-        let redis = try await makeCache(clock: clock)
+    /// A two-level cache (near cache with client tracking) over a fresh namespace on the shared server (or the shared
+    /// cluster), its patterns reading `clock`; returned once tracking is set up, so L1 is in use from the first call.
+    static func makeTwoLevelCache(
+        clock: TestClock,
+        near: NearCacheConfiguration = NearCacheConfiguration(maxMemorySize: 8 * 1024 * 1024),
+        onCluster: Bool = false
+    ) async throws -> TwoLevelCache {
+        let redis = try await onCluster ? makeClusterCache(clock: clock) : makeCache(clock: clock)
         var configuration = CacheConfiguration.development
         configuration.name = "patterns-two-level"
         configuration.maxMemorySize = near.maxMemorySize
