@@ -32,7 +32,7 @@ public struct CacheConfiguration: Sendable, Equatable {
     public var redisAddress: String = "localhost:6379"
     /// Whether ``redisAddress`` names nodes of a Redis Cluster: the cache then discovers the other nodes, keeps a pool
     /// per primary and routes each key to the node serving its hash slot (see the "Redis Cluster" article). The
-    /// database must be 0, and ``nearCache`` is not available yet. Default: false.
+    /// database must be 0. A ``nearCache`` keeps one tracking connection per node. Default: false.
     public var redisCluster: Bool = false
     /// The ACL user name; `nil` authenticates as the default user.
     public var redisUsername: String? = nil

@@ -49,6 +49,18 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("near-cache"), help: "With --backend redis: put a near cache (a memory cache of --max-memory bytes, kept coherent by Redis client tracking) in front of Redis: the two-level cache.")
     var nearCache = false
 
+    @Option(help: "With --near-cache: how L1 stays coherent: tracking (the default), pubSub or ttlOnly.")
+    var coherence: NearCacheConfiguration.Coherence = .tracking
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With --near-cache: read every key once after the fill, untimed, so that L1 starts the measurement as full as the memory cache does (the fill's writes do not enter L1: see TwoLevelCache)."
+    )
+    var warmUp = true
+
+    @Option(help: "Seconds to live of the values written (default: none). The near cache keeps values at most its maxTTL (5 minutes) anyway; give the memory cache the same to compare their hit paths like for like.")
+    var ttl: Double?
+
     @Flag(help: "With --backend redis: run the same workload on the raw RedisClient pool (GET/SET of the bytes the cache would store), to measure the cache layer's own overhead.")
     var rawClient = false
 
@@ -63,6 +75,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio must be between 0 and 1.") }
         guard zipf >= 0 else { throw ValidationError("--zipf must be 0 or more.") }
         guard maxMemory > 0 else { throw ValidationError("--max-memory must be positive.") }
+        if let ttl { guard ttl > 0, ttl <= 86_400 * 365 else { throw ValidationError("--ttl must be between 0 and a year.") } }
         if let strategy, EvictionStrategy(name: strategy) == nil {
             throw ValidationError("--strategy must be expiry, lru, tinylfu or s3fifo.")
         }
@@ -79,14 +92,15 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.name = "bench"
         configuration.maxMemorySize = maxMemory
         configuration.enableFallback = fallback
-        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory) }
-        configuration.defaultTTL = .noExpiry
+        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory, coherence: coherence) }
+        configuration.defaultTTL = ttl.map { .milliseconds(Int64($0 * 1000)) } ?? .noExpiry
         if let strategy, let chosen = EvictionStrategy(name: strategy) { configuration.evictionStrategy = chosen }
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
         configuration.maxIdleConnections = configuration.poolSize
-        let workload = Workload(
+        var workload = Workload(
             keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
-            concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000)), showProgress: !json
+            concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000)), showProgress: !json,
+            warmsReads: nearCache && warmUp
         )
         if rawClient {
             let result = try await RawClientWorkload(configuration: configuration, workload: workload).run()
@@ -95,6 +109,14 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
+        // The near cache's counters are reported for the timed phase only: taken once it starts, subtracted at the end.
+        let nearCounters = Locked<(CacheStats, NearCacheStatistics)?>(nil)
+        if let twoLevel = cache as? TwoLevelCache {
+            workload.measurementStarts = {
+                let start = (await twoLevel.stats(), twoLevel.nearCacheStatistics)
+                nearCounters.withLock { $0 = start }
+            }
+        }
 
         let result: BenchResult
         do {
@@ -104,9 +126,14 @@ struct BenchCommand: AsyncParsableCommand {
             throw error
         }
         let stats = await cache.stats()
+        var near: BenchReport.NearCache?
+        if let twoLevel = cache as? TwoLevelCache, let (startStats, startNear) = nearCounters.withLock({ $0 }) {
+            near = BenchReport.NearCache(twoLevel.nearCacheStatistics, stats: stats).since(BenchReport.NearCache(startNear, stats: startStats))
+        }
         try await cache.close()
 
-        let report = BenchReport(backend: nearCache ? "redis+near-cache" : target.backend.rawValue, result: result, stats: stats)
+        var report = BenchReport(backend: !nearCache ? target.backend.rawValue : coherence == .tracking ? "redis+near-cache" : "redis+near-cache(\(coherence.rawValue))", result: result, stats: stats)
+        report.nearCache = near
         if json {
             print(try jsonLine(report))
         } else {
@@ -116,6 +143,7 @@ struct BenchCommand: AsyncParsableCommand {
 }
 
 extension CacheConfiguration.Backend: ExpressibleByArgument {}
+extension NearCacheConfiguration.Coherence: ExpressibleByArgument {}
 
 /// What a workload measured.
 struct BenchResult: Sendable {
@@ -133,6 +161,10 @@ struct Workload: Sendable {
     var concurrency: Int
     var duration: Duration
     var showProgress: Bool
+    /// Whether every key is read once after the fill, untimed: a near cache's L1 then starts full.
+    var warmsReads = false
+    /// Called once the fill (and warm-up) is done, just before the timed phase.
+    var measurementStarts: (@Sendable () async -> Void)?
 
     /// Fills the key space, then measures `get` and `set` of the cache.
     func run(on cache: any Cache) async throws -> BenchResult {
@@ -170,7 +202,18 @@ struct Workload: Sendable {
             progress.update(done: keys, detail: "\(keys.grouped) keys")
             progress.finish()
         }
+        if warmsReads {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<fillers {
+                    group.addTask {
+                        for index in stride(from: worker, to: keyNames.count, by: fillers) { try await get(keyNames[index]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
 
+        await measurementStarts?()
         let sampler = ZipfSampler(count: keys, exponent: zipf)
         let clock = ContinuousClock()
         let start = clock.now
@@ -239,14 +282,47 @@ struct BenchReport: Encodable {
         var hitRate: Double
     }
 
+    /// How a two-level cache's L1 served the reads: where its hits went.
+    struct NearCache: Encodable {
+        var hits, misses, coalescedMisses, fills, refusedFills, invalidatedKeys, invalidationMessages, flushes: UInt64
+
+        /// L1 misses are the reads L1 did not serve: the cache's hits and misses less L1's hits.
+        init(_ statistics: NearCacheStatistics, stats: CacheStats) {
+            hits = statistics.nearHits
+            misses = stats.hits + stats.misses - min(statistics.nearHits, stats.hits + stats.misses)
+            coalescedMisses = statistics.coalescedMisses
+            fills = statistics.fills
+            refusedFills = statistics.refusedFills
+            invalidatedKeys = statistics.invalidatedKeys
+            invalidationMessages = statistics.invalidationMessages
+            flushes = statistics.flushes
+        }
+
+        /// What the counters grew by since `start`.
+        func since(_ start: NearCache) -> NearCache {
+            var delta = self
+            delta.hits -= min(start.hits, hits)
+            delta.misses -= min(start.misses, misses)
+            delta.coalescedMisses -= min(start.coalescedMisses, coalescedMisses)
+            delta.fills -= min(start.fills, fills)
+            delta.refusedFills -= min(start.refusedFills, refusedFills)
+            delta.invalidatedKeys -= min(start.invalidatedKeys, invalidatedKeys)
+            delta.invalidationMessages -= min(start.invalidationMessages, invalidationMessages)
+            delta.flushes -= min(start.flushes, flushes)
+            return delta
+        }
+    }
+
     var backend: String
     var elapsedSeconds: Double
     var operations: [Operation]
     var stats: Stats
+    /// With `--near-cache`: L1's counters during the timed phase.
+    var nearCache: NearCache?
     private var renderedStats: String
 
     enum CodingKeys: CodingKey {
-        case backend, elapsedSeconds, operations, stats
+        case backend, elapsedSeconds, operations, stats, nearCache
     }
 
     init(backend: String, result: BenchResult, stats: CacheStats) {
@@ -280,13 +356,23 @@ struct BenchReport: Encodable {
                 String(format: "%.4f", operation.p50Ms), String(format: "%.4f", operation.p99Ms)
             )
         }
+        var near = ""
+        if let nearCache {
+            near = """
+
+
+                near cache: \(nearCache.hits.grouped) L1 hits, \(nearCache.misses.grouped) L1 misses (\(nearCache.coalescedMisses.grouped) coalesced), \(nearCache.fills.grouped) fills, \
+                \(nearCache.refusedFills.grouped) refused fills, \(nearCache.invalidatedKeys.grouped) keys invalidated, \
+                \(nearCache.invalidationMessages.grouped) invalidation messages, \(nearCache.flushes.grouped) flushes
+                """
+        }
         return """
             backend \(backend), \(concurrency) workers, \(keys.grouped) keys, \(valueSize)-byte values, \
             \(Int(readRatio * 100))% reads, zipf \(zipf), \(String(format: "%.1f", elapsedSeconds)) s
 
             \(table.render())
 
-            \(renderedStats)
+            \(renderedStats)\(near)
             """
     }
 }

@@ -344,7 +344,7 @@ struct CacheClockTests {
     /// can only be served late (by less than a tick), never expire early: that needs coarse ≤ precise, always.
     @Test func theCoarseClockIsNeverAheadOfThePreciseOneAndAtMostATickBehind() {
         for _ in 0..<10_000 {
-            let coarse = MonotonicCacheClock.coarseNow()
+            let coarse = CacheClockSource.monotonic.coarseNow()
             let precise = MonotonicCacheClock.now()
             #expect(coarse <= precise)
             // Generous: a tick is at most 10 ms on any kernel configuration; the rest is scheduling slack.

@@ -476,6 +476,13 @@ public final class MemoryCache: Cache {
     }
 
     /// The counters summed over the shards, each read under its lock.
+    /// How far behind real time the cache's clock may read (nonzero only for ``CoarseMonotonicCacheClock``): an
+    /// entry may be served until that long past its expiry.
+    package var clockResolution: Duration {
+        if case .coarseMonotonic = clock { return CoarseMonotonicCacheClock.resolution }
+        return .zero
+    }
+
     package func currentStats() -> CacheStats {
         storage.stats()
     }

@@ -17,7 +17,7 @@
 /// Pure value type: its rules are tested without Redis.
 struct NearCacheFillGate: Sendable {
     /// What a read remembers before it sends its command.
-    struct Stamp: Sendable, Equatable {
+    struct Stamp: Sendable, Hashable {
         let stripe: Int
         let generation: UInt64
         let epoch: UInt64

@@ -18,16 +18,13 @@ extension TwoLevelCache {
                 missing.append(key)
             }
         }
-        let nearCount = values.count
-        guard !missing.isEmpty else {
-            recordHits(nearCount, 0, misses: 0)
-            return values
-        }
+        // L1 counted its own hits.
+        guard !missing.isEmpty else { return values }
         let stamps = missing.map { near.stamp($0) }
         guard stamps.contains(where: { $0 != nil }) else {
             let far = try await redis.getMany(missing, as: type)
             values.merge(far) { near, _ in near }
-            recordHits(nearCount, far.count, misses: missing.count - far.count)
+            recordHits(far.count, misses: missing.count - far.count)
             return values
         }
         let keyspace = redis.keyspace
@@ -51,7 +48,7 @@ extension TwoLevelCache {
             if let stamp = stamps[index], !Self.holdsEnvelope(buffer) { fill(key, value, stamp: stamp, pttl: replies[index + 1].int) }
         }
         redis.recordHitsAndMisses(hits: farCount, misses: missing.count - farCount)
-        recordHits(nearCount, farCount, misses: missing.count - farCount)
+        recordHits(farCount, misses: missing.count - farCount)
         return values
     }
 

@@ -29,7 +29,7 @@ extension TwoLevelCache {
     public func getWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (value: Value, ttl: Duration)? {
         try checkOpen(key)
         let entry = try await redis.getWithTTL(key, as: type)
-        recordHits(0, entry == nil ? 0 : 1, misses: entry == nil ? 1 : 0)
+        recordHits(entry == nil ? 0 : 1, misses: entry == nil ? 1 : 0)
         return entry
     }
 
@@ -46,7 +46,7 @@ extension TwoLevelCache {
     public func getBytes(_ key: String) async throws -> [UInt8]? {
         try checkOpen(key)
         let bytes = try await redis.getBytes(key)
-        recordHits(0, bytes == nil ? 0 : 1, misses: bytes == nil ? 1 : 0)
+        recordHits(bytes == nil ? 0 : 1, misses: bytes == nil ? 1 : 0)
         return bytes
     }
 }

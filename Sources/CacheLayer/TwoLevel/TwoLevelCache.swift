@@ -20,9 +20,11 @@ import Synchronization
 ///   pipeline) and stores the value in L1 for at most the key's remaining TTL in Redis and
 ///   ``NearCacheConfiguration/maxTTL``. ``getMany(_:as:)`` serves the L1 hits and fetches only the rest, in one
 ///   round trip.
-/// - **Writes, deletes, clear, invalidation**: Redis first, then L1 (also when the Redis call fails: it may have run). This instance's own writes never enter L1
-///   directly: the write removes the key from L1, and the next read fills it from Redis. So L1 only ever holds
-///   values read from Redis under the generation check below, and a write cannot leave an older value behind.
+/// - **Writes, deletes, clear, invalidation**: Redis first, then L1 (also when the Redis call fails: it may have
+///   run). A ``set(_:to:ttl:)`` acknowledged by Redis puts its value into L1 when no invalidation of the key arrived
+///   while it was sent (see `NearCache.storeWritten` for why that never leaves an older value); other writes remove
+///   the key, and the next read fills it from Redis. With tracking coherence the write's own invalidation removes the
+///   value again when it arrives (Redis cannot tell us it is only ours); with pub/sub coherence it stays.
 /// - **Coherence** (``NearCacheConfiguration/Coherence/tracking``): a dedicated connection with
 ///   `CLIENT TRACKING ON BCAST PREFIX <namespace>:` receives an invalidation for every change of a key under the
 ///   namespace — by any instance or application, and expiries and evictions — and removes it from L1. A read that
@@ -53,13 +55,16 @@ public final class TwoLevelCache: Cache {
     let backplane: InvalidationBackplane?
     private let trackerTask: Task<Void, Never>?
     private let closed = Atomic<Bool>(false)
-    /// Hits are counted once each, by level: an L1 hit pays one atomic add.
-    private let nearHits = Atomic<UInt64>(0)
+    /// Hits are counted once each, by level. L1's are the hits L1 (a memory cache) counts itself under its shard's
+    /// lock, so an L1 hit pays no counter of its own: one shared atomic, added to by every task on every core, cost
+    /// more than the rest of the hit.
     private let farHits = Atomic<UInt64>(0)
     private let misses = Atomic<UInt64>(0)
     private let sets = Atomic<UInt64>(0)
     private let deletes = Atomic<UInt64>(0)
     private let fillHook = Locked<(@Sendable (String) async -> Void)?>(nil)
+    /// Concurrent L1 misses of a key share one read of Redis (see ``NearCacheMissFlight``).
+    let missFlights = NearCacheMissFlights()
 
     /// Creates a two-level cache and waits until Redis answers and, with tracking coherence, until tracking is set
     /// up (at most ``CacheConfiguration/connectTimeout``).
@@ -100,7 +105,12 @@ public final class TwoLevelCache: Cache {
         memoryConfiguration.nearCache = nil
         memoryConfiguration.maxMemorySize = nearConfiguration.maxMemorySize
         memoryConfiguration.defaultTTL = nearConfiguration.maxTTL
-        let memory = try MemoryCache(configuration: memoryConfiguration, codec: codec, logger: logger)
+        // L1 reads the coarse clock: its read is most of what a hit on an entry with a TTL costs beyond one without,
+        // and every L1 entry has a TTL (maxTTL at least). NearCache shortens TTLs by its resolution.
+        let memory = try MemoryCache(
+            configuration: memoryConfiguration, codec: codec, logger: logger, clock: CoarseMonotonicCacheClock(),
+            shardCount: nil, startSweeper: true
+        )
         self.init(redis: redis, memory: memory, configuration: nearConfiguration, logger: logger)
     }
 
@@ -186,15 +196,16 @@ public final class TwoLevelCache: Cache {
         return try await getFromRedis(key, as: type)
     }
 
-    /// The L1 lookup of ``get(_:as:)``, counted as a near hit when it hits. A value of another type in L1 is not a
-    /// hit: Redis, the truth, decides.
+    /// The L1 lookup of ``get(_:as:)`` (L1 counts the hit). A value of another type in L1 is not a hit: Redis, the
+    /// truth, decides.
     @usableFromInline
     func nearLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         try checkOpen(key)
-        let lookup = try near.memory.sampledLookup(key, type: type)
-        if case .hit = lookup { nearHits.add(1, ordering: .relaxed) }
-        return lookup
+        return try near.memory.sampledLookup(key, type: type)
     }
+
+    /// Reads served by L1: the hits L1 counted.
+    private var nearHits: UInt64 { near.memory.currentStats().hits }
 
     /// The L1 miss path of ``get(_:as:)``: a read through Redis that may fill L1.
     @usableFromInline
@@ -206,10 +217,23 @@ public final class TwoLevelCache: Cache {
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
         try checkOpen(key)
-        try await changing(.keys([key])) {
+        // Taken before the write is sent: what L1 may do with the value depends on what arrives from then on.
+        let stamp = near.stamp(key)
+        do {
             try await redis.set(key, to: value, ttl: ttl)
-            sets.add(1, ordering: .relaxed)
+        } catch {
+            await changed(.keys([key]))
+            throw error
         }
+        sets.add(1, ordering: .relaxed)
+        if value is any AnyCacheEnvelope {
+            // Fail-safe and early-refresh values expire logically on their own clock; L1 never holds them.
+            near.invalidate(key)
+        } else {
+            let ttl = ttl ?? redis.configuration.defaultTTL
+            near.storeWritten(key, value, stamp: stamp, ttl: ttl.isNoExpiry ? near.maxTTL : ttl)
+        }
+        await backplane?.announce(.keys([key]))
     }
 
     public func delete(_ key: String) async throws {
@@ -237,7 +261,7 @@ public final class TwoLevelCache: Cache {
     public func stats() async -> CacheStats {
         let memory = near.memory.currentStats()
         return CacheStats(
-            hits: nearHits.load(ordering: .relaxed) + farHits.load(ordering: .relaxed),
+            hits: memory.hits + farHits.load(ordering: .relaxed),
             misses: misses.load(ordering: .relaxed),
             sets: sets.load(ordering: .relaxed),
             deletes: deletes.load(ordering: .relaxed),
@@ -252,7 +276,7 @@ public final class TwoLevelCache: Cache {
     public var nearCacheStatistics: NearCacheStatistics {
         let counters = near.counters()
         return NearCacheStatistics(
-            nearHits: nearHits.load(ordering: .relaxed),
+            nearHits: nearHits,
             fills: counters.fills,
             refusedFills: counters.refusedFills,
             invalidatedKeys: counters.invalidatedKeys,
@@ -260,6 +284,7 @@ public final class TwoLevelCache: Cache {
             invalidationMessages: tracker?.invalidations ?? 0,
             trackingSetUps: tracker?.establishments ?? 0,
             failedPublishes: backplane?.failedPublishes ?? 0,
+            coalescedMisses: missFlights.coalesced,
             isCoherent: near.isCoherent
         )
     }
@@ -369,13 +394,21 @@ public final class TwoLevelCache: Cache {
     }
 
     /// Reads `key` from Redis with its remaining TTL in one round trip, and fills L1 unless an invalidation of it
-    /// arrived meanwhile.
+    /// arrived meanwhile. Concurrent misses of the key with the same stamp share one read (``NearCacheMissFlight``).
     func readThrough<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try redis.checkUsable(key)
         guard let stamp = near.stamp(key) else {
             // Not coherent (tracking not set up): L1 may not be filled, so a plain GET will do.
             return try await redis.get(key, as: type)
         }
+        let flight = NearCacheMissFlight(key: key, valueType: ObjectIdentifier(Value.self), stamp: stamp)
+        return try await missFlights.value(flight) { try await readAndFill(key, as: type, stamp: stamp) }
+    }
+
+    /// One read of a ``readThrough(_:as:)`` flight: `GET` and `PTTL`, then the fill under `stamp`.
+    private func readAndFill<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, stamp: NearCacheFillGate.Stamp
+    ) async throws -> Value? {
         let redisKey = redis.keyspace.key(key)
         let replies = try await redis.runPipeline(
             [RedisCommand.get(redisKey), RedisCommand("PTTL", redisKey, isIdempotent: true)], key: key
@@ -410,8 +443,8 @@ public final class TwoLevelCache: Cache {
         near.fill(key, value, stamp: stamp, remainingMilliseconds: pttl == -1 ? nil : Int64(pttl))
     }
 
-    func recordHits(_ nearCount: Int, _ farCount: Int, misses missCount: Int) {
-        if nearCount > 0 { nearHits.add(UInt64(nearCount), ordering: .relaxed) }
+    /// Counts reads served by Redis; L1 counts its own hits.
+    func recordHits(_ farCount: Int, misses missCount: Int) {
         if farCount > 0 { farHits.add(UInt64(farCount), ordering: .relaxed) }
         if missCount > 0 { misses.add(UInt64(missCount), ordering: .relaxed) }
     }
@@ -424,10 +457,10 @@ public final class TwoLevelCache: Cache {
 public struct NearCacheStatistics: Sendable, Hashable, Codable {
     /// Reads served by L1 without a round trip.
     public var nearHits: UInt64
-    /// Values read from Redis and stored in L1.
+    /// Values stored in L1: read from Redis, or written by this instance.
     public var fills: UInt64
     /// Values read from Redis that were not stored in L1 because an invalidation or flush arrived while they were
-    /// read (or the value did not fit).
+    /// read (or the value did not fit). Writes that could not enter L1 count as invalidated keys.
     public var refusedFills: UInt64
     /// Keys removed from L1 by this instance's writes and by invalidations.
     public var invalidatedKeys: UInt64
@@ -440,6 +473,8 @@ public struct NearCacheStatistics: Sendable, Hashable, Codable {
     public var trackingSetUps: UInt64
     /// With pub/sub coherence: invalidations whose publication failed and was queued to be retried.
     public var failedPublishes: UInt64
+    /// L1 misses that waited for a read of the same key already in flight instead of reading Redis themselves.
+    public var coalescedMisses: UInt64
     /// Whether L1 is in use now (tracking set up, or TTL-only coherence).
     public var isCoherent: Bool
 }
