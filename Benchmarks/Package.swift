@@ -16,20 +16,29 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
+        // The stores and the workload the benchmarks and `HitPathTargets` share.
+        .target(
+            name: "BenchmarkStores",
+            dependencies: [
+                .product(name: "CacheLayer", package: rootPackage),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .executableTarget(
             name: "MemoryCacheBenchmarks",
             dependencies: [
-                .product(name: "CacheLayer", package: rootPackage),
+                "BenchmarkStores",
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Benchmarks/MemoryCacheBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // Resident memory per entry: `swift run -c release MemoryFootprint`.
+        // The four hit-path targets side by side: `swift run -c release HitPathTargets`.
         .executableTarget(
-            name: "MemoryFootprint",
-            dependencies: [.product(name: "CacheLayer", package: rootPackage)]
+            name: "HitPathTargets",
+            dependencies: ["BenchmarkStores", "CHeapStatistics", .product(name: "CacheLayer", package: rootPackage)]
         ),
+        // The allocator's count of heap bytes in use (glibc's mallinfo2, which Swift's Glibc module does not export).
+        .target(name: "CHeapStatistics"),
     ]
 )

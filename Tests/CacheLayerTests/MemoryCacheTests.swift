@@ -282,3 +282,90 @@ struct MemoryCacheTests {
         #expect(try cache.getValue("k", as: Int.self) == nil)
     }
 }
+
+/// The expiry queue keeps one record per entry no later than its expiry; overwrites that push the expiry later
+/// move the record only when it comes due.
+@Suite("MemoryCache expiry records")
+struct MemoryCacheExpiryRecordTests {
+    @Test func anOverwriteWithALaterExpiryOutlivesTheFirstExpiry() async throws {
+        let clock = ManualClock()
+        let cache = try makeTestMemoryCache(clock: clock)
+        try await cache.set("k", to: "first", ttl: .seconds(10))
+        clock.advance(by: .seconds(5))
+        try await cache.set("k", to: "second", ttl: .seconds(10))   // now expires at 15 s
+        clock.advance(by: .seconds(6))                              // 11 s: the first record comes due
+        #expect(cache.sweepExpired() == 0)
+        #expect(try await cache.get("k", as: String.self) == "second")
+        clock.advance(by: .seconds(4))                              // 15 s
+        #expect(cache.sweepExpired() == 1)
+        #expect(try await cache.get("k", as: String.self) == nil)
+        #expect(cache.expiryRecordCount == 0)
+    }
+
+    @Test func anOverwriteWithAnEarlierExpiryExpiresThen() async throws {
+        let clock = ManualClock()
+        let cache = try makeTestMemoryCache(clock: clock)
+        try await cache.set("k", to: "first", ttl: .seconds(10))
+        try await cache.set("k", to: "second", ttl: .seconds(2))
+        clock.advance(by: .seconds(2))
+        #expect(cache.sweepExpired() == 1)
+        #expect(await cache.stats().entryCount == 0)
+    }
+
+    @Test func anOverwriteWithoutExpiryNeverExpires() async throws {
+        let clock = ManualClock()
+        let cache = try makeTestMemoryCache(clock: clock)
+        try await cache.set("k", to: "first", ttl: .seconds(1))
+        try await cache.set("k", to: "second", ttl: .noExpiry)
+        clock.advance(by: .seconds(2))
+        #expect(cache.sweepExpired() == 0)
+        #expect(cache.expiryRecordCount == 0)
+        #expect(try await cache.get("k", as: String.self) == "second")
+    }
+
+    @Test func overwritesUnderAFixedTTLAddNoRecords() async throws {
+        let clock = ManualClock()
+        let cache = try makeTestMemoryCache(defaultTTL: .seconds(60), clock: clock)
+        for round in 0..<1_000 {
+            clock.advance(by: .milliseconds(10))
+            try await cache.set("k\(round % 10)", to: round)
+        }
+        #expect(cache.expiryRecordCount == 10)
+        // Each record comes due after its entry's last write has expired too.
+        clock.advance(by: .seconds(61))
+        #expect(cache.sweepExpired() == 10)
+        #expect(cache.expiryRecordCount == 0)
+    }
+}
+
+@Suite("MemoryCache clock")
+struct CacheClockTests {
+    /// Reads check expiry against the coarse clock and writes compute expiries from the precise one, so an entry
+    /// can only be served late (by less than a tick), never expire early: that needs coarse ≤ precise, always.
+    @Test func theCoarseClockIsNeverAheadOfThePreciseOneAndAtMostATickBehind() {
+        for _ in 0..<10_000 {
+            let coarse = CacheClockSource.monotonic.coarseNow()
+            let precise = MonotonicCacheClock.now()
+            #expect(coarse <= precise)
+            // Generous: a tick is at most 10 ms on any kernel configuration; the rest is scheduling slack.
+            #expect(precise - coarse < 1_000_000_000)
+        }
+    }
+
+    @Test func anInjectedClockReadsTheSameEitherWay() {
+        let clock = ManualClock()
+        let source = CacheClockSource(clock)
+        #expect(source.coarseNow() == source.now())
+        clock.advance(by: .nanoseconds(1))
+        #expect(source.coarseNow() == clock.now())
+    }
+
+    @Test func anEntryIsServedUntilItsTTLOnTheSystemClock() async throws {
+        let cache = try MemoryCache(configuration: .default, clock: MonotonicCacheClock(), shardCount: 1, startSweeper: false)
+        try await cache.set("k", to: "v", ttl: .seconds(60))
+        #expect(try await cache.get("k", as: String.self) == "v")
+        try await cache.set("short", to: "v", ttl: .milliseconds(1))
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(try await cache.get("short", as: String.self) == nil)
+    }
+}

@@ -126,4 +126,16 @@ enum CacheClockSource: Sendable {
         case .custom(let clock): clock.now()
         }
     }
+
+    /// A reading never ahead of ``now()`` and at most one kernel tick behind it (``CoarseMonotonicCacheClock``, 5 ns
+    /// against 26 for the precise clock here, a tenth of a memory-cache hit), for the expiry check of a read: with
+    /// the system clock, expiries are computed from the precise ``now()``, so an entry is never taken for expired
+    /// early, and is served at most one tick past its expiry. An injected clock reads as ``now()``.
+    @inline(__always)
+    func coarseNow() -> UInt64 {
+        switch self {
+        case .monotonic, .coarseMonotonic: CoarseMonotonicCacheClock.now()
+        case .custom(let clock): clock.now()
+        }
+    }
 }

@@ -7,12 +7,16 @@ import Synchronization
 ///
 /// Values are kept as Swift values, so reads neither decode nor allocate; only their encoded size (the bytes
 /// the configured codec would produce, as the specification counts JSON bytes) is charged against
-/// ``CacheConfiguration/maxMemorySize``. The bookkeeping per entry (key, table slot, policy links, roughly
-/// 100–150 bytes plus the key) is not counted: `size` in ``CacheStats`` is encoded bytes only.
+/// ``CacheConfiguration/maxMemorySize``. The bookkeeping per entry (key table, slot record, policy links, expiry
+/// record: about 320 bytes with 100,000 entries, plus the key) is not counted: `size` in ``CacheStats`` is
+/// encoded bytes only.
 ///
 /// Keys are spread over up to 16 shards, each behind its own lock with an equal share of the byte limit,
 /// so threads rarely wait for each other. Caches smaller than 8 MiB use one shard. A value must fit in one
 /// shard's share; anything larger throws ``CacheError/Code/valueTooLarge`` with the share in the message.
+///
+/// An entry is never returned after its TTL by more than one tick of the system's coarse clock (1 to 4 ms on
+/// Linux, which reads for its expiry check cost a fifth of the precise clock's), and never taken for expired before it.
 ///
 /// When a write would exceed the share, expired entries go first (soonest expiry first), then the entries
 /// chosen by ``CacheConfiguration/evictionStrategy``. A background loop removes expired entries every
@@ -31,12 +35,19 @@ public final class MemoryCache: Cache {
     /// Whether ``JSONSize`` gives the codec's exact sizes (true only for ``JSONCacheCodec``).
     private let usesJSONSizes: Bool
     private let configuration: CacheConfiguration
+    /// `configuration.defaultTTL` in nanoseconds, `nil` for no expiry: computed once, since `Duration` arithmetic
+    /// on every write cost more than the rest of the expiry computation.
+    private let defaultTTLNanoseconds: UInt64?
     private let logger: Logger
     private let closed = Atomic<Bool>(false)
     /// The sweeper loop, run by ``run()`` or a task of the cache's own.
     private let background: CacheBackgroundWork
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
+    /// `patterns.latency`, which every call checks, unretained (`patterns` holds it for the cache's life) so that
+    /// the check does not retain and release it: two threads retaining one object make its reference count a
+    /// contended cache line.
+    private let latency: Unmanaged<CacheLatencySampler>
 
     /// Creates a memory cache.
     ///
@@ -76,6 +87,8 @@ public final class MemoryCache: Cache {
         self.codec = codec
         self.usesJSONSizes = codec is JSONCacheCodec
         self.configuration = configuration
+        // `validate()` made sure the default TTL is positive.
+        self.defaultTTLNanoseconds = configuration.defaultTTL.isNoExpiry ? nil : max(1, configuration.defaultTTL.saturatingNanoseconds)
         var logger = logger
         logger[metadataKey: "cachelayer.cache"] = .string(configuration.name)
         self.logger = logger
@@ -83,6 +96,7 @@ public final class MemoryCache: Cache {
             name: configuration.name, backend: "memory", defaultTTL: configuration.defaultTTL, logger: logger,
             flightTimeout: configuration.flightTimeout, wallClock: wallClock ?? { Date() }
         )
+        self.latency = Unmanaged.passUnretained(patterns.latency)
         self.background = CacheBackgroundWork(startsOwnLoops: startSweeper)
         let interval = configuration.sweepInterval.boundedForSleep
         // The loop holds the storage, not the cache, so an abandoned cache is freed and its deinit cancels the loop.
@@ -180,10 +194,16 @@ public final class MemoryCache: Cache {
     /// ``setValue(_:_:ttl:tags:)``, timed when the latency sampler says so.
     @usableFromInline
     func sampledSet<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?, tags: Set<String>) throws(CacheError) {
-        let sampler = patterns.latency
-        guard sampler.shouldSample() else { return try setValue(key, value, ttl: ttl, tags: tags) }
+        guard latency._withUnsafeGuaranteedRef({ $0.shouldSample() }) else { return try setValue(key, value, ttl: ttl, tags: tags) }
+        try timedSet(key, value, ttl: ttl, tags: tags)
+    }
+
+    /// The sampled call of ``sampledSet(_:_:ttl:tags:)``, apart so that the common path does not set up a clock
+    /// instant (a resilient type, whose stack space is sized at run time).
+    @inline(never)
+    private func timedSet<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?, tags: Set<String>) throws(CacheError) {
         let start = ContinuousClock.now
-        defer { sampler.recordSet(.now - start) }
+        defer { patterns.latency.recordSet(.now - start) }
         try setValue(key, value, ttl: ttl, tags: tags)
     }
 
@@ -240,7 +260,7 @@ public final class MemoryCache: Cache {
         try CacheKey.validate(key)
         let size = try encodedSize(of: value, key: key)
         try checkFits(key, size: size)
-        let expiresAt = try expiry(for: ttl ?? configuration.defaultTTL, key: key)
+        let expiresAt = try expiry(for: ttl, key: key)
         guard let write = storage.setIfAbsent(HashedKey(key), value: value, size: size, expiresAt: expiresAt, clock: clock) else {
             return false
         }
@@ -355,10 +375,15 @@ public final class MemoryCache: Cache {
     /// reporter runs, then one call in 64.
     @usableFromInline
     func sampledLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
-        let sampler = patterns.latency
-        guard sampler.shouldSample() else { return try lookup(key, type: type) }
+        guard latency._withUnsafeGuaranteedRef({ $0.shouldSample() }) else { return try lookup(key, type: type) }
+        return try timedLookup(key, type: type)
+    }
+
+    /// The sampled call of ``sampledLookup(_:type:)``, apart for the reason given at ``timedSet(_:_:ttl:tags:)``.
+    @inline(never)
+    private func timedLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         let start = ContinuousClock.now
-        defer { sampler.recordGet(.now - start) }
+        defer { patterns.latency.recordGet(.now - start) }
         return try lookup(key, type: type)
     }
 
@@ -444,6 +469,12 @@ public final class MemoryCache: Cache {
         storage.tagIndexSize()
     }
 
+    /// Records in the shards' expiry queues, stale ones included; tests use this to prove that overwrites do not
+    /// pile records up.
+    package var expiryRecordCount: Int {
+        storage.expiryRecordCount()
+    }
+
     /// The counters summed over the shards, each read under its lock.
     /// How far behind real time the cache's clock may read (nonzero only for ``CoarseMonotonicCacheClock``): an
     /// entry may be served until that long past its expiry.
@@ -490,7 +521,7 @@ public final class MemoryCache: Cache {
     private func store<Value: Sendable>(_ key: String, _ value: Value, size: Int, ttl: Duration?, tags: Set<String>) throws(CacheError) {
         let limit = configuration.maxMemorySize
         if size > limit { throw CacheError.valueTooLarge(key: key, size: size, limit: limit) }
-        let expiresAt = try expiry(for: ttl ?? configuration.defaultTTL, key: key)
+        let expiresAt = try expiry(for: ttl, key: key)
         switch storage.set(HashedKey(key), value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock) {
         case .stored(let evicted, let expired):
             if evicted > 0 || expired > 0 {
@@ -507,13 +538,20 @@ public final class MemoryCache: Cache {
         }
     }
 
-    /// The expiry time for `ttl` (`nil` = never). Reads the clock only for a finite TTL.
+    /// The expiry time for `ttl` (`nil`: the default TTL). Reads the clock only for a finite TTL.
     private func expiry(for ttl: Duration?, key: String) throws(CacheError) -> UInt64 {
-        guard let ttl, !ttl.isNoExpiry else { return .max }
-        guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
+        let nanoseconds: UInt64
+        if let ttl {
+            guard !ttl.isNoExpiry else { return .max }
+            guard ttl > .zero else { throw CacheError.invalidTTL(key: key, ttl: ttl) }
+            // Sub-nanosecond TTLs round up so that a positive TTL never means "already expired".
+            nanoseconds = max(1, ttl.saturatingNanoseconds)
+        } else {
+            guard let defaultTTLNanoseconds else { return .max }
+            nanoseconds = defaultTTLNanoseconds
+        }
         let now = clock.now()
-        // Sub-nanosecond TTLs round up so that a positive TTL never means "already expired".
-        let (expiresAt, overflow) = now.addingReportingOverflow(max(1, ttl.saturatingNanoseconds))
+        let (expiresAt, overflow) = now.addingReportingOverflow(nanoseconds)
         return overflow || expiresAt == .max ? .max - 1 : expiresAt
     }
 

@@ -119,8 +119,15 @@ final class MemoryCacheShard: Sendable {
     /// The tags in the tag index and the number of (tag, entry) pairs.
     func tagIndexContents() -> (tags: Set<String>, memberships: Int) {
         state.withLock { state in
-            (Set(state.tagIndex.keys), state.tagIndex.values.reduce(0) { $0 + $1.count })
+            let memberships = state.tagIndex.values.reduce(0) { $0 + $1.count }
+            assert(state.tagsOfSlot.values.reduce(0) { $0 + $1.count } == memberships, "the tags of slots and the tag index disagree")
+            return (Set(state.tagIndex.keys), memberships)
         }
+    }
+
+    /// Records in the expiry queue, stale ones included.
+    func expiryRecordCount() -> Int {
+        state.withLock { $0.expiryQueue.count }
     }
 
     func addStats(to stats: inout CacheStats) {
@@ -153,15 +160,19 @@ struct MemoryCacheSlot {
     var keyHash: UInt64
     /// Encoded size in bytes, as charged to the budget.
     var size: Int
-    /// A copy of the item's expiry, for rebuilding the expiry queue without probing the table.
-    var expiresAt: UInt64
-    /// Bumped whenever the slot's value, expiry or owner changes; invalidates older expiry-queue records.
+    /// The expiry of the slot's record in the expiry queue, `UInt64.max` for none. Never later than the item's
+    /// expiry (``MemoryCacheItem/expiresAt``, which reads check): a write that pushes the expiry later keeps the
+    /// record, which is moved when it comes due.
+    var scheduledExpiry: UInt64
+    /// Bumped whenever the slot's owner changes; with ``scheduledExpiry``, tells the slot's one valid expiry-queue
+    /// record from stale ones.
     var generation: UInt32
     var isOccupied: Bool
-    /// The tags the entry was stored with (usually none: the empty set does not allocate).
-    var tags: Set<String>
+    /// Whether the entry was stored with tags, which ``MemoryCacheShard/State/tagsOfSlot`` then holds: most entries
+    /// have none, and a set per slot cost 8 bytes each.
+    var isTagged: Bool
 
-    static let free = MemoryCacheSlot(key: "", keyHash: 0, size: 0, expiresAt: 0, generation: 0, isOccupied: false, tags: [])
+    static let free = MemoryCacheSlot(key: "", keyHash: 0, size: 0, scheduledExpiry: .max, generation: 0, isOccupied: false, isTagged: false)
 
     var hashedKey: HashedKey { HashedKey(key: key, hash: keyHash) }
 }
@@ -174,7 +185,7 @@ extension MemoryCacheShard {
         var freeSlots: [Int32] = []
         var policy: AnyEvictionPolicy
         var expiryQueue = ExpiryQueue()
-        /// Occupied entries with a finite expiry: the live part of ``expiryQueue``.
+        /// Occupied entries with a record in ``expiryQueue`` (``MemoryCacheSlot/scheduledExpiry`` set): its live part.
         var entriesWithExpiry = 0
         var size = 0
         /// Reused for every policy call so that eviction does not allocate.
@@ -182,6 +193,9 @@ extension MemoryCacheShard {
         /// Tag → slots of the entries stored with it. Exact: every removal path drops the entry's memberships,
         /// and a tag with no entries left is removed.
         var tagIndex: [String: Set<Int32>] = [:]
+        /// Slot → the tags its entry was stored with, for tagged entries only (``MemoryCacheSlot/isTagged``); kept
+        /// exact with ``tagIndex``.
+        var tagsOfSlot: [Int32: Set<String>] = [:]
 
         var hits: UInt64 = 0
         var misses: UInt64 = 0
@@ -210,7 +224,8 @@ extension MemoryCacheShard {
             // item, existential included, through its value witness.
             let (expiresAt, slot32, storedType) = Self.fields(of: &index.values[position])
             let slot = Int(slot32)
-            if expiresAt != .max && expiresAt <= clock.now() {
+            // The coarse clock: a hit reads it on every entry with a TTL, and the precise one cost a tenth of the hit.
+            if expiresAt != .max && expiresAt <= clock.coarseNow() {
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 expirations += 1
@@ -218,8 +233,8 @@ extension MemoryCacheShard {
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            guard ObjectIdentifier(storedType) == type else {
-                return .typeMismatch(stored: storedType)
+            guard storedType == type else {
+                return .typeMismatch(stored: Self.dynamicType(of: &index.values[position]))
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)
@@ -227,8 +242,24 @@ extension MemoryCacheShard {
         }
 
         @inline(__always)
-        private static func fields(of item: inout MemoryCacheItem) -> (expiresAt: UInt64, slot: Int32, type: any Any.Type) {
-            (item.expiresAt, item.slot, Swift.type(of: item.value))
+        private static func fields(of item: inout MemoryCacheItem) -> (expiresAt: UInt64, slot: Int32, type: ObjectIdentifier) {
+            (item.expiresAt, item.slot, storedType(of: &item))
+        }
+
+        /// The type the item's value was stored as, read from its existential container in place: `type(of:)`
+        /// copied the value first (a retain and a release of its storage, on every hit). The value is the item's
+        /// first stored property, and the container of an `any Sendable` (a marker protocol, so laid out as
+        /// `Any`) is three words of inline buffer followed by the type's metadata, a layout fixed by the Swift
+        /// ABI; `MemoryCacheValueLayoutTests` checks both on every kind of value.
+        @inline(__always)
+        static func storedType(of item: inout MemoryCacheItem) -> ObjectIdentifier {
+            withUnsafeMutablePointer(to: &item) { pointer in
+                ObjectIdentifier(UnsafeRawPointer(pointer).load(fromByteOffset: 3 * MemoryLayout<Int>.size, as: Any.Type.self))
+            }
+        }
+
+        private static func dynamicType(of item: inout MemoryCacheItem) -> any Any.Type {
+            Swift.type(of: item.value)
         }
 
         @inline(__always)
@@ -248,28 +279,22 @@ extension MemoryCacheShard {
                 isUpdate = true
                 index.values[position].value = value
                 index.values[position].expiresAt = expiresAt
-                if slots[slot].expiresAt != .max { entriesWithExpiry -= 1 }
                 size += newSize - slots[slot].size
                 slots[slot].size = newSize
-                slots[slot].expiresAt = expiresAt
-                slots[slot].generation &+= 1
-                if !slots[slot].tags.isEmpty || !tags.isEmpty { replaceTags(of: slot, with: tags) }
+                if slots[slot].isTagged || !tags.isEmpty { replaceTags(of: slot, with: tags) }
             } else {
                 slot = allocateSlot()
                 isUpdate = false
                 let generation = slots[slot].generation &+ 1
                 slots[slot] = MemoryCacheSlot(
-                    key: key.key, keyHash: key.hash, size: newSize, expiresAt: expiresAt, generation: generation,
-                    isOccupied: true, tags: []
+                    key: key.key, keyHash: key.hash, size: newSize, scheduledExpiry: .max, generation: generation,
+                    isOccupied: true, isTagged: false
                 )
                 index[key] = MemoryCacheItem(value: value, expiresAt: expiresAt, slot: Int32(truncatingIfNeeded: slot))
                 size += newSize
                 if !tags.isEmpty { replaceTags(of: slot, with: tags) }
             }
-            if expiresAt != .max {
-                entriesWithExpiry += 1
-                expiryQueue.insert(expiresAt: expiresAt, slot: slot, generation: slots[slot].generation)
-            }
+            schedule(slot, expiresAt: expiresAt)
 
             // Expired entries go first: they are worthless, whatever the policy thinks of them.
             let expired = size > budget ? removeExpired(now: clock.now(), untilSizeAtMost: budget) : 0
@@ -316,22 +341,36 @@ extension MemoryCacheShard {
             freeSlots.removeAll()
             expiryQueue.removeAll()
             tagIndex.removeAll()
+            tagsOfSlot.removeAll()
             entriesWithExpiry = 0
             size = 0
             policy.removeAll()
         }
 
-        /// Removes expired entries, soonest expiry first, until none is left or the size is within `limit`.
-        /// Returns how many were removed.
+        /// Removes expired entries, in the order of their records' expiries (the soonest first, unless a write
+        /// pushed an entry's expiry later), until none is left or the size is within `limit`. A record that comes
+        /// due for an entry whose expiry was pushed later is moved to that expiry. Returns how many were removed.
         mutating func removeExpired(now: UInt64, untilSizeAtMost limit: Int?) -> Int {
             var removed = 0
             let limit = limit ?? -1
             while limit < 0 || size > limit, let record = expiryQueue.popDue(now: now) {
                 let slot = Int(record.slot)
-                guard slots[slot].isOccupied, slots[slot].generation == record.generation else { continue }
-                removeEntry(slot)
-                policy.recordRemoval(slot)
-                removed += 1
+                guard slots[slot].isOccupied, slots[slot].generation == record.generation,
+                    slots[slot].scheduledExpiry == record.expiresAt
+                else { continue }
+                guard let expiresAt = index[slots[slot].hashedKey]?.expiresAt else {
+                    assertionFailure("an occupied slot's key is not in the table")
+                    continue
+                }
+                if expiresAt <= now {
+                    removeEntry(slot)
+                    policy.recordRemoval(slot)
+                    removed += 1
+                } else {
+                    slots[slot].scheduledExpiry = .max
+                    entriesWithExpiry -= 1
+                    schedule(slot, expiresAt: expiresAt)
+                }
             }
             expirations += UInt64(removed)
             compactExpiryQueueIfNeeded()
@@ -365,6 +404,18 @@ extension MemoryCacheShard {
 
         // MARK: Slots
 
+        /// Keeps a record in the expiry queue no later than the entry's expiry `expiresAt`. A record that is early
+        /// enough stays, so a write that pushes the expiry later (every overwrite under a fixed TTL) costs no heap
+        /// insert and leaves no stale record behind; an entry that no longer expires keeps its record until it
+        /// comes due.
+        private mutating func schedule(_ slot: Int, expiresAt: UInt64) {
+            let scheduled = slots[slot].scheduledExpiry
+            guard expiresAt < scheduled else { return }
+            if scheduled == .max { entriesWithExpiry += 1 }
+            slots[slot].scheduledExpiry = expiresAt
+            expiryQueue.insert(expiresAt: expiresAt, slot: slot, generation: slots[slot].generation)
+        }
+
         private mutating func allocateSlot() -> Int {
             if let slot = freeSlots.popLast() { return Int(slot) }
             slots.append(.free)
@@ -377,8 +428,8 @@ extension MemoryCacheShard {
             let record = slots[slot]
             index.removeValue(forKey: record.hashedKey)
             size -= record.size
-            if record.expiresAt != .max { entriesWithExpiry -= 1 }
-            if !record.tags.isEmpty { replaceTags(of: slot, with: []) }
+            if record.scheduledExpiry != .max { entriesWithExpiry -= 1 }
+            if record.isTagged { replaceTags(of: slot, with: []) }
             var freed = MemoryCacheSlot.free
             freed.generation = record.generation &+ 1
             slots[slot] = freed
@@ -388,7 +439,7 @@ extension MemoryCacheShard {
         /// Makes `tags` the slot's tags, keeping ``tagIndex`` exact.
         private mutating func replaceTags(of slot: Int, with tags: Set<String>) {
             let slot32 = Int32(truncatingIfNeeded: slot)
-            let old = slots[slot].tags
+            let old = tagsOfSlot[slot32] ?? []
             for tag in old where !tags.contains(tag) {
                 if tagIndex[tag]?.remove(slot32) != nil, tagIndex[tag]?.isEmpty == true {
                     tagIndex[tag] = nil
@@ -397,16 +448,17 @@ extension MemoryCacheShard {
             for tag in tags where !old.contains(tag) {
                 tagIndex[tag, default: []].insert(slot32)
             }
-            slots[slot].tags = tags
+            tagsOfSlot[slot32] = tags.isEmpty ? nil : tags
+            slots[slot].isTagged = !tags.isEmpty
         }
 
         private mutating func compactExpiryQueueIfNeeded() {
             guard expiryQueue.needsCompaction(liveCount: entriesWithExpiry) else { return }
             var records: [ExpiryQueue.Record] = []
             records.reserveCapacity(entriesWithExpiry)
-            for slot in slots.indices where slots[slot].isOccupied && slots[slot].expiresAt != .max {
+            for slot in slots.indices where slots[slot].isOccupied && slots[slot].scheduledExpiry != .max {
                 records.append(ExpiryQueue.Record(
-                    expiresAt: slots[slot].expiresAt, slot: Int32(truncatingIfNeeded: slot), generation: slots[slot].generation
+                    expiresAt: slots[slot].scheduledExpiry, slot: Int32(truncatingIfNeeded: slot), generation: slots[slot].generation
                 ))
             }
             expiryQueue.replace(with: records)

@@ -5,6 +5,9 @@
 /// shards' sizes always sum to at most the limit.
 final class ShardedMemoryStorage: Sendable {
     private let shards: [MemoryCacheShard]
+    /// The same shards, unretained, for the hot paths: a shard read from ``shards`` is retained and released
+    /// around every call, and two threads doing so on one shard contend for its reference count's cache line.
+    private let unretainedShards: [Unmanaged<MemoryCacheShard>]
     private let mask: UInt64
 
     /// - Parameter shardCount: a power of two, at most `maxMemorySize`.
@@ -15,6 +18,7 @@ final class ShardedMemoryStorage: Sendable {
         shards = (0..<shardCount).map {
             MemoryCacheShard(budget: base + ($0 < remainder ? 1 : 0), policy: policy, shardCount: shardCount)
         }
+        unretainedShards = shards.map { Unmanaged.passUnretained($0) }
         mask = UInt64(shardCount - 1)
     }
 
@@ -24,17 +28,24 @@ final class ShardedMemoryStorage: Sendable {
     private func shard(for key: HashedKey) -> MemoryCacheShard {
         // The dictionary inside the shard takes its buckets from the low bits of the same hash, so the shard
         // comes from high bits: otherwise every key of a shard would share its low bits and crowd its buckets.
-        shards[Int(truncatingIfNeeded: (key.hash >> 40) & mask)]
+        shards[shardIndex(for: key)]
+    }
+
+    @inline(__always)
+    private func shardIndex(for key: HashedKey) -> Int {
+        Int(truncatingIfNeeded: (key.hash >> 40) & mask)
     }
 
     @inline(__always)
     func get(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> ShardRead {
-        shard(for: key).get(key, clock: clock, type: type)
+        unretainedShards[shardIndex(for: key)]._withUnsafeGuaranteedRef { $0.get(key, clock: clock, type: type) }
     }
 
     @inline(__always)
     func set(_ key: HashedKey, value: any Sendable, size: Int, expiresAt: UInt64, tags: Set<String>, clock: CacheClockSource) -> ShardWrite {
-        shard(for: key).set(key, value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock)
+        unretainedShards[shardIndex(for: key)]._withUnsafeGuaranteedRef {
+            $0.set(key, value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock)
+        }
     }
 
     func delete(_ key: HashedKey) -> Bool {
@@ -93,6 +104,11 @@ final class ShardedMemoryStorage: Sendable {
             memberships += contents.memberships
         }
         return (tags.count, memberships)
+    }
+
+    /// Records in the shards' expiry queues, stale ones included.
+    func expiryRecordCount() -> Int {
+        shards.reduce(0) { $0 + $1.expiryRecordCount() }
     }
 
     func stats() -> CacheStats {

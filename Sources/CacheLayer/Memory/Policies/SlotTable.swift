@@ -8,9 +8,11 @@
 package struct SlotTable: Sendable {
     /// Marks the absence of a neighbour, head, tail or list.
     package static let none = -1
+    private static let none32 = Int32(none)
 
-    private var previous: [Int] = []
-    private var next: [Int] = []
+    /// Neighbours as 32-bit slots (shards number their slots in `Int32`): 8 bytes per slot less than `Int`.
+    private var previous: [Int32] = []
+    private var next: [Int32] = []
     private var heads: [Int]
     private var tails: [Int]
     /// The list each slot is in, or ``none``.
@@ -50,8 +52,8 @@ package struct SlotTable: Sendable {
         guard slot >= listOfSlot.count else { return }
         let newCount = max(slot + 1, listOfSlot.count * 2, 16)
         let added = newCount - listOfSlot.count
-        previous.append(contentsOf: repeatElement(Self.none, count: added))
-        next.append(contentsOf: repeatElement(Self.none, count: added))
+        previous.append(contentsOf: repeatElement(Self.none32, count: added))
+        next.append(contentsOf: repeatElement(Self.none32, count: added))
         listOfSlot.append(contentsOf: repeatElement(Int8(Self.none), count: added))
         weights.append(contentsOf: repeatElement(0, count: added))
         hashes.append(contentsOf: repeatElement(0, count: added))
@@ -94,9 +96,9 @@ package struct SlotTable: Sendable {
     /// Links a prepared `slot` (see ``prepare(_:hash:weight:)``) as the newest entry of `list`.
     package mutating func link(_ slot: Int, to list: Int) {
         let tail = tails[list]
-        previous[slot] = tail
-        next[slot] = Self.none
-        if tail == Self.none { heads[list] = slot } else { next[tail] = slot }
+        previous[slot] = Int32(truncatingIfNeeded: tail)
+        next[slot] = Self.none32
+        if tail == Self.none { heads[list] = slot } else { next[tail] = Int32(truncatingIfNeeded: slot) }
         tails[list] = slot
         listOfSlot[slot] = Int8(list)
         counts[list] += 1
@@ -109,12 +111,12 @@ package struct SlotTable: Sendable {
     @discardableResult
     package mutating func remove(_ slot: Int) -> Int {
         let list = Int(listOfSlot[slot])
-        let before = previous[slot]
-        let after = next[slot]
-        if before == Self.none { heads[list] = after } else { next[before] = after }
-        if after == Self.none { tails[list] = before } else { previous[after] = before }
-        previous[slot] = Self.none
-        next[slot] = Self.none
+        let before = Int(previous[slot])
+        let after = Int(next[slot])
+        if before == Self.none { heads[list] = after } else { next[before] = Int32(truncatingIfNeeded: after) }
+        if after == Self.none { tails[list] = before } else { previous[after] = Int32(truncatingIfNeeded: before) }
+        previous[slot] = Self.none32
+        next[slot] = Self.none32
         listOfSlot[slot] = Int8(Self.none)
         counts[list] -= 1
         count -= 1
@@ -136,14 +138,14 @@ package struct SlotTable: Sendable {
         let list = Int(listOfSlot[slot])
         let tail = tails[list]
         guard tail != slot else { return }
-        let before = previous[slot]
+        let before = Int(previous[slot])
         // Not the tail, so it has a successor.
-        let after = next[slot]
-        if before == Self.none { heads[list] = after } else { next[before] = after }
-        previous[after] = before
-        previous[slot] = tail
-        next[slot] = Self.none
-        next[tail] = slot
+        let after = Int(next[slot])
+        if before == Self.none { heads[list] = after } else { next[before] = Int32(truncatingIfNeeded: after) }
+        previous[after] = Int32(truncatingIfNeeded: before)
+        previous[slot] = Int32(truncatingIfNeeded: tail)
+        next[slot] = Self.none32
+        next[tail] = Int32(truncatingIfNeeded: slot)
         tails[list] = slot
     }
 
@@ -169,12 +171,12 @@ package struct SlotTable: Sendable {
 
     /// The slot after `slot` (towards the tail), or `nil`.
     package func after(_ slot: Int) -> Int? {
-        Self.slot(next[slot])
+        Self.slot(Int(next[slot]))
     }
 
     /// The slot before `slot` (towards the head), or `nil`.
     package func before(_ slot: Int) -> Int? {
-        Self.slot(previous[slot])
+        Self.slot(Int(previous[slot]))
     }
 
     /// `nil` for the `none` marker, else the slot.
@@ -192,8 +194,8 @@ package struct SlotTable: Sendable {
             listWeights[index] = 0
         }
         for index in next.indices {
-            previous[index] = Self.none
-            next[index] = Self.none
+            previous[index] = Self.none32
+            next[index] = Self.none32
             listOfSlot[index] = Int8(Self.none)
         }
         weightedSize = 0
