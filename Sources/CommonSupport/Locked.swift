@@ -40,7 +40,7 @@ public final class Locked<State: ~Copyable>: @unchecked Sendable {
 /// Reflection (`dump`, a failed `#expect`, a debugger's summary) shows no state: reading it would bypass the lock, and
 /// copying noncopyable state out for a mirror crashes.
 extension Locked: CustomReflectable where State: ~Copyable {
-    package var customMirror: Mirror {
+    public var customMirror: Mirror {
         Mirror(self, children: [], displayStyle: .class)
     }
 }
