@@ -458,13 +458,6 @@ extension RedisServer {
 
 private let sharedServer = Task<RedisServer, any Error> {
     let server = try await RedisServer.start()
-    sharedServerPID.store(server.pid ?? 0, ordering: .relaxed)
-    // A test process ends without running deinitialisers of globals: kill the server on the way out.
-    atexit {
-        let pid = sharedServerPID.load(ordering: .relaxed)
-        if pid > 0 { posixKill(pid, SIGKILL) }
-    }
+    ProcessExitCleanup.register(server)
     return server
 }
-
-private let sharedServerPID = Atomic<Int32>(0)
