@@ -285,8 +285,14 @@ public final class RedisCluster: Sendable {
         var configuration = RedisConnectionConfiguration(host: node.host, port: node.port, connectTimeout: .seconds(2), commandTimeout: .seconds(5))
         if let caCertificatePath = node.caCertificatePath { configuration.tls = try .verifying(caCertificatePath: caCertificatePath) }
         let connection = try await RedisConnection.connect(configuration: configuration)
-        defer { Task { await connection.close() } }
-        return try await connection.execute(RedisCommand(arguments))
+        do {
+            let reply = try await connection.execute(RedisCommand(arguments))
+            await connection.close()
+            return reply
+        } catch {
+            await connection.close()
+            throw error
+        }
     }
 
     /// Runs a command on one node and returns its reply as text (arrays rendered with `description`).
@@ -315,6 +321,12 @@ extension RedisCluster {
 
 private let sharedCluster = Task<RedisCluster, any Error> {
     let cluster = try await RedisCluster.start()
-    for node in cluster.nodes { ProcessExitCleanup.register(node) }
+    sharedClusterPIDs.withLock { $0 = cluster.nodes.compactMap(\.pid) }
+    // A test process ends without running deinitialisers of globals: kill the nodes on the way out.
+    atexit {
+        for pid in sharedClusterPIDs.withLock({ $0 }) where pid > 0 { _ = kill(pid, SIGKILL) }
+    }
     return cluster
 }
+
+private let sharedClusterPIDs = Locked<[Int32]>([])
