@@ -321,12 +321,6 @@ extension RedisCluster {
 
 private let sharedCluster = Task<RedisCluster, any Error> {
     let cluster = try await RedisCluster.start()
-    sharedClusterPIDs.withLock { $0 = cluster.nodes.compactMap(\.pid) }
-    // A test process ends without running deinitialisers of globals: kill the nodes on the way out.
-    atexit {
-        for pid in sharedClusterPIDs.withLock({ $0 }) where pid > 0 { _ = kill(pid, SIGKILL) }
-    }
+    for node in cluster.nodes { ProcessExitCleanup.register(node) }
     return cluster
 }
-
-private let sharedClusterPIDs = Locked<[Int32]>([])
