@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import Synchronization
@@ -6,6 +7,23 @@ import Synchronization
 /// The continuation a caller waits on for its reply. Checked in debug builds (ThreadSanitizer runs them) so a
 /// double resume traps and the sanitizer sees the hand-off of a reply from the event loop to the caller.
 package typealias RedisReplyContinuation<Reply> = CheckedContinuation<Reply, any Error>
+
+/// Makes the hand-off of every reply visible to ThreadSanitizer, in debug builds only (where it runs).
+///
+/// The concurrency runtime tells the sanitizer that a resume happens before the task continues, except when the
+/// continuation was resumed before the task awaited it: that fast path takes no sanitizer acquire. A reply that
+/// arrives before its caller suspended then looks raced (its buffer was written on the event loop, read by the
+/// caller) although the hand-off is synchronized. The event loop passes this lock before it resumes, and the caller
+/// after it wakes: the sanitizer sees the edge that exists anyway. Release builds take no lock.
+package enum ReplyHandOff {
+    private static let lock = NIOLock()
+
+    /// Called by the event loop just before it resumes a caller, and by the caller just after it resumed.
+    @inline(__always)
+    package static func mark() {
+        lock.withLock {}
+    }
+}
 #else
 /// The continuation a caller waits on for its reply. Unsafe in release builds: a checked continuation allocates
 /// a canary per command. Each is resumed exactly once because the state machine hands every request out exactly
@@ -19,6 +37,9 @@ package enum RedisReplyPromise {
     case batch(RedisReplyContinuation<[RESPValue]>)
 
     func fail(_ error: RedisError) {
+        #if DEBUG
+        ReplyHandOff.mark()
+        #endif
         switch self {
         case .single(let c): c.resume(throwing: error)
         case .batch(let c): c.resume(throwing: error)
@@ -171,8 +192,14 @@ package final class RedisChannelHandler: ChannelInboundHandler {
         case .none, .ignore:
             break
         case .succeed(let promise, let value):
+            #if DEBUG
+            ReplyHandOff.mark()
+            #endif
             if case .single(let c) = promise { c.resume(returning: value) }
         case .succeedBatch(let promise, let values):
+            #if DEBUG
+            ReplyHandOff.mark()
+            #endif
             if case .batch(let c) = promise { c.resume(returning: values) }
         case .closeAndFail(let promises, let error):
             self.closeChannel()

@@ -343,7 +343,8 @@ public final class RedisConnection: RedisCommandExecutor {
         _ body: (RedisReplyContinuation<Reply>) -> Void
     ) async throws -> Reply {
         #if DEBUG
-        try await withCheckedThrowingContinuation(body)
+        defer { ReplyHandOff.mark() }
+        return try await withCheckedThrowingContinuation(body)
         #else
         try await withUnsafeThrowingContinuation(body)
         #endif
