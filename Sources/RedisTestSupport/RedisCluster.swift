@@ -284,14 +284,9 @@ public final class RedisCluster: Sendable {
     public static func reply(_ node: RedisServer, _ arguments: [String]) async throws -> RESPValue {
         var configuration = RedisConnectionConfiguration(host: node.host, port: node.port, connectTimeout: .seconds(2), commandTimeout: .seconds(5))
         if let caCertificatePath = node.caCertificatePath { configuration.tls = try .verifying(caCertificatePath: caCertificatePath) }
-        let connection = try await RedisConnection.connect(configuration: configuration)
-        do {
-            let reply = try await connection.execute(RedisCommand(arguments))
-            await connection.close()
-            return reply
-        } catch {
-            await connection.close()
-            throw error
+        // Closed once the reply is read, not in a detached task while the caller still reads it.
+        return try await stopping(RedisConnection.connect(configuration: configuration), stop: { await $0.close() }) {
+            try await $0.execute(RedisCommand(arguments))
         }
     }
 
