@@ -98,8 +98,8 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
         configuration.maxIdleConnections = configuration.poolSize
         var workload = Workload(
-            keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf,
-            concurrency: concurrency, duration: .milliseconds(Int64(duration * 1000)), showProgress: !json,
+            keys: keys, valueSize: valueSize, concurrency: concurrency, readRatio: readRatio, zipf: zipf,
+            duration: .milliseconds(Int64(duration * 1000)), showProgress: !json,
             warmsReads: nearCache && warmUp
         )
         if rawClient {
@@ -154,11 +154,10 @@ struct BenchResult: Sendable {
 
 /// A timed mixed get/set workload over Zipf-distributed keys.
 struct Workload: Sendable {
-    var keys: Int
-    var valueSize: Int
-    var readRatio: Double
-    var zipf: Double
-    var concurrency: Int
+    /// Distinct keys, bytes per value, and worker tasks.
+    var keys, valueSize, concurrency: Int
+    /// The share of reads, and the Zipf exponent of key popularity.
+    var readRatio, zipf: Double
     var duration: Duration
     var showProgress: Bool
     /// Whether every key is read once after the fill, untimed: a near cache's L1 then starts full.
@@ -267,14 +266,6 @@ struct Workload: Sendable {
 
 /// The bench's output, as a table or as JSON.
 struct BenchReport: Encodable {
-    struct Operation: Encodable {
-        var name: String
-        var operations: Int
-        var opsPerSec: Double
-        var p50Ms: Double
-        var p99Ms: Double
-    }
-
     struct Stats: Encodable {
         var hits, misses, sets, deletes, evictions, expirations: UInt64
         var size: Int
@@ -315,7 +306,7 @@ struct BenchReport: Encodable {
 
     var backend: String
     var elapsedSeconds: Double
-    var operations: [Operation]
+    var operations: [OperationSummary]
     var stats: Stats
     /// With `--near-cache`: L1's counters during the timed phase.
     var nearCache: NearCache?
@@ -329,17 +320,11 @@ struct BenchReport: Encodable {
         self.backend = backend
         let seconds = Double(result.elapsed / .milliseconds(1)) / 1000
         elapsedSeconds = seconds
-        func operation(_ name: String, _ recorder: LatencyRecorder) -> Operation {
-            Operation(
-                name: name, operations: recorder.count,
-                opsPerSec: seconds > 0 ? Double(recorder.count) / seconds : 0,
-                p50Ms: recorder.milliseconds(atPercentile: 50),
-                p99Ms: recorder.milliseconds(atPercentile: 99)
-            )
-        }
         var all = result.gets
         all.merge(result.sets)
-        operations = [operation("get", result.gets), operation("set", result.sets), operation("total", all)]
+        operations = [("get", result.gets), ("set", result.sets), ("total", all)].map {
+            OperationSummary(name: $0.0, recorder: $0.1, seconds: seconds)
+        }
         self.stats = Stats(
             hits: stats.hits, misses: stats.misses, sets: stats.sets, deletes: stats.deletes,
             evictions: stats.evictions, expirations: stats.expirations, size: stats.size,

@@ -96,8 +96,8 @@ struct CoherenceRun: Sendable {
     let admin: RedisConnectionConfiguration
     /// Whether `admin` is a seed of a Redis Cluster: invalidations then arrive on several connections.
     let cluster: Bool
-    let writes: Int
-    let keys: Int
+    /// Writes in all, spread over `keys` keys.
+    let writes, keys: Int
 
     /// The version of `key` after the first `count` writes (0: the initial value).
     func version(of key: Int, afterWrites count: Int) -> Int {
@@ -311,16 +311,10 @@ struct CoherenceTimeout: Error, CustomStringConvertible {
 
 /// The coherence measurement, as a summary or JSON.
 struct CoherenceReport: Encodable {
-    var writes: Int
-    var reads: Int
-    var staleReads: Int
-    var staleReadsAfterKill: Int
-    var neverSeen: Int
-    var p50Ms: Double
-    var p99Ms: Double
-    var maxMs: Double
-    var trackingSetUps: UInt64
-    var nearHits: UInt64
+    var writes, reads, staleReads, staleReadsAfterKill, neverSeen: Int
+    /// Write-to-visible latencies.
+    var p50Ms, p99Ms, maxMs: Double
+    var trackingSetUps, nearHits: UInt64
 
     var summary: String {
         """

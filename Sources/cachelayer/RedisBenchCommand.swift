@@ -36,14 +36,12 @@ struct RedisBenchCommand: AsyncParsableCommand {
     @Flag(help: "--url names a seed node of a Redis Cluster: commands go through RedisClusterClient (a pool of --clients connections per primary), routed by hash slot.")
     var cluster = false
 
-    @Flag(help: "Print {\"operations\": [{\"name\", \"ops_per_sec\", \"p50_ms\", \"p99_ms\"}]} only.")
+    @Flag(help: "Print {\"operations\": [{\"name\", \"operations\", \"ops_per_sec\", \"p50_ms\", \"p99_ms\"}]} only.")
     var json = false
 
-    struct Result {
-        var name: String
-        var ops_per_sec: Double
-        var p50_ms: Double
-        var p99_ms: Double
+    /// The `--json` output.
+    struct Report: Encodable {
+        var operations: [OperationSummary]
     }
 
     func validate() throws {
@@ -56,7 +54,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
         var configuration = try RedisConnectionConfiguration(url: url)
         configuration.commandTimeout = .seconds(60)
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: valueSize)
-        var results: [Result] = []
+        var results: [OperationSummary] = []
         if cluster {
             let client = try RedisClusterClient(
                 configuration: RedisClusterConfiguration(
@@ -105,26 +103,16 @@ struct RedisBenchCommand: AsyncParsableCommand {
                 )
             }
         }
-        for result in results {
-            if !json {
+        if json {
+            print(try jsonLine(Report(operations: results)))
+        } else {
+            for result in results {
                 print(
-                    "\(result.name): \(String(format: "%.2f", result.ops_per_sec)) requests per second, "
-                        + "p50=\(String(format: "%.3f", result.p50_ms)) msec, p99=\(String(format: "%.3f", result.p99_ms)) msec"
+                    "\(result.name): \(String(format: "%.2f", result.opsPerSec)) requests per second, "
+                        + "p50=\(String(format: "%.3f", result.p50Ms)) msec, p99=\(String(format: "%.3f", result.p99Ms)) msec"
                 )
             }
         }
-        if json {
-            // Written by hand to match the documented layout exactly (key order and spacing).
-            let operations = results.map { result in
-                "{\"name\": \"\(result.name)\", \"ops_per_sec\": \(Self.number(result.ops_per_sec)), "
-                    + "\"p50_ms\": \(Self.number(result.p50_ms)), \"p99_ms\": \(Self.number(result.p99_ms))}"
-            }
-            print("{\"operations\": [\(operations.joined(separator: ", "))]}")
-        }
-    }
-
-    private static func number(_ value: Double) -> String {
-        value.isFinite ? String(format: "%.3f", value) : "0"
     }
 
     private func measure(
@@ -133,7 +121,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
         executor: (Int) -> (any TaskExecutor)?,
         value: [UInt8],
         send: @escaping @Sendable (Int, [RedisCommand]) async throws -> Void
-    ) async throws -> Result {
+    ) async throws -> OperationSummary {
         let issued = Counter()
         let total = self.requests
         let pipeline = self.pipeline
@@ -171,12 +159,7 @@ struct RedisBenchCommand: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Result(
-            name: name,
-            ops_per_sec: Double(latencies.count) / seconds,
-            p50_ms: latencies.milliseconds(atPercentile: 50),
-            p99_ms: latencies.milliseconds(atPercentile: 99)
-        )
+        return OperationSummary(name: name, recorder: latencies, seconds: seconds)
     }
 
     /// Writes a random 12-digit key number into `key:NNNNNNNNNNNN`, as redis-benchmark's `-r` does.

@@ -174,24 +174,20 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     private func printJSON(trace: Trace, requests: Int, results: [ReplayResult]) {
+        // `jsonLine` writes the names in snake case: `default_policy`, `hit_ratio`.
         struct Output: Encodable {
             struct Row: Encodable {
-                var policy: String
-                var size: Int
-                var hit_ratio: Double
+                var policy: String, size: Int, hitRatio: Double
             }
-            var trace: String
-            var requests: Int
-            var default_policy: String
-            var results: [Row]
+            var trace: String, requests: Int, defaultPolicy: String, results: [Row]
         }
         let output = Output(
             trace: trace.name,
             requests: requests,
-            default_policy: ReplayPolicy.default.rawValue,
+            defaultPolicy: ReplayPolicy.default.rawValue,
             results: results.map {
                 // Four decimals, as a percentage with two: more would be noise across runs.
-                Output.Row(policy: $0.policy.rawValue, size: $0.size, hit_ratio: ($0.hitRatio * 10_000).rounded() / 10_000)
+                Output.Row(policy: $0.policy.rawValue, size: $0.size, hitRatio: ($0.hitRatio * 10_000).rounded() / 10_000)
             }
         )
         print((try? jsonLine(output)) ?? "{}")
