@@ -100,15 +100,10 @@ public final class RedisClusterClient: RedisCommandExecutor, Service {
     /// Runs every node's pool and refreshes the topology on a timer, until cancelled or gracefully shut down (or
     /// ``shutdown()`` is called); then closes every connection and returns.
     public func run() async {
-        await runUntilShutdown(shutdown: self.shutdown) {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.refreshLoop() }
-                for await event in self.events {
-                    switch event {
-                    case .run(let pool): group.addTask { await pool.run() }
-                    case .stop: group.cancelAll()
-                    }
-                }
+        await runBackgroundWork(events: self.events, shutdown: self.shutdown, background: { await self.refreshLoop() }) { event in
+            switch event {
+            case .run(let pool): .start { await pool.run() }
+            case .stop: .cancelAll
             }
         }
     }

@@ -106,21 +106,13 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
     /// Makes and closes connections until cancelled or gracefully shut down (or ``shutdown()`` is called);
     /// then closes every connection and returns when none is left open.
     public func run() async {
-        await runUntilShutdown(shutdown: self.shutdown) {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.maintenanceLoop() }
-                for await event in self.events {
-                    switch event {
-                    case .connect:
-                        group.addTask { await self.makeConnection() }
-                    case .close(let connection):
-                        group.addTask { await connection.close() }
-                    case .stop:
-                        // Stop the maintenance loop and every connect attempt (its handshake and its retry
-                        // back-off) now: they end at once, and the stream finishes when nothing is left.
-                        group.cancelAll()
-                    }
-                }
+        await runBackgroundWork(events: self.events, shutdown: self.shutdown, background: { await self.maintenanceLoop() }) { event in
+            switch event {
+            case .connect: .start { await self.makeConnection() }
+            case .close(let connection): .start { await connection.close() }
+            // Stop the maintenance loop and every connect attempt (its handshake and its retry back-off) now: they
+            // end at once, and the stream finishes when nothing is left.
+            case .stop: .cancelAll
             }
         }
     }

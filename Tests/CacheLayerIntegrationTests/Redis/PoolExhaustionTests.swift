@@ -24,7 +24,9 @@ struct CachePoolExhaustionTests {
         // the second idle connection can take a while.
         let ready = await eventually(timeout: .seconds(10)) { pool.statistics.idle + pool.statistics.leased == 2 && pool.statistics.connecting == 0 }
         #expect(ready, "the pool did not open its two connections: \(pool.statistics)")
-        async let blocked: Void = server.withRawConnection { _ = try await $0.send(["DEBUG", "SLEEP", "1"]) }
+        // Two seconds against 200 ms lease waits: on a loaded machine starting 500 tasks can take most of a second,
+        // and a get that starts after the server wakes succeeds.
+        async let blocked: Void = server.withRawConnection { _ = try await $0.send(["DEBUG", "SLEEP", "2"]) }
         try await Task.sleep(for: .milliseconds(100))
         let codes = await withTaskGroup(of: CacheError.Code?.self) { group in
             for _ in 0..<500 {
