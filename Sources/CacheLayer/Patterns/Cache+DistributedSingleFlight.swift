@@ -8,6 +8,9 @@ package protocol DistributedFlightLocking: Sendable {
     func acquireFlightLock(_ key: String, token: String, ttl: Duration) async throws -> Bool
     /// Whether `token` still holds the lock of `key`.
     func holdsFlightLock(_ key: String, token: String) async throws -> Bool
+    /// Gives the lock of `key` `ttl` more to live if `token` still holds it (compare-and-`PEXPIRE`); returns whether
+    /// it did.
+    func renewFlightLock(_ key: String, token: String, ttl: Duration) async throws -> Bool
     /// Deletes the lock of `key` if `token` holds it (compare-and-delete), never a lock someone else took since.
     func releaseFlightLock(_ key: String, token: String) async throws
     /// Waits at most `timeout` before a waiter polls again; returns early when the cache learns that `key` changed.
@@ -57,7 +60,9 @@ extension Cache {
                     if let stored = try await check() {
                         value = stored
                     } else {
-                        value = try await load({ (try? await locking.holdsFlightLock(key, token: token)) ?? false })
+                        value = try await Self.renewingLock(locking, key: key, token: token, options: distributed) {
+                            try await load({ (try? await locking.holdsFlightLock(key, token: token)) ?? false })
+                        }
                     }
                 } catch {
                     // Released at once, so that a waiting instance need not wait for the lock to expire.
@@ -80,6 +85,45 @@ extension Cache {
             await locking.waitForFlightProgress(key, atMost: min(pause, deadline - now))
             if Task.isCancelled { throw CacheError.cancelled(key: key) }
             pause = min(pause * 2, distributed.maxPollInterval)
+        }
+    }
+
+    /// Runs the owner's `load` while renewing its lock every third of ``DistributedSingleFlightOptions/lockTTL``, so
+    /// a factory slower than the lock's TTL keeps the lock and the other instances keep waiting for its value
+    /// instead of running the factory as well. Renewal stops when `load` returns, when the lock was lost, and after
+    /// ``DistributedSingleFlightOptions/maxWait`` (the waiters run the factory themselves by then anyway), so a
+    /// factory that hangs holds the lock at most that long plus one TTL, and an owner that dies holds it one TTL.
+    static func renewingLock<Value: Sendable>(
+        _ locking: any DistributedFlightLocking,
+        key: String,
+        token: String,
+        options: DistributedSingleFlightOptions,
+        _ load: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask {
+                let interval = options.lockTTL / 3
+                let stop = ContinuousClock.now + options.maxWait
+                while ContinuousClock.now + interval < stop {
+                    do {
+                        try await Task.sleep(for: interval)
+                        guard try await locking.renewFlightLock(key, token: token, ttl: options.lockTTL) else { break }
+                    } catch {
+                        // Cancelled (the load is done), or Redis failed: the lock then expires by itself.
+                        break
+                    }
+                }
+                return nil
+            }
+            group.addTask { try await load() }
+            while let result = try await group.next() {
+                if let value = result {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            // Unreachable: the load's task returns a value or throws.
+            throw CacheError.cancelled(key: key)
         }
     }
 }

@@ -23,15 +23,19 @@
 /// - a waiter that has waited ``maxWait`` gives up and runs the factory itself (logged as a warning), so a lock
 ///   that is never released (an owner whose factory hangs, a lock set by hand) costs at most that wait.
 ///
-/// Pick ``lockTTL`` longer than the factory takes: when a factory outlives it, another instance may run the factory
-/// as well (at most one more per ``lockTTL``), and the late owner, no longer holding the lock, does not store its
-/// (older) value. Within one instance, concurrent callers share one flight as always.
+/// While its factory runs, the owner renews the lock every third of ``lockTTL`` (a compare-and-`PEXPIRE` script), so
+/// a factory slower than ``lockTTL`` keeps the lock and the others keep waiting for its value. The renewal stops
+/// after ``maxWait``, when the waiters run the factory themselves anyway. An owner that lost its lock (Redis failed
+/// during a renewal, or the factory outlived ``maxWait`` and the lock expired) does not store its value, which may be
+/// older than the one another instance stored meanwhile. Within one instance, concurrent callers share one flight as
+/// always.
 ///
 /// On caches not backed by Redis (``MemoryCache``, a cache of your own) the option is ignored: single flight stays
 /// per process. Lock keys are named `__flight__:<namespace>:<key>`, outside the namespace, so `clear()` and client
 /// tracking do not see them.
 public struct DistributedSingleFlightOptions: Sendable, Hashable {
-    /// How long a lock lives without its owner: the longest the others wait for an owner that died. Default: 10 s.
+    /// How long a lock lives without its owner's renewal: the longest the others wait for an owner that died.
+    /// Default: 10 s.
     public var lockTTL: Duration
     /// The longest a waiting instance waits before it runs the factory itself. Default: 15 s.
     public var maxWait: Duration

@@ -9,6 +9,11 @@ extension TwoLevelCache: DistributedFlightLocking {
         try await redis.holdsFlightLock(key, token: token)
     }
 
+    package func renewFlightLock(_ key: String, token: String, ttl: Duration) async throws -> Bool {
+        try checkOpen(key)
+        return try await redis.renewFlightLock(key, token: token, ttl: ttl)
+    }
+
     package func releaseFlightLock(_ key: String, token: String) async throws {
         try await redis.releaseFlightLock(key, token: token)
     }

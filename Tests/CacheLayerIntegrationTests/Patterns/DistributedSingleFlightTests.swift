@@ -63,14 +63,14 @@ struct DistributedSingleFlightTests {
     }
 
     @Test(arguments: Kind.allCases)
-    func anOwnerThatStopsHoldsTheLockOnlyUntilItExpiresAndALateOwnerDoesNotOverwrite(kind: Kind) async throws {
+    func anOwnerThatDiesHoldsTheLockOnlyUntilItExpiresAndALateOwnerDoesNotOverwrite(kind: Kind) async throws {
         let namespace = "dsf-\(UUID().uuidString.prefix(8))"
         let a = try await Self.instance(kind, namespace: namespace)
         let b = try await Self.instance(kind, namespace: namespace)
         let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(lockTTL: .milliseconds(300), maxWait: .seconds(30)))
         let hung = Gate()
         let started = CallCounter()
-        // A takes the lock and its factory never returns (as an owner whose process froze or died).
+        // A takes the lock and its factory does not return.
         let owner = Task {
             try await a.getOrSet("k", ttl: .seconds(60), options: options) { () async throws -> String in
                 started.increment()
@@ -83,18 +83,54 @@ struct DistributedSingleFlightTests {
             return try await Self.lockValue(namespace: namespace, key: "k") != nil
         }
         #expect(locked)
+        // A loses Redis (as a process that died would): it can no longer renew its lock.
+        try await a.close()
         let calls = CallCounter()
+        let start = ContinuousClock.now
         let value = try await b.getOrSet("k", ttl: .seconds(60), options: options) { () async throws -> String in
             calls.increment()
             return "b"
         }
         #expect(value == "b", "B took the lock once A's expired and ran the factory")
         #expect(calls.value == 1)
-        // A's factory finishes late: its caller gets its value, but it no longer holds the lock and stores nothing.
+        #expect(ContinuousClock.now - start < .seconds(20), "B did not wait for maxWait: the lock expired")
+        // A's factory finishes late: it no longer holds the lock and stores nothing.
         hung.open()
-        #expect(try await owner.value == "late")
+        _ = try? await owner.value
         #expect(try await b.get("k", as: String.self) == "b")
-        #expect(try await a.get("k", as: String.self) == "b")
+        let c = try await Self.instance(kind, namespace: namespace)
+        #expect(try await c.get("k", as: String.self) == "b")
+        try await b.close()
+        try await c.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aFactorySlowerThanTheLockTTLKeepsItsLockByRenewingIt(kind: Kind) async throws {
+        let namespace = "dsf-\(UUID().uuidString.prefix(8))"
+        let a = try await Self.instance(kind, namespace: namespace)
+        let b = try await Self.instance(kind, namespace: namespace)
+        let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(lockTTL: .milliseconds(300), maxWait: .seconds(30)))
+        let calls = CallCounter()
+        let results = try await withThrowingTaskGroup(of: String.self) { group in
+            for cache in [a, b] {
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await cache.getOrSet("slow", ttl: .seconds(60), options: options) {
+                            calls.increment()
+                            // Five lock TTLs: without renewal the lock expires and the other instance runs too.
+                            try await Task.sleep(for: .milliseconds(1500))
+                            return "computed"
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(results.count == 40)
+        #expect(results.allSatisfy { $0 == "computed" })
+        #expect(calls.value == 1, "the owner renewed its lock while its factory ran")
+        let lock = try await Self.lockValue(namespace: namespace, key: "slow")
+        #expect(lock == nil, "the owner released its lock")
         try await a.close()
         try await b.close()
     }
