@@ -51,6 +51,8 @@ public final class FallbackCache: Cache {
     /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
     let background = CacheBackgroundWork()
     let replayRefusalCount = Atomic<Int>(0)
+    /// Tokens of distributed single-flight locks granted locally because the backend was unreachable.
+    let localFlightTokens = Locked<Set<String>>([])
     /// Whether the backend reads TTLs (`getWithTTL`); refreshed copies then expire with the backend's.
     private let backendReadsTTL = Atomic<Bool>(true)
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// A cache that can hold the lock of a distributed single flight (``DistributedSingleFlightOptions``): one lock key
-/// per cache key in a store all instances share. ``RedisCache`` and ``TwoLevelCache`` conform.
+/// per cache key in a store all instances share. ``RedisCache``, ``TwoLevelCache`` and ``FallbackCache`` conform.
 package protocol DistributedFlightLocking: Sendable {
     /// Takes the lock of `key` for `token` unless someone holds it (`SET NX PX`); returns whether it did.
     func acquireFlightLock(_ key: String, token: String, ttl: Duration) async throws -> Bool

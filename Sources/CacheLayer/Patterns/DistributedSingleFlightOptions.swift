@@ -1,6 +1,6 @@
 /// Distributed single flight for ``Cache/getOrSet(_:as:ttl:options:factory:)``: on a cache backed by Redis
-/// (``RedisCache``, ``TwoLevelCache``), one instance in the whole deployment runs the factory for a key while the
-/// others wait for its value, instead of one per instance.
+/// (``RedisCache``, ``TwoLevelCache``, a ``FallbackCache`` over Redis), one instance in the whole deployment runs the
+/// factory for a key while the others wait for its value, instead of one per instance.
 ///
 /// ```swift
 /// let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(lockTTL: .seconds(5)))

@@ -11,6 +11,8 @@ import Testing
 struct DistributedSingleFlightTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
         case redis, twoLevel
+        /// A ``FallbackCache`` over a ``RedisCache`` (`enableFallback`, as the `.production` preset sets).
+        case fallback
         var testDescription: String { rawValue }
     }
 
@@ -25,6 +27,9 @@ struct DistributedSingleFlightTests {
         case .twoLevel:
             configuration.nearCache = NearCacheConfiguration(maxMemorySize: 1024 * 1024)
             return try await TwoLevelCache.connect(configuration: configuration, logger: quietLogger)
+        case .fallback:
+            configuration.enableFallback = true
+            return try await makeCache(configuration, logger: quietLogger)
         }
     }
 
@@ -133,6 +138,34 @@ struct DistributedSingleFlightTests {
         #expect(lock == nil, "the owner released its lock")
         try await a.close()
         try await b.close()
+    }
+
+    @Test func duringAnOutageAFallbackCacheRunsTheFlightLocallyAndStoresItsValue() async throws {
+        try await withRedisServer { server in
+            let cache = try await FallbackReplayErrorTests.fallbackCache(server, namespace: "dsf-outage")
+            let options = GetOrSetOptions(distributed: DistributedSingleFlightOptions(lockTTL: .seconds(10), maxWait: .seconds(30)))
+            await server.kill()
+            _ = try await cache.get("probe", as: Int.self)
+            #expect(!cache.isBackendHealthy)
+            let calls = CallCounter()
+            let start = ContinuousClock.now
+            let results = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        try await cache.getOrSet("k", ttl: .seconds(60), options: options) {
+                            calls.increment()
+                            return "local"
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(results == Array(repeating: "local", count: 20))
+            #expect(calls.value == 1, "one flight in this instance")
+            #expect(ContinuousClock.now - start < .seconds(5), "no wait for a lock Redis cannot grant")
+            #expect(try await cache.get("k", as: String.self) == "local", "the local owner stored its value in memory")
+            try await cache.close()
+        }
     }
 
     @Test(arguments: Kind.allCases)
