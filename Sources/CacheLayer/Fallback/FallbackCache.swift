@@ -43,6 +43,9 @@ import Synchronization
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
 public final class FallbackCache: Cache {
     let primary: any Cache
+    /// The backend when it is a ``TwoLevelCache``: reads try its L1 first, and only reads that reached Redis refresh
+    /// memory's copy.
+    let twoLevel: TwoLevelCache?
     let memory: FallbackMemory
     let probe: @Sendable () async throws -> Void
     let configuration: FallbackConfiguration
@@ -116,6 +119,7 @@ public final class FallbackCache: Cache {
     ) throws {
         try configuration.validate()
         self.primary = primary
+        self.twoLevel = primary as? TwoLevelCache
         self.memory = FallbackMemory(cache: local, maxAge: configuration.maxOutageAge)
         self.configuration = configuration
         self.logger = logger
@@ -136,12 +140,36 @@ public final class FallbackCache: Cache {
 
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try checkOpen()
+        if let twoLevel { return try await get(key, as: type, through: twoLevel) }
         if let stamp = routeToBackend(key) {
             do {
                 let (value, ttl) = try await readWithTTL(key, as: type)
                 noteSuccess()
                 memory.refresh(key, value, ttl: ttl, stamp: stamp)
                 return value
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+            }
+        }
+        return try await local.get(key, as: type)
+    }
+
+    /// A read over a ``TwoLevelCache``: its L1 first, unless the key must stay in memory (one lock, no write: L1 holds
+    /// nothing newer than memory's copy, which was refreshed when L1 was filled, by a read of Redis or a write); on an
+    /// L1 miss, Redis, whose answer refreshes memory's copy (under a stamp taken with the same check, as for any
+    /// backend read) and fills L1.
+    private func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type, through twoLevel: TwoLevelCache) async throws -> Value? {
+        if state.withLock({ !$0.mustUseMemory(for: key) }), case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) {
+            // L1 checked that the dynamic type is exactly `Value`.
+            return value as? Value
+        }
+        if let stamp = routeToBackend(key) {
+            do {
+                let read = try await twoLevel.readFromRedis(key, as: type, needsTTL: true)
+                noteSuccess()
+                // A TTL of zero: the key expired while it was read; memory keeps no copy.
+                memory.refresh(key, read.ttl == .zero ? nil : read.value, ttl: read.ttl, stamp: stamp)
+                return read.value
             } catch where Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: true)
             }
