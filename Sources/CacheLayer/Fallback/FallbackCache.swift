@@ -538,6 +538,10 @@ public final class FallbackCache: Cache {
         return stats
     }
 
+    /// The near cache's counters when the backend is a ``TwoLevelCache`` (``CacheConfiguration/nearCache`` with
+    /// ``CacheConfiguration/enableFallback``); `nil` otherwise.
+    public var nearCacheStatistics: NearCacheStatistics? { twoLevel?.nearCacheStatistics }
+
     /// Whether the backend is currently considered reachable (the circuit breaker is closed).
     public var isBackendHealthy: Bool { state.withLock { $0.breaker.allowsCalls } }
 
