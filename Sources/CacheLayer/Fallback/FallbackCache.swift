@@ -41,6 +41,14 @@ import Synchronization
 ///   before pending keys); until then every read is served by memory.
 ///
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
+///
+/// **Over a ``TwoLevelCache``** (``CacheConfiguration/nearCache`` with ``CacheConfiguration/enableFallback``): a read
+/// looks in L1 first, after one check under the lock that the key need not stay in memory; an L1 hit writes nothing
+/// to memory's copy, which was refreshed when L1 was filled (by a read of Redis or a write). Only reads that reach
+/// Redis (L1 misses) refresh it. When Redis fails, L1 is emptied (tracking lost) and memory serves, as above. The
+/// fallback wraps the two-level cache rather than letting L1 serve outages because L1 must be emptied whenever an
+/// invalidation may be lost, which is the moment Redis fails: the copy that serves an outage has to live outside L1
+/// anyway, and this reuses one breaker, journal, probe and recovery instead of a second implementation.
 public final class FallbackCache: Cache {
     let primary: any Cache
     /// The backend when it is a ``TwoLevelCache``: reads try its L1 first, and only reads that reached Redis refresh
@@ -51,6 +59,8 @@ public final class FallbackCache: Cache {
     let configuration: FallbackConfiguration
     let logger: Logger
     let state: Locked<State>
+    /// The state's ``State/isQuiet`` without the lock.
+    private let quiet = QuietMirror()
     /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
     let background = CacheBackgroundWork()
     let replayRefusalCount = Atomic<Int>(0)
@@ -60,8 +70,10 @@ public final class FallbackCache: Cache {
     public let patterns: CachePatternsState
 
     struct State {
-        var breaker: CircuitBreaker
-        var journal: OutageJournal
+        /// ``isQuiet``, readable without the lock: kept equal to it by every change of what it depends on.
+        let quietMirror: QuietMirror
+        var breaker: CircuitBreaker { didSet { quietMirror.store(isQuiet) } }
+        var journal: OutageJournal { didSet { quietMirror.store(isQuiet) } }
         var probe = ProbeStateMachine()
         /// Where the latest probe ran.
         var probePlacement: CacheBackgroundWork.Placement? = nil
@@ -70,12 +82,15 @@ public final class FallbackCache: Cache {
         var invalidationEpoch: UInt64 = 0
         var subscribers: [Int: AsyncStream<FallbackHealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
-        var closed = false
+        var closed = false { didSet { quietMirror.store(isQuiet) } }
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
 
         /// ``FallbackConfiguration/recovery``.
         var recovery: FallbackRecovery = .invalidate
+
+        /// Open, the breaker closed, nothing journaled: every key may be read from the backend.
+        var isQuiet: Bool { !closed && breaker.allowsCalls && journal.isEmpty }
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
@@ -125,6 +140,7 @@ public final class FallbackCache: Cache {
         self.logger = logger
         self.probe = probe
         self.state = Locked(State(
+            quietMirror: quiet,
             breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold),
             journal: OutageJournal(maxKeys: configuration.maxPendingKeys),
             recovery: configuration.recovery
@@ -139,8 +155,8 @@ public final class FallbackCache: Cache {
     // MARK: Reads
 
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        try checkOpen()
         if let twoLevel { return try await get(key, as: type, through: twoLevel) }
+        try checkOpen()
         if let stamp = routeToBackend(key) {
             do {
                 let (value, ttl) = try await readWithTTL(key, as: type)
@@ -159,7 +175,14 @@ public final class FallbackCache: Cache {
     /// L1 miss, Redis, whose answer refreshes memory's copy (under a stamp taken with the same check, as for any
     /// backend read) and fills L1.
     private func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type, through twoLevel: TwoLevelCache) async throws -> Value? {
-        if state.withLock({ !$0.mustUseMemory(for: key) }), case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) {
+        // Usually quiet: the check needs no lock, so hits on every core do not contend for it. A read that sees the
+        // flag a moment before a concurrent write clears it is ordered before that write.
+        var mayUseNearCache = quiet.isQuiet
+        if !mayUseNearCache {
+            try checkOpen()
+            mayUseNearCache = state.withLock { !$0.mustUseMemory(for: key) }
+        }
+        if mayUseNearCache, case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) {
             // L1 checked that the dynamic type is exactly `Value`.
             return value as? Value
         }
@@ -342,7 +365,8 @@ public final class FallbackCache: Cache {
 
     /// The values under `keys`: one backend batch for the keys the backend may serve, memory for the rest
     /// (journaled keys, or all of them while the backend is down). The batch reads no TTLs, so memory drops its copies
-    /// of those keys rather than keep ones older than what was returned.
+    /// of those keys rather than keep ones older than what was returned; over a ``TwoLevelCache``, of the keys that
+    /// were not L1 hits.
     public func getMany<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
         try checkOpen()
         let keys = distinct(keys)
@@ -363,9 +387,17 @@ public final class FallbackCache: Cache {
             return (remote, inMemory)
         }
         var values: [String: Value] = [:]
+        if let twoLevel {
+            // L1 hits are served as by `get`, and keep memory's copies (refreshed when L1 was filled).
+            remote = try remote.filter { key, _ in
+                guard let value = try twoLevel.nearValue(key, as: Value.self) else { return true }
+                values[key] = value
+                return false
+            }
+        }
         if !remote.isEmpty {
             do {
-                values = try await primary.getMany(remote.map(\.0), as: type)
+                values.merge(try await primary.getMany(remote.map(\.0), as: type)) { near, _ in near }
                 noteSuccess()
                 for (key, stamp) in remote { memory.drop(key, stamp: stamp) }
             } catch where Self.isAvailabilityFailure(error) {
@@ -484,6 +516,12 @@ public final class FallbackCache: Cache {
                                 let key = String(buffer: buffer)
                                 if key.hasPrefix(prefix) { _ = try local.deleteValue(String(key.dropFirst(prefix.count))) }
                             }
+                        }
+                    } else if let twoLevel {
+                        let removed = try await twoLevel.removeTagged(tag)
+                        try await memory.changingAll {
+                            _ = try local.invalidateValues(tag: tag)
+                            for key in removed { _ = try local.deleteValue(key) }
                         }
                     } else {
                         try await primary.invalidate(tag: tag)
@@ -799,4 +837,14 @@ extension FallbackCache {
         }
         return try await memory()
     }
+}
+
+/// The fallback state's ``FallbackCache/State/isQuiet``, mirrored for a read without the lock (the L1 hit path over a
+/// ``TwoLevelCache``). Stored under the state's lock only, on every change of what it depends on.
+final class QuietMirror: Sendable {
+    private let quiet = Atomic<Bool>(true)
+
+    var isQuiet: Bool { quiet.load(ordering: .acquiring) }
+
+    func store(_ isQuiet: Bool) { quiet.store(isQuiet, ordering: .releasing) }
 }

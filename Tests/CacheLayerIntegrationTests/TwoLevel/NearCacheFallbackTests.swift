@@ -73,6 +73,61 @@ struct NearCacheFallbackTests {
             #expect(try a.local.peekValue("hot")?.value as? Int == 1)
             try await a.close()
             try await b.close()
+            // The lock-free check of the hit path knows the cache is closed.
+            let error = await #expect(throws: CacheError.self) { try await a.get("hot", as: Int.self) }
+            #expect(error?.code == .closed)
+        }
+    }
+
+    /// A batch read serves L1 hits as `get` does: it keeps the fallback's copies of those keys (it drops only the
+    /// copies of the keys it read from Redis, whose TTL it does not read), so they still serve an outage.
+    @Test func getManyKeepsTheFallbackCopiesOfL1Hits() async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            let b = try await Self.instance(server)
+            let seen = a.twoLevel!.receivedInvalidationKeys
+            try await b.setMany(["k1": 1, "k2": 2], ttl: .seconds(60))
+            let invalidated = await eventually { a.twoLevel!.receivedInvalidationKeys >= seen + 2 }
+            #expect(invalidated)
+            #expect(try await a.get("k1", as: Int.self) == 1)
+            #expect(try await a.get("k2", as: Int.self) == 2)
+            let nearHits = a.twoLevel!.nearCacheStatistics.nearHits
+            #expect(try await a.getMany(["k1", "k2", "k3"], as: Int.self) == ["k1": 1, "k2": 2])
+            #expect(a.twoLevel!.nearCacheStatistics.nearHits == nearHits + 2)
+            #expect(try a.local.peekValue("k1")?.value as? Int == 1, "an L1 hit of getMany dropped the fallback's copy")
+            try server.pause()
+            let lost = await Self.trackingLost(a)
+            #expect(lost)
+            #expect(try await a.getMany(["k1", "k2"], as: Int.self) == ["k1": 1, "k2": 2])
+            #expect(!a.isBackendHealthy)
+            try server.resume()
+            try await a.close()
+            try await b.close()
+        }
+    }
+
+    /// With Redis up, a tag invalidation drops the fallback's copies of the keys Redis removed, not every copy
+    /// refreshed by a read.
+    @Test func aTagInvalidationDropsOnlyTheCopiesOfTheTaggedKeys() async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            let b = try await Self.instance(server)
+            try await a.set("tagged", to: 1, ttl: .seconds(60), tags: ["group"])
+            let seen = a.twoLevel!.receivedInvalidationKeys
+            try await b.set("tagged-by-b", to: 2, ttl: .seconds(60), tags: ["group"])
+            try await b.set("other", to: 3, ttl: .seconds(60))
+            // So that A's reads below are L1 misses that refresh its copies.
+            let invalidated = await eventually { a.twoLevel!.receivedInvalidationKeys >= seen + 2 }
+            #expect(invalidated)
+            #expect(try await a.get("tagged-by-b", as: Int.self) == 2)
+            #expect(try await a.get("other", as: Int.self) == 3)
+            try await a.invalidate(tag: "group")
+            #expect(try a.local.peekValue("tagged") == nil)
+            #expect(try a.local.peekValue("tagged-by-b") == nil, "a copy refreshed by a read survived its tag's invalidation")
+            #expect(try a.local.peekValue("other")?.value as? Int == 3, "an untagged copy was dropped")
+            #expect(try await a.get("tagged-by-b", as: Int.self) == nil)
+            try await a.close()
+            try await b.close()
         }
     }
 
