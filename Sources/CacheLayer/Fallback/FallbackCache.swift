@@ -155,7 +155,13 @@ public final class FallbackCache: Cache {
     // MARK: Reads
 
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        if let twoLevel { return try await get(key, as: type, through: twoLevel) }
+        if let twoLevel {
+            // The hit path, without a further async call: usually quiet, so the check needs no lock and hits on every
+            // core do not contend for it (a read that sees the flag a moment before a concurrent write clears it is
+            // ordered before that write). L1 checked that the dynamic type is exactly `Value`.
+            if quiet.isQuiet, case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) { return value as? Value }
+            return try await get(key, as: type, through: twoLevel)
+        }
         try checkOpen()
         if let stamp = routeToBackend(key) {
             do {
@@ -170,20 +176,14 @@ public final class FallbackCache: Cache {
         return try await local.get(key, as: type)
     }
 
-    /// A read over a ``TwoLevelCache``: its L1 first, unless the key must stay in memory (one lock, no write: L1 holds
-    /// nothing newer than memory's copy, which was refreshed when L1 was filled, by a read of Redis or a write); on an
-    /// L1 miss, Redis, whose answer refreshes memory's copy (under a stamp taken with the same check, as for any
-    /// backend read) and fills L1.
+    /// A read over a ``TwoLevelCache`` that was not a quiet L1 hit: L1 if the key need not stay in memory (checked
+    /// under the lock; no write: L1 holds nothing newer than memory's copy, which was refreshed when L1 was filled, by
+    /// a read of Redis or a write); on an L1 miss, Redis, whose answer refreshes memory's copy (under a stamp taken
+    /// with the same check, as for any backend read) and fills L1.
     private func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type, through twoLevel: TwoLevelCache) async throws -> Value? {
-        // Usually quiet: the check needs no lock, so hits on every core do not contend for it. A read that sees the
-        // flag a moment before a concurrent write clears it is ordered before that write.
-        var mayUseNearCache = quiet.isQuiet
-        if !mayUseNearCache {
-            try checkOpen()
-            mayUseNearCache = state.withLock { !$0.mustUseMemory(for: key) }
-        }
-        if mayUseNearCache, case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) {
-            // L1 checked that the dynamic type is exactly `Value`.
+        try checkOpen()
+        if !quiet.isQuiet, state.withLock({ !$0.mustUseMemory(for: key) }),
+            case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) {
             return value as? Value
         }
         if let stamp = routeToBackend(key) {
