@@ -265,8 +265,9 @@ extension CacheConfiguration {
     /// The presets do not combine the near cache and the fallback, though both may be set (a ``FallbackCache`` over
     /// a ``TwoLevelCache``): ``production(redisAddress:password:database:)`` works on any Redis, also one that refuses
     /// `CLIENT TRACKING` (some managed services), and keeps one memory copy; this preset favours the hit path, which
-    /// the fallback's check of the outage journal (one lock per read) would slow down. Set ``enableFallback`` here,
-    /// or ``nearCache`` there, to have both: L1 hits while Redis is up, the fallback's copy during an outage.
+    /// the fallback makes slightly slower (about 0.1 µs per L1 hit) and whose memory it doubles. Set
+    /// ``enableFallback`` here, or ``nearCache`` there, to have both: L1 hits while Redis is up, the fallback's copy
+    /// during an outage.
     public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "high-performance"

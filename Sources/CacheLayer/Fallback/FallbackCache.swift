@@ -43,9 +43,10 @@ import Synchronization
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
 ///
 /// **Over a ``TwoLevelCache``** (``CacheConfiguration/nearCache`` with ``CacheConfiguration/enableFallback``): a read
-/// looks in L1 first, after one check under the lock that the key need not stay in memory; an L1 hit writes nothing
-/// to memory's copy, which was refreshed when L1 was filled (by a read of Redis or a write). Only reads that reach
-/// Redis (L1 misses) refresh it. When Redis fails, L1 is emptied (tracking lost) and memory serves, as above. The
+/// looks in L1 first when nothing must stay in memory (open, breaker closed, journal empty: an atomic flag kept by
+/// the lock's holders, so a hit takes no lock), otherwise after checking the key under the lock. An L1 hit writes
+/// nothing to memory's copy, which was refreshed when L1 was filled (by a read of Redis or a write). Only reads that
+/// reach Redis (L1 misses) refresh it. When Redis fails, L1 is emptied (tracking lost) and memory serves, as above. The
 /// fallback wraps the two-level cache rather than letting L1 serve outages because L1 must be emptied whenever an
 /// invalidation may be lost, which is the moment Redis fails: the copy that serves an outage has to live outside L1
 /// anyway, and this reuses one breaker, journal, probe and recovery instead of a second implementation.

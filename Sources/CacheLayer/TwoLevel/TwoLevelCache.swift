@@ -43,7 +43,8 @@ import Synchronization
 ///
 /// - **Outages**: L1 is not a fallback (it is emptied when Redis fails). With ``CacheConfiguration/enableFallback``,
 ///   ``makeCache(_:codec:logger:)`` puts this cache inside a ``FallbackCache``, which serves outages from a memory
-///   copy of its own, refreshed by the reads of this cache that reach Redis; an L1 hit costs it one lock, no write.
+///   copy of its own, refreshed by the reads of this cache that reach Redis; an L1 hit costs it an atomic load, no
+///   lock and no write.
 public final class TwoLevelCache: Cache {
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState

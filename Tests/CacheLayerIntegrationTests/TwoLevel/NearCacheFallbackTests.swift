@@ -131,6 +131,36 @@ struct NearCacheFallbackTests {
         }
     }
 
+    /// Created while Redis is down, the cache starts serving from memory; once Redis is back and tracking set up, L1
+    /// serves hits.
+    @Test func startsWhileRedisIsDownAndUsesL1OnceItIsBack() async throws {
+        try await withRedisServer { server in
+            await server.kill()
+            var configuration = server.cacheConfiguration(namespace: "near-fallback", timeout: .milliseconds(300))
+            configuration.connectTimeout = .milliseconds(300)
+            configuration.enableFallback = true
+            configuration.fallbackFailureThreshold = 1
+            configuration.fallbackProbeInterval = .milliseconds(50)
+            configuration.nearCache = NearCacheConfiguration(maxMemorySize: 4 * 1024 * 1024, trackingPingInterval: .milliseconds(100))
+            let a = try #require(try await makeCache(configuration, logger: quietLogger) as? FallbackCache)
+            try await a.set("k", to: 1, ttl: .seconds(60))
+            #expect(try await a.get("k", as: Int.self) == 1)
+            #expect(!a.isBackendHealthy)
+            try await server.restart(kill: true)
+            let recovered = await eventually(timeout: .seconds(10)) {
+                a.isBackendHealthy && a.pendingKeyCount == 0 && a.nearCacheStatistics?.isCoherent == true
+            }
+            #expect(recovered)
+            try await a.set("k", to: 2, ttl: .seconds(60))
+            let servedByL1 = try await eventually {
+                let hits = a.nearCacheStatistics?.nearHits ?? 0
+                return try await a.get("k", as: Int.self) == 2 && (a.nearCacheStatistics?.nearHits ?? 0) > hits
+            }
+            #expect(servedByL1)
+            try await a.close()
+        }
+    }
+
     enum Fault: String, CaseIterable, Sendable {
         case pause = "SIGSTOP"
         case kill = "SIGKILL"
