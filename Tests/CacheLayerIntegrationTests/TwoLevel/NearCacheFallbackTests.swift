@@ -131,6 +131,35 @@ struct NearCacheFallbackTests {
         }
     }
 
+    /// Writes fail while reads and tracking go on (`CLIENT PAUSE … WRITE`): the breaker opens while L1 still holds
+    /// an entry. A write made then reaches only memory and the journal, so the next read must not be served by L1's
+    /// older entry (the hit path's lock-free check must see the open breaker).
+    @Test func aWriteMadeWhileTheBreakerIsOpenIsNotHiddenByAnOlderL1Entry() async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server, probeInterval: .milliseconds(100))
+            let seen = a.twoLevel!.receivedInvalidationKeys
+            try await a.set("k", to: 1, ttl: .seconds(60))
+            // The write's echo empties L1 once; a read after it fills L1 again.
+            let echoed = await Self.invalidationArrived(at: a, after: seen)
+            #expect(echoed)
+            #expect(try await a.get("k", as: Int.self) == 1)
+            #expect(a.twoLevel!.nearValueForInspection("k", as: Int.self) == 1)
+            _ = try await RedisCluster.command(server, ["CLIENT", "PAUSE", "3000", "WRITE"])
+            try await a.set("other", to: 1, ttl: .seconds(60))
+            #expect(!a.isBackendHealthy, "the timed-out write did not open the breaker")
+            #expect(a.twoLevel!.nearCacheStatistics.isCoherent)
+            #expect(a.twoLevel!.nearValueForInspection("k", as: Int.self) == 1, "\(a.twoLevel!.nearCacheStatistics)")
+            try await a.set("k", to: 2, ttl: .seconds(60))
+            #expect(try await a.get("k", as: Int.self) == 2, "L1's older entry hid a write this instance made")
+            _ = try await RedisCluster.command(server, ["CLIENT", "UNPAUSE"])
+            let recovered = await eventually(timeout: .seconds(10)) { a.isBackendHealthy && a.pendingKeyCount == 0 }
+            #expect(recovered)
+            let after = try await a.get("k", as: Int.self)
+            #expect(after == nil || after == 2)
+            try await a.close()
+        }
+    }
+
     /// Created while Redis is down, the cache starts serving from memory; once Redis is back and tracking set up, L1
     /// serves hits.
     @Test func startsWhileRedisIsDownAndUsesL1OnceItIsBack() async throws {
