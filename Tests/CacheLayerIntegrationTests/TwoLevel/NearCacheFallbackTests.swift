@@ -160,6 +160,20 @@ struct NearCacheFallbackTests {
         }
     }
 
+    /// A server that refuses `CLIENT TRACKING` is a configuration to fix, not an outage to ride out: `makeCache`
+    /// throws as it does without the fallback.
+    @Test func aServerThatRefusesClientTrackingIsReportedAsUnsupported() async throws {
+        let user = RedisServer.Options.User(name: "app", password: "pw", rules: ["~*", "&*", "+@all", "-client|tracking"])
+        try await withRedisServer(.init(users: [user])) { server in
+            var configuration = server.cacheConfiguration(namespace: "refused", fallback: true)
+            configuration.redisUsername = "app"
+            configuration.redisPassword = "pw"
+            configuration.nearCache = NearCacheConfiguration(maxMemorySize: 4 * 1024 * 1024)
+            let error = await #expect(throws: CacheError.self) { try await makeCache(configuration, logger: quietLogger) }
+            #expect(error?.code == .unsupported)
+        }
+    }
+
     /// Created while Redis is down, the cache starts serving from memory; once Redis is back and tracking set up, L1
     /// serves hits.
     @Test func startsWhileRedisIsDownAndUsesL1OnceItIsBack() async throws {
