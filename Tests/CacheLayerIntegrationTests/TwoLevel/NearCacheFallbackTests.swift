@@ -346,12 +346,15 @@ struct NearCacheFallbackTests {
     }
 
     /// Two instances each write increasing versions of their own keys and read every key in a loop (mostly L1 hits),
-    /// while Redis is faulted and recovers: no read returns a version older than one the same instance returned
+    /// kept coherent by client tracking or the pub/sub backplane, while Redis is faulted and recovers: no read returns a version older than one the same instance returned
     /// before, and once both have recovered, every read returns the newest acknowledged version or a miss.
-    @Test(arguments: LoopFault.allCases)
-    func twoInstancesNeverGoBackInTimeThroughAFault(fault: LoopFault) async throws {
+    @Test(arguments: LoopFault.allCases, [NearCacheConfiguration.Coherence.tracking, .pubSub])
+    func twoInstancesNeverGoBackInTimeThroughAFault(fault: LoopFault, coherence: NearCacheConfiguration.Coherence) async throws {
         try await withRedisServer(fault.serverOptions) { server in
-            let instances = [try await Self.instance(server), try await Self.instance(server)]
+            let instances = [
+                try await Self.instance(server) { $0.nearCache?.coherence = coherence },
+                try await Self.instance(server) { $0.nearCache?.coherence = coherence },
+            ]
             let keys = [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
             let acknowledged = Locked<[String: Int]>([:])
             let backwards = Locked<[String]>([])
