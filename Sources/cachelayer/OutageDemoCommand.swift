@@ -183,6 +183,9 @@ struct OutageDemoCommand: AsyncParsableCommand {
         }
         print()
         print(table.render())
+        if nearCache {
+            print("\nL1 hits: served by the near cache. Other hits: by Redis, or during the outage by the fallback's memory copy.")
+        }
         if let failure = rows.lazy.compactMap(\.1.firstFailure).first {
             print("\nfirst failure: \(failure)")
         }
