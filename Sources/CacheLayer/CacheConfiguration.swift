@@ -72,8 +72,8 @@ public struct CacheConfiguration: Sendable, Equatable {
     // MARK: Near cache
 
     /// With the Redis backend: an in-process near cache (L1) in front of Redis, kept coherent by Redis client-side
-    /// caching; ``makeCache(_:codec:logger:)`` then builds a ``TwoLevelCache``. `nil` (the default): every read goes
-    /// to Redis.
+    /// caching; ``makeCache(_:codec:logger:)`` then builds a ``TwoLevelCache`` (inside a ``FallbackCache`` with
+    /// ``enableFallback``). `nil` (the default): every read goes to Redis.
     public var nearCache: NearCacheConfiguration? = nil
 
     // MARK: Connections
@@ -98,6 +98,10 @@ public struct CacheConfiguration: Sendable, Equatable {
     // MARK: Fallback
 
     /// When Redis fails, serve from an in-memory cache that every write also updates. Default: false.
+    ///
+    /// Combines with ``nearCache``: ``makeCache(_:codec:logger:)`` then builds a ``FallbackCache`` over a
+    /// ``TwoLevelCache``, whose L1 serves hits while Redis is up and whose memory copy, refreshed by the reads that
+    /// reach Redis and by writes, serves the outage.
     public var enableFallback: Bool = false
     /// With ``enableFallback``: consecutive Redis failures (unavailable or timeout) after which the fallback cache
     /// stops calling Redis and serves from memory until a probe succeeds. Default: 3.
@@ -207,9 +211,6 @@ public struct CacheConfiguration: Sendable, Equatable {
             if backend != .redis {
                 try fail("nearCache is set but the backend is \(backend.rawValue). A near cache sits in front of Redis: use the redis backend, or set nearCache = nil.")
             }
-            if enableFallback {
-                try fail("nearCache and enableFallback are both set. The near cache is emptied whenever its invalidations may be lost, which is the moment Redis fails, so it cannot be the fallback's memory; the fallback keeps its own copy, refreshed by every read. Choose one: nearCache for fast coherent reads, or enableFallback to survive Redis outages.")
-            }
         }
         if let namespace, namespace.isEmpty || namespace.contains("*") || namespace.contains("?") || namespace.contains("[") {
             try fail("namespace \"\(namespace)\" must be non-empty and free of the glob characters * ? [ so clear() can match it exactly.")
@@ -261,8 +262,12 @@ extension CacheConfiguration {
     /// about a millisecond. Needs Redis 6 or later with `CLIENT TRACKING` allowed; set ``nearCache`` to `nil` (every
     /// read from Redis) or its coherence to ``NearCacheConfiguration/Coherence/ttlOnly`` otherwise.
     ///
-    /// ``production(redisAddress:password:database:)`` has no near cache: it survives Redis outages with a fallback
-    /// memory cache (a near cache is emptied the moment Redis fails, so it cannot serve an outage).
+    /// The presets do not combine the near cache and the fallback, though both may be set (a ``FallbackCache`` over
+    /// a ``TwoLevelCache``): ``production(redisAddress:password:database:)`` works on any Redis, also one that refuses
+    /// `CLIENT TRACKING` (some managed services), and keeps one memory copy; this preset favours the hit path, which
+    /// the fallback makes slightly slower (about 0.1 µs per L1 hit) and whose memory it doubles. Set
+    /// ``enableFallback`` here, or ``nearCache`` there, to have both: L1 hits while Redis is up, the fallback's copy
+    /// during an outage.
     public static func highPerformance(redisAddress: String, password: String? = nil) -> CacheConfiguration {
         var configuration = CacheConfiguration()
         configuration.name = "high-performance"

@@ -43,7 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The memory cache's eviction strategy: expiry, lru, tinylfu or s3fifo. Default: the library default.")
     var strategy: String?
 
-    @Flag(help: "With --backend redis: fall back to memory when Redis fails.")
+    @Flag(help: "With --backend redis: fall back to memory when Redis fails (with --near-cache: a fallback cache over the two-level cache).")
     var fallback = false
 
     @Flag(name: .customLong("near-cache"), help: "With --backend redis: put a near cache (a memory cache of --max-memory bytes, kept coherent by Redis client tracking) in front of Redis: the two-level cache.")
@@ -81,8 +81,8 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let backend = target.backend
         if rawClient && (backend != .redis || fallback) { throw ValidationError("--raw-client needs --backend redis and no --fallback.") }
-        if nearCache && (backend != .redis || fallback || rawClient) {
-            throw ValidationError("--near-cache needs --backend redis, and neither --fallback nor --raw-client.")
+        if nearCache && (backend != .redis || rawClient) {
+            throw ValidationError("--near-cache needs --backend redis, and not --raw-client.")
         }
         if backend == .memory && fallback { throw ValidationError("--fallback applies to --backend redis only.") }
     }
@@ -111,10 +111,14 @@ struct BenchCommand: AsyncParsableCommand {
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
         // The near cache's counters are reported for the timed phase only: taken once it starts, subtracted at the end.
         let nearCounters = Locked<(CacheStats, NearCacheStatistics)?>(nil)
-        if let twoLevel = cache as? TwoLevelCache {
+        let nearStatistics: (@Sendable () -> NearCacheStatistics?)? =
+            if let twoLevel = cache as? TwoLevelCache { { twoLevel.nearCacheStatistics } }
+            else if let fallbackCache = cache as? FallbackCache, fallbackCache.nearCacheStatistics != nil { { fallbackCache.nearCacheStatistics } }
+            else { nil }
+        if let nearStatistics {
             workload.measurementStarts = {
-                let start = (await twoLevel.stats(), twoLevel.nearCacheStatistics)
-                nearCounters.withLock { $0 = start }
+                let stats = await cache.stats()
+                if let statistics = nearStatistics() { nearCounters.withLock { $0 = (stats, statistics) } }
             }
         }
 
@@ -127,12 +131,14 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let stats = await cache.stats()
         var near: BenchReport.NearCache?
-        if let twoLevel = cache as? TwoLevelCache, let (startStats, startNear) = nearCounters.withLock({ $0 }) {
-            near = BenchReport.NearCache(twoLevel.nearCacheStatistics, stats: stats).since(BenchReport.NearCache(startNear, stats: startStats))
+        if let statistics = nearStatistics?(), let (startStats, startNear) = nearCounters.withLock({ $0 }) {
+            near = BenchReport.NearCache(statistics, stats: stats).since(BenchReport.NearCache(startNear, stats: startStats))
         }
         try await cache.close()
 
-        var report = BenchReport(backend: !nearCache ? target.backend.rawValue : coherence == .tracking ? "redis+near-cache" : "redis+near-cache(\(coherence.rawValue))", result: result, stats: stats)
+        var backendName = !nearCache ? target.backend.rawValue : coherence == .tracking ? "redis+near-cache" : "redis+near-cache(\(coherence.rawValue))"
+        if fallback && nearCache { backendName += "+fallback" }
+        var report = BenchReport(backend: backendName, result: result, stats: stats)
         report.nearCache = near
         if json {
             print(try jsonLine(report))

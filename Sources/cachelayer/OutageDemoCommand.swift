@@ -17,7 +17,9 @@ struct OutageDemoCommand: AsyncParsableCommand {
             through makeCache with fallback, SIGKILLs the server, keeps the workload running, restarts the server \
             on the same port, and prints the statistics of each phase and the health events. With --no-fallback the \
             same outage shows what callers see without it. With --cluster it starts a local Redis Cluster instead (3 \
-            primaries, 3 replicas), SIGKILLs one primary, and phase 3 runs once its replica has taken over.
+            primaries, 3 replicas), SIGKILLs one primary, and phase 3 runs once its replica has taken over. With \
+            --near-cache the same phases run on the two-level cache (an L1 kept coherent by client tracking) inside the \
+            fallback, and the table tells L1 hits from reads that reached Redis.
             """
     )
 
@@ -35,6 +37,9 @@ struct OutageDemoCommand: AsyncParsableCommand {
 
     @Flag(help: "Run on a local Redis Cluster (3 primaries, 3 replicas) and kill one primary instead of the server.")
     var cluster = false
+
+    @Flag(name: .customLong("near-cache"), help: "Put a near cache (L1, kept coherent by Redis client tracking) in front of Redis: the two-level cache, inside the fallback unless --no-fallback.")
+    var nearCache = false
 
     @Option(help: "Concurrent client tasks.")
     var concurrency: Int = 32
@@ -100,6 +105,7 @@ struct OutageDemoCommand: AsyncParsableCommand {
         configuration.name = "outage-demo"
         configuration.namespace = "outage-demo"
         configuration.enableFallback = fallback
+        if nearCache { configuration.nearCache = NearCacheConfiguration() }
         configuration.connectTimeout = .milliseconds(300)
         configuration.readTimeout = .milliseconds(300)
         configuration.writeTimeout = .milliseconds(300)
@@ -128,42 +134,58 @@ struct OutageDemoCommand: AsyncParsableCommand {
         }
 
         let phase = Duration.milliseconds(Int64(phaseSeconds * 1000))
-        var rows: [(String, PhaseResult, CacheStats)] = []
-        print("\nphase 1: Redis up, \(concurrency) clients")
-        rows.append(("before", try await runPhase(cache, for: phase), await cache.stats()))
+        var rows: [(String, PhaseResult, CacheStats, UInt64)] = []
+        // L1 hits so far (0 without a near cache): the table shows which reads L1 served and which reached Redis.
+        let nearHits = { () -> UInt64 in
+            ((cache as? FallbackCache)?.nearCacheStatistics ?? (cache as? TwoLevelCache)?.nearCacheStatistics)?.nearHits ?? 0
+        }
+        print("\nphase 1: Redis up, \(concurrency) clients\(nearCache ? ", near cache in front of Redis" : "")")
+        rows.append(("before", try await runPhase(cache, for: phase), await cache.stats(), nearHits()))
 
         switch target {
         case .server(let server):
             print("phase 2: SIGKILL redis-server, clients keep going")
             await server.kill()
-            rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
+            rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats(), nearHits()))
             print("phase 3: redis-server restarted on the same port (empty)")
             try await server.restart(kill: true)
         case .cluster(let cluster):
             let victim = try await cluster.primary(owningSlot: 0)
             print("phase 2: SIGKILL the primary on port \(victim.port) (a third of the slots), clients keep going")
             await victim.kill()
-            rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats()))
+            rows.append(("outage", try await runPhase(cache, for: phase), await cache.stats(), nearHits()))
             let failover = ContinuousClock.now
             try await cluster.waitUntilHealthy(timeout: .seconds(30))
             print("phase 3: its replica took over (\(String(format: "%.1f", Double((ContinuousClock.now - failover) / .milliseconds(1)) / 1000)) s after phase 2 ended)")
         }
-        rows.append(("after", try await runPhase(cache, for: phase), await cache.stats()))
+        rows.append(("after", try await runPhase(cache, for: phase), await cache.stats(), nearHits()))
 
-        var table = TextTable("phase", "calls", "failed", "calls/s", "p99 ms", "hits", "misses", "fallbacks", "outages", "recoveries")
-        var previous = CacheStats()
-        for (name, result, stats) in rows {
-            table.add(
+        var table = nearCache
+            ? TextTable("phase", "calls", "failed", "calls/s", "p99 ms", "L1 hits", "other hits", "misses", "fallbacks", "outages", "recoveries")
+            : TextTable("phase", "calls", "failed", "calls/s", "p99 ms", "hits", "misses", "fallbacks", "outages", "recoveries")
+        var previous = (stats: CacheStats(), nearHits: UInt64(0))
+        for (name, result, stats, near) in rows {
+            let hits = stats.hits - previous.stats.hits
+            let l1Hits = near - previous.nearHits
+            var cells = [
                 name, result.calls.grouped, result.failures.grouped,
                 Int(Double(result.calls) / max(phaseSeconds, 0.001)).grouped,
                 String(format: "%.3f", result.latency.milliseconds(atPercentile: 99)),
-                (stats.hits - previous.hits).grouped, (stats.misses - previous.misses).grouped,
-                (stats.fallbacks - previous.fallbacks).grouped, stats.outages.grouped, stats.recoveries.grouped
-            )
-            previous = stats
+            ]
+            // Other hits: reads served by Redis, or by the fallback's memory while Redis was down.
+            cells += nearCache ? [l1Hits.grouped, (hits - min(l1Hits, hits)).grouped] : [hits.grouped]
+            cells += [
+                (stats.misses - previous.stats.misses).grouped,
+                (stats.fallbacks - previous.stats.fallbacks).grouped, stats.outages.grouped, stats.recoveries.grouped,
+            ]
+            table.rows.append(cells)
+            previous = (stats, near)
         }
         print()
         print(table.render())
+        if nearCache {
+            print("\nL1 hits: served by the near cache. Other hits: by Redis, or during the outage by the fallback's memory copy.")
+        }
         if let failure = rows.lazy.compactMap(\.1.firstFailure).first {
             print("\nfirst failure: \(failure)")
         }

@@ -44,6 +44,18 @@ struct CacheConfigurationTests {
         #expect(production.nearCache == nil)
     }
 
+    /// Both together make a fallback cache over a two-level cache (issue 11); still refused without Redis.
+    @Test func nearCacheAndFallbackCombineOnRedis() throws {
+        var configuration = CacheConfiguration.highPerformance(redisAddress: "localhost:6379")
+        configuration.enableFallback = true
+        try configuration.validate()
+        configuration.redisCluster = true
+        try configuration.validate()
+        configuration.backend = .memory
+        let error = #expect(throws: CacheError.self) { try configuration.validate() }
+        #expect(error?.code == .invalidConfiguration)
+    }
+
     static let nonsense: [(String, @Sendable (inout CacheConfiguration) -> Void)] = [
         ("negative memory", { $0.maxMemorySize = -1 }),
         ("zero memory", { $0.maxMemorySize = 0 }),
@@ -59,7 +71,6 @@ struct CacheConfigurationTests {
         ("bad address", { $0.backend = .redis; $0.redisAddress = "no-port" }),
         ("glob namespace", { $0.namespace = "app*" }),
         ("near cache without Redis", { $0.nearCache = NearCacheConfiguration() }),
-        ("near cache with fallback", { $0.backend = .redis; $0.enableFallback = true; $0.nearCache = NearCacheConfiguration() }),
         ("zero near-cache memory", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(maxMemorySize: 0) }),
         ("zero near-cache TTL", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(maxTTL: .zero) }),
         ("unbounded near-cache TTL", { $0.backend = .redis; $0.nearCache = NearCacheConfiguration(maxTTL: .noExpiry) }),

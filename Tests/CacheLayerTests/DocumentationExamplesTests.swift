@@ -138,7 +138,7 @@ struct DocumentationExamplesTests {
         let redis = try await RedisCache.connect(configuration: configuration)
 
         let resilient = try await makeCache(.production(redisAddress: "cache.internal:6379", password: "secret"))
-        return [redis, resilient, try await fallbackAndRecovery(), try await twoLevel()]
+        return [redis, resilient, try await fallbackAndRecovery(), try await twoLevel(), try await nearCacheWithFallback()]
     }
 
     /// ChoosingABackend.md, the two-level cache: compiled, not run.
@@ -205,6 +205,21 @@ struct DocumentationExamplesTests {
             }
         }
         return cache
+    }
+
+    /// The near cache inside the fallback: compiled, not run.
+    static func nearCacheWithFallback() async throws -> any Cache {
+        var configuration = CacheConfiguration.production(redisAddress: "cache.internal:6379", password: "secret")
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 32 * 1024 * 1024)
+        let cache = try await makeCache(configuration)   // a FallbackCache over a TwoLevelCache
+        return cache
+    }
+
+    @Test func theNearCacheWithFallbackConfigurationIsValid() throws {
+        var configuration = CacheConfiguration.production(redisAddress: "cache.internal:6379", password: "secret")
+        configuration.nearCache = NearCacheConfiguration(maxMemorySize: 32 * 1024 * 1024)
+        try configuration.validate()
+        #expect(configuration.enableFallback && configuration.nearCache != nil)
     }
 
     @Test func fallbackPresetEnablesTheFallback() {

@@ -41,13 +41,27 @@ import Synchronization
 ///   before pending keys); until then every read is served by memory.
 ///
 /// Other errors (type mismatch, invalid key, value too large for both) are thrown as usual.
+///
+/// **Over a ``TwoLevelCache``** (``CacheConfiguration/nearCache`` with ``CacheConfiguration/enableFallback``): a read
+/// looks in L1 first when nothing must stay in memory (open, breaker closed, journal empty: an atomic flag kept by
+/// the lock's holders, so a hit takes no lock), otherwise after checking the key under the lock. An L1 hit writes
+/// nothing to memory's copy, which was refreshed when L1 was filled (by a read of Redis or a write). Only reads that
+/// reach Redis (L1 misses) refresh it. When Redis fails, L1 is emptied (tracking lost) and memory serves, as above. The
+/// fallback wraps the two-level cache rather than letting L1 serve outages because L1 must be emptied whenever an
+/// invalidation may be lost, which is the moment Redis fails: the copy that serves an outage has to live outside L1
+/// anyway, and this reuses one breaker, journal, probe and recovery instead of a second implementation.
 public final class FallbackCache: Cache {
     let primary: any Cache
+    /// The backend when it is a ``TwoLevelCache``: reads try its L1 first, and only reads that reached Redis refresh
+    /// memory's copy.
+    let twoLevel: TwoLevelCache?
     let memory: FallbackMemory
     let probe: @Sendable () async throws -> Void
     let configuration: FallbackConfiguration
     let logger: Logger
     let state: Locked<State>
+    /// The state's ``State/isQuiet`` without the lock.
+    private let quiet = QuietMirror()
     /// Runs the probe during an outage: in ``run()`` while a ``CacheService`` runs the cache, else in a task of its own.
     let background = CacheBackgroundWork()
     let replayRefusalCount = Atomic<Int>(0)
@@ -59,8 +73,10 @@ public final class FallbackCache: Cache {
     public let patterns: CachePatternsState
 
     struct State {
-        var breaker: CircuitBreaker
-        var journal: OutageJournal
+        /// ``isQuiet``, readable without the lock: kept equal to it by every change of what it depends on.
+        let quietMirror: QuietMirror
+        var breaker: CircuitBreaker { didSet { quietMirror.store(isQuiet) } }
+        var journal: OutageJournal { didSet { quietMirror.store(isQuiet) } }
         var probe = ProbeStateMachine()
         /// Where the latest probe ran.
         var probePlacement: CacheBackgroundWork.Placement? = nil
@@ -69,12 +85,15 @@ public final class FallbackCache: Cache {
         var invalidationEpoch: UInt64 = 0
         var subscribers: [Int: AsyncStream<FallbackHealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
-        var closed = false
+        var closed = false { didSet { quietMirror.store(isQuiet) } }
         var outages: UInt64 = 0
         var recoveries: UInt64 = 0
 
         /// ``FallbackConfiguration/recovery``.
         var recovery: FallbackRecovery = .invalidate
+
+        /// Open, the breaker closed, nothing journaled: every key may be read from the backend.
+        var isQuiet: Bool { !closed && breaker.allowsCalls && journal.isEmpty }
 
         /// Whether reads and writes of `key` must stay in memory for now.
         func mustUseMemory(for key: String) -> Bool {
@@ -118,11 +137,13 @@ public final class FallbackCache: Cache {
     ) throws {
         try configuration.validate()
         self.primary = primary
+        self.twoLevel = primary as? TwoLevelCache
         self.memory = FallbackMemory(cache: local, maxAge: configuration.maxOutageAge)
         self.configuration = configuration
         self.logger = logger
         self.probe = probe
         self.state = Locked(State(
+            quietMirror: quiet,
             breaker: CircuitBreaker(failureThreshold: configuration.failureThreshold),
             journal: OutageJournal(maxKeys: configuration.maxPendingKeys),
             recovery: configuration.recovery
@@ -137,6 +158,13 @@ public final class FallbackCache: Cache {
     // MARK: Reads
 
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        if let twoLevel {
+            // The hit path, without a further async call: usually quiet, so the check needs no lock and hits on every
+            // core do not contend for it (a read that sees the flag a moment before a concurrent write clears it is
+            // ordered before that write). L1 checked that the dynamic type is exactly `Value`.
+            if quiet.isQuiet, case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) { return value as? Value }
+            return try await get(key, as: type, through: twoLevel)
+        }
         try checkOpen()
         if let stamp = routeToBackend(key) {
             do {
@@ -144,6 +172,30 @@ public final class FallbackCache: Cache {
                 noteSuccess()
                 memory.refresh(key, value, ttl: ttl, stamp: stamp)
                 return value
+            } catch where Self.isAvailabilityFailure(error) {
+                noteFailure(error, fellBack: true)
+            }
+        }
+        return try await local.get(key, as: type)
+    }
+
+    /// A read over a ``TwoLevelCache`` that was not a quiet L1 hit: L1 if the key need not stay in memory (checked
+    /// under the lock; no write: L1 holds nothing newer than memory's copy, which was refreshed when L1 was filled, by
+    /// a read of Redis or a write); on an L1 miss, Redis, whose answer refreshes memory's copy (under a stamp taken
+    /// with the same check, as for any backend read) and fills L1.
+    private func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type, through twoLevel: TwoLevelCache) async throws -> Value? {
+        try checkOpen()
+        if !quiet.isQuiet, state.withLock({ !$0.mustUseMemory(for: key) }),
+            case .hit(let value) = try twoLevel.nearLookup(key, type: Value.self) {
+            return value as? Value
+        }
+        if let stamp = routeToBackend(key) {
+            do {
+                let read = try await twoLevel.readFromRedis(key, as: type, needsTTL: true)
+                noteSuccess()
+                // A TTL of zero: the key expired while it was read; memory keeps no copy.
+                memory.refresh(key, read.ttl == .zero ? nil : read.value, ttl: read.ttl, stamp: stamp)
+                return read.value
             } catch where Self.isAvailabilityFailure(error) {
                 noteFailure(error, fellBack: true)
             }
@@ -316,7 +368,8 @@ public final class FallbackCache: Cache {
 
     /// The values under `keys`: one backend batch for the keys the backend may serve, memory for the rest
     /// (journaled keys, or all of them while the backend is down). The batch reads no TTLs, so memory drops its copies
-    /// of those keys rather than keep ones older than what was returned.
+    /// of those keys rather than keep ones older than what was returned; over a ``TwoLevelCache``, of the keys that
+    /// were not L1 hits.
     public func getMany<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
         try checkOpen()
         let keys = distinct(keys)
@@ -337,9 +390,17 @@ public final class FallbackCache: Cache {
             return (remote, inMemory)
         }
         var values: [String: Value] = [:]
+        if let twoLevel {
+            // L1 hits are served as by `get`, and keep memory's copies (refreshed when L1 was filled).
+            remote = try remote.filter { key, _ in
+                guard let value = try twoLevel.nearValue(key, as: Value.self) else { return true }
+                values[key] = value
+                return false
+            }
+        }
         if !remote.isEmpty {
             do {
-                values = try await primary.getMany(remote.map(\.0), as: type)
+                values.merge(try await primary.getMany(remote.map(\.0), as: type)) { near, _ in near }
                 noteSuccess()
                 for (key, stamp) in remote { memory.drop(key, stamp: stamp) }
             } catch where Self.isAvailabilityFailure(error) {
@@ -459,6 +520,12 @@ public final class FallbackCache: Cache {
                                 if key.hasPrefix(prefix) { _ = try local.deleteValue(String(key.dropFirst(prefix.count))) }
                             }
                         }
+                    } else if let twoLevel {
+                        let removed = try await twoLevel.removeTagged(tag)
+                        try await memory.changingAll {
+                            _ = try local.invalidateValues(tag: tag)
+                            for key in removed { _ = try local.deleteValue(key) }
+                        }
                     } else {
                         try await primary.invalidate(tag: tag)
                         try await memory.changingAll {
@@ -511,6 +578,10 @@ public final class FallbackCache: Cache {
         stats.recoveries = counts.1
         return stats
     }
+
+    /// The near cache's counters when the backend is a ``TwoLevelCache`` (``CacheConfiguration/nearCache`` with
+    /// ``CacheConfiguration/enableFallback``); `nil` otherwise.
+    public var nearCacheStatistics: NearCacheStatistics? { twoLevel?.nearCacheStatistics }
 
     /// Whether the backend is currently considered reachable (the circuit breaker is closed).
     public var isBackendHealthy: Bool { state.withLock { $0.breaker.allowsCalls } }
@@ -769,4 +840,14 @@ extension FallbackCache {
         }
         return try await memory()
     }
+}
+
+/// The fallback state's ``FallbackCache/State/isQuiet``, mirrored for a read without the lock (the L1 hit path over a
+/// ``TwoLevelCache``). Stored under the state's lock only, on every change of what it depends on.
+final class QuietMirror: Sendable {
+    private let quiet = Atomic<Bool>(true)
+
+    var isQuiet: Bool { quiet.load(ordering: .acquiring) }
+
+    func store(_ isQuiet: Bool) { quiet.store(isQuiet, ordering: .releasing) }
 }

@@ -12,6 +12,12 @@ extension TwoLevelCache {
 
     /// Removes the keys stored with `tag` from Redis, then the same keys from L1.
     public func invalidate(tag: String) async throws {
+        _ = try await removeTagged(tag)
+    }
+
+    /// ``invalidate(tag:)``, returning the keys removed (without the namespace), so a ``FallbackCache`` in front drops
+    /// its copies of exactly those.
+    func removeTagged(_ tag: String) async throws -> [String] {
         try checkOpen(nil)
         let removed: [ByteBuffer]
         do {
@@ -22,10 +28,12 @@ extension TwoLevelCache {
             throw error
         }
         let prefix = redis.keyspace.prefix
-        await changed(.keys(removed.compactMap { buffer -> String? in
+        let keys = removed.compactMap { buffer -> String? in
             let key = String(buffer: buffer)
             return key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : nil
-        }))
+        }
+        await changed(.keys(keys))
+        return keys
     }
 
     /// Removes every key starting with `prefix` from Redis, then from L1.

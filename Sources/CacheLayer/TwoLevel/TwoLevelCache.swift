@@ -40,6 +40,11 @@ import Synchronization
 /// - Tags and prefixes work as in ``RedisCache``; a tag invalidation removes the tagged keys from L1 at once.
 ///
 /// ``stats()`` counts hits of either level as hits; ``nearCacheStatistics`` tells them apart.
+///
+/// - **Outages**: L1 is not a fallback (it is emptied when Redis fails). With ``CacheConfiguration/enableFallback``,
+///   ``makeCache(_:codec:logger:)`` puts this cache inside a ``FallbackCache``, which serves outages from a memory
+///   copy of its own, refreshed by the reads of this cache that reach Redis; an L1 hit costs it an atomic load, no
+///   lock and no write.
 public final class TwoLevelCache: Cache {
     /// Single-flight loads, pattern defaults and counters for `getOrSet` and friends.
     public let patterns: CachePatternsState
@@ -103,6 +108,8 @@ public final class TwoLevelCache: Cache {
         var memoryConfiguration = configuration
         memoryConfiguration.backend = .memory
         memoryConfiguration.nearCache = nil
+        // Inside a FallbackCache, the fallback is the wrapper's, not L1's.
+        memoryConfiguration.enableFallback = false
         memoryConfiguration.maxMemorySize = nearConfiguration.maxMemorySize
         memoryConfiguration.defaultTTL = nearConfiguration.maxTTL
         // L1 reads the coarse clock: its read is most of what a hit on an entry with a TTL costs beyond one without,
@@ -210,9 +217,17 @@ public final class TwoLevelCache: Cache {
     /// The L1 miss path of ``get(_:as:)``: a read through Redis that may fill L1.
     @usableFromInline
     func getFromRedis<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        let value = try await readThrough(key, as: type)
-        if value == nil { misses.add(1, ordering: .relaxed) } else { farHits.add(1, ordering: .relaxed) }
-        return value
+        try await readFromRedis(key, as: type, needsTTL: false).value
+    }
+
+    /// The L1 miss path, counted, with what Redis said of the value's remaining TTL. A ``FallbackCache`` in front of
+    /// this cache calls it after its own L1 lookup missed, to refresh its memory copy from reads that reached Redis
+    /// only (an L1 hit writes nothing). `needsTTL` asks for the TTL also while L1 is not coherent (a plain `GET`
+    /// otherwise).
+    func readFromRedis<Value: Codable & Sendable>(_ key: String, as type: Value.Type, needsTTL: Bool) async throws -> FarRead<Value> {
+        let read = try await readThrough(key, as: type, needsTTL: needsTTL)
+        if read.value == nil { misses.add(1, ordering: .relaxed) } else { farHits.add(1, ordering: .relaxed) }
+        return read
     }
 
     public func set<Value: Codable & Sendable>(_ key: String, to value: Value, ttl: Duration?) async throws {
@@ -395,20 +410,24 @@ public final class TwoLevelCache: Cache {
 
     /// Reads `key` from Redis with its remaining TTL in one round trip, and fills L1 unless an invalidation of it
     /// arrived meanwhile. Concurrent misses of the key with the same stamp share one read (``NearCacheMissFlight``).
-    func readThrough<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+    func readThrough<Value: Codable & Sendable>(_ key: String, as type: Value.Type, needsTTL: Bool) async throws -> FarRead<Value> {
         try redis.checkUsable(key)
         guard let stamp = near.stamp(key) else {
             // Not coherent (tracking not set up): L1 may not be filled, so a plain GET will do.
-            return try await redis.get(key, as: type)
+            if needsTTL {
+                let entry = try await redis.getWithTTL(key, as: type)
+                return FarRead(value: entry?.value, ttl: entry?.ttl)
+            }
+            return FarRead(value: try await redis.get(key, as: type), ttl: nil)
         }
         let flight = NearCacheMissFlight(key: key, valueType: ObjectIdentifier(Value.self), stamp: stamp)
-        return try await missFlights.value(flight) { try await readAndFill(key, as: type, stamp: stamp) }
+        return try await missFlights.value(flight) { try await readAndFill(key, as: type, stamp: stamp) } ?? FarRead(value: nil, ttl: nil)
     }
 
-    /// One read of a ``readThrough(_:as:)`` flight: `GET` and `PTTL`, then the fill under `stamp`.
+    /// One read of a ``readThrough(_:as:needsTTL:)`` flight: `GET` and `PTTL`, then the fill under `stamp`.
     private func readAndFill<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, stamp: NearCacheFillGate.Stamp
-    ) async throws -> Value? {
+    ) async throws -> FarRead<Value> {
         let redisKey = redis.keyspace.key(key)
         let replies = try await redis.runPipeline(
             [RedisCommand.get(redisKey), RedisCommand("PTTL", redisKey, isIdempotent: true)], key: key
@@ -417,17 +436,19 @@ public final class TwoLevelCache: Cache {
         guard let buffer = replies[0].buffer else {
             guard replies[0].isNull else { throw RedisCache.unexpected(replies[0], key: key) }
             redis.recordHitsAndMisses(hits: 0, misses: 1)
-            return nil
+            return FarRead(value: nil, ttl: nil)
         }
         // nil: a fail-safe or early-refresh value past its logical expiry, which plain reads see as a miss.
         guard let value = try redis.decode(buffer, as: type, key: key) else {
             redis.recordHitsAndMisses(hits: 0, misses: 1)
-            return nil
+            return FarRead(value: nil, ttl: nil)
         }
         redis.recordHitsAndMisses(hits: 1, misses: 0)
         if let hook = fillHook.withLock({ $0 }) { await hook(key) }
         if !Self.holdsEnvelope(buffer) { fill(key, value, stamp: stamp, pttl: replies[1].int) }
-        return value
+        // PTTL -2: the key expired between the two commands; the value is returned (as a plain read would), its TTL
+        // is zero.
+        return FarRead(value: value, ttl: replies[1].int.map { RedisCache.ttl(fromPTTL: $0) ?? .zero })
     }
 
     /// Whether `buffer` holds a fail-safe or early-refresh envelope. Such a value expires logically before Redis
@@ -477,4 +498,11 @@ public struct NearCacheStatistics: Sendable, Hashable, Codable {
     public var coalescedMisses: UInt64
     /// Whether L1 is in use now (tracking set up, or TTL-only coherence).
     public var isCoherent: Bool
+}
+
+/// What a read of Redis for an L1 miss got: the value, and its remaining TTL in Redis (`nil` when unknown,
+/// ``Swift/Duration/noExpiry`` when the key has none, zero when it expired between `GET` and `PTTL`).
+struct FarRead<Value: Sendable>: Sendable {
+    var value: Value?
+    var ttl: Duration?
 }

@@ -63,6 +63,17 @@ struct CacheUnderTest: Sendable, CustomTestStringConvertible {
                 name: "patterns-fallback", logger: quietLogger, wallClock: { clock.now }, probe: { try await redis.ping() }
             )
         },
+        // nearCache + enableFallback: L1 hits, L1 misses refreshing the fallback's copy.
+        CacheUnderTest(name: "FallbackCache over a TwoLevelCache", supportsInvalidation: true, ttlFollowsClock: false, isRemote: true) { clock in
+            let twoLevel = try await SharedRedisServer.makeTwoLevelCache(clock: clock)
+            var configuration = CacheConfiguration.development
+            configuration.name = "patterns-fallback-near"
+            let memory = try MemoryCache(configuration: configuration, clock: TestCacheClock(clock: clock), shardCount: nil, startSweeper: false, wallClock: { clock.now })
+            return try FallbackCache(
+                primary: twoLevel, local: memory, configuration: FallbackConfiguration(probeInterval: .milliseconds(50)),
+                name: "patterns-fallback-near", logger: quietLogger, wallClock: { clock.now }, probe: { try await twoLevel.redis.ping() }
+            )
+        },
         // Redis down for the whole test: the breaker opens on the first refused connection and memory serves.
         CacheUnderTest(name: "FallbackCache with Redis down", supportsInvalidation: true, ttlFollowsClock: true, backendIsDown: true) { clock in
             let redis = try RedisCache(
