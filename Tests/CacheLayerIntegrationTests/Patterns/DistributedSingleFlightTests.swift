@@ -13,6 +13,8 @@ struct DistributedSingleFlightTests {
         case redis, twoLevel
         /// A ``FallbackCache`` over a ``RedisCache`` (`enableFallback`, as the `.production` preset sets).
         case fallback
+        /// A ``FallbackCache`` over a ``TwoLevelCache`` (`nearCache` and `enableFallback`).
+        case nearCacheFallback
         var testDescription: String { rawValue }
     }
 
@@ -28,6 +30,10 @@ struct DistributedSingleFlightTests {
             configuration.nearCache = NearCacheConfiguration(maxMemorySize: 1024 * 1024)
             return try await TwoLevelCache.connect(configuration: configuration, logger: quietLogger)
         case .fallback:
+            configuration.enableFallback = true
+            return try await makeCache(configuration, logger: quietLogger)
+        case .nearCacheFallback:
+            configuration.nearCache = NearCacheConfiguration(maxMemorySize: 1024 * 1024)
             configuration.enableFallback = true
             return try await makeCache(configuration, logger: quietLogger)
         }
