@@ -21,9 +21,10 @@ struct MemoryCacheValueLayoutTests {
 
     @Test(arguments: values.indices)
     func storedTypeIsTheValuesType(index: Int) {
-        var item = MemoryCacheItem(value: Self.values[index], expiresAt: .max, slot: 0)
-        #expect(MemoryLayout<MemoryCacheItem>.offset(of: \MemoryCacheItem.value) == 0)
-        #expect(MemoryCacheShard.State.storedType(of: &item) == ObjectIdentifier(type(of: item.value)))
+        var record = MemoryCacheSlot.free
+        record.value = Self.values[index]
+        #expect(MemoryLayout<MemoryCacheSlot>.offset(of: \MemoryCacheSlot.value) == 0)
+        #expect(MemoryCacheShard.State.storedType(of: &record) == ObjectIdentifier(type(of: record.value)))
     }
 
     @Test func everyLayoutReadsBackAsItselfAndMismatchesAnotherType() async throws {
