@@ -1,4 +1,5 @@
 @testable import CacheLayer
+import CommonSupport
 import Testing
 
 /// A table over string keys kept in a slot array, as a shard uses it.
@@ -26,18 +27,6 @@ private struct KeyedTable {
         keys[slot] = nil
         freeSlots.append(slot)
         return removed
-    }
-}
-
-/// A deterministic generator, so a failing sequence can be replayed.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -124,7 +113,7 @@ struct KeyTableTests {
     /// many keys share hashes and probe runs, through growth and shrinking.
     @Test(arguments: [1 as UInt64, 2, 3])
     func agreesWithADictionary(seed: UInt64) {
-        var random = SplitMix64(state: seed)
+        var random = SeededGenerator(seed: seed)
         var table = KeyedTable(hash: { key in
             // Few distinct hashes (so keys collide), spread over all 64 bits.
             UInt64(key.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) } % 97) &* 0x9E37_79B9_7F4A_7C15

@@ -27,6 +27,13 @@ struct MemoryCacheValueLayoutTests {
         #expect(MemoryCacheShard.State.storedType(of: &record) == ObjectIdentifier(type(of: record.value)))
     }
 
+    /// The slot record is laid out without padding but its last two bytes (see `MemoryCacheSlot`), and its value
+    /// first; a field added or widened shows here as the per-entry memory it costs.
+    @Test func slotRecordIsEightyBytesWithTheValueFirst() {
+        #expect(MemoryLayout<MemoryCacheSlot>.stride == 80)
+        #expect(MemoryLayout<MemoryCacheSlot>.offset(of: \MemoryCacheSlot.value) == 0)
+    }
+
     @Test func everyLayoutReadsBackAsItselfAndMismatchesAnotherType() async throws {
         let cache = try makeTestMemoryCache()
         try await cache.set("int", to: 42)
