@@ -8,7 +8,7 @@ import Synchronization
 /// Values are kept as Swift values, so reads neither decode nor allocate; only their encoded size (the bytes
 /// the configured codec would produce, as the specification counts JSON bytes) is charged against
 /// ``CacheConfiguration/maxMemorySize``. The bookkeeping per entry (key table, slot record, policy links, expiry
-/// record: about 320 bytes with 100,000 entries, plus the key) is not counted: `size` in ``CacheStats`` is
+/// record: about 200 bytes with 100,000 entries, plus the key) is not counted: `size` in ``CacheStats`` is
 /// encoded bytes only.
 ///
 /// Keys are spread over up to 16 shards, each behind its own lock with an equal share of the byte limit,
