@@ -232,32 +232,29 @@ extension MemoryCacheShard {
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            let read = Self.read(&slots[slot], type: type, clock: clock)
-            switch read {
-            case .hit:
-                hits += 1
-                policy.recordHit(slot, keyHash: key.hash)
-            case .miss:
+            // Fields are read in place (`inout`), so the value is not copied (a retain and a release) before
+            // its type is known to match.
+            let (expiresAt, storedType) = Self.fields(of: &slots[slot])
+            // The coarse clock: a hit reads it on every entry with a TTL, and the precise one cost a tenth of the hit.
+            if expiresAt != .max && expiresAt <= clock.coarseNow() {
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 expirations += 1
                 misses += 1
                 policy.recordMiss(keyHash: key.hash)
-            case .typeMismatch:
-                break
+                return .miss
             }
-            return read
+            guard storedType == type else {
+                return .typeMismatch(stored: Self.dynamicType(of: &slots[slot]))
+            }
+            hits += 1
+            policy.recordHit(slot, keyHash: key.hash)
+            return .hit(Self.value(of: &slots[slot]))
         }
 
-        /// A read of the slot's record, in place (`inout`, one access to the slot array): `.miss` when the entry
-        /// has expired. The value is copied out only for a hit, once its type is known to match.
         @inline(__always)
-        private static func read(_ record: inout MemoryCacheSlot, type: ObjectIdentifier, clock: CacheClockSource) -> ShardRead {
-            let expiresAt = record.expiresAt
-            // The coarse clock: a hit reads it on every entry with a TTL, and the precise one cost a tenth of the hit.
-            if expiresAt != .max && expiresAt <= clock.coarseNow() { return .miss }
-            guard storedType(of: &record) == type else { return .typeMismatch(stored: Swift.type(of: record.value)) }
-            return .hit(record.value)
+        private static func fields(of record: inout MemoryCacheSlot) -> (expiresAt: UInt64, type: ObjectIdentifier) {
+            (record.expiresAt, storedType(of: &record))
         }
 
         /// The type the slot's value was stored as, read from its existential container in place: `type(of:)`
@@ -270,6 +267,15 @@ extension MemoryCacheShard {
             withUnsafeMutablePointer(to: &record) { pointer in
                 ObjectIdentifier(UnsafeRawPointer(pointer).load(fromByteOffset: 3 * MemoryLayout<Int>.size, as: Any.Type.self))
             }
+        }
+
+        private static func dynamicType(of record: inout MemoryCacheSlot) -> any Any.Type {
+            Swift.type(of: record.value)
+        }
+
+        @inline(__always)
+        private static func value(of record: inout MemoryCacheSlot) -> any Sendable {
+            record.value
         }
 
         mutating func set(
