@@ -170,6 +170,22 @@ struct MemoryCacheTests {
         }
     }
 
+    /// A shard records an entry's size in 32 bits, so a value of 4 GiB or more is refused even when the shard's
+    /// share is larger, with a message that names that limit.
+    @Test func valueOfFourGibibytesIsRejectedWhateverTheLimit() async throws {
+        let cache = try makeTestMemoryCache(maxMemorySize: 1 << 34, shardCount: 1)
+        do {
+            try cache.setValue("k", "x", size: 1 << 32)
+            Issue.record("expected valueTooLarge")
+        } catch {
+            #expect(error.code == .valueTooLarge)
+            #expect(error.message.contains("4 GiB"))
+        }
+        try cache.setValue("k", "x", size: Int(UInt32.max))
+        #expect(await cache.stats().size == Int(UInt32.max))
+        #expect(await cache.stats().entryCount == 1)
+    }
+
     @Test func automaticShardCountKeepsSmallCachesInOneShard() throws {
         #expect(MemoryCache.resolvedShardCount(nil, maxMemorySize: 1 << 20) == 1)
         #expect(MemoryCache.resolvedShardCount(nil, maxMemorySize: 8 << 20) == 2)

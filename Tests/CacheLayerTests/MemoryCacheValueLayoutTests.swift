@@ -21,9 +21,17 @@ struct MemoryCacheValueLayoutTests {
 
     @Test(arguments: values.indices)
     func storedTypeIsTheValuesType(index: Int) {
-        var item = MemoryCacheItem(value: Self.values[index], expiresAt: .max, slot: 0)
-        #expect(MemoryLayout<MemoryCacheItem>.offset(of: \MemoryCacheItem.value) == 0)
-        #expect(MemoryCacheShard.State.storedType(of: &item) == ObjectIdentifier(type(of: item.value)))
+        var record = MemoryCacheSlot.free
+        record.value = Self.values[index]
+        #expect(MemoryLayout<MemoryCacheSlot>.offset(of: \MemoryCacheSlot.value) == 0)
+        #expect(MemoryCacheShard.State.storedType(of: &record) == ObjectIdentifier(type(of: record.value)))
+    }
+
+    /// The slot record is laid out without padding but its last two bytes (see `MemoryCacheSlot`), and its value
+    /// first; a field added or widened shows here as the per-entry memory it costs.
+    @Test func slotRecordIsEightyBytesWithTheValueFirst() {
+        #expect(MemoryLayout<MemoryCacheSlot>.stride == 80)
+        #expect(MemoryLayout<MemoryCacheSlot>.offset(of: \MemoryCacheSlot.value) == 0)
     }
 
     @Test func everyLayoutReadsBackAsItselfAndMismatchesAnotherType() async throws {

@@ -8,12 +8,13 @@ import Synchronization
 /// Values are kept as Swift values, so reads neither decode nor allocate; only their encoded size (the bytes
 /// the configured codec would produce, as the specification counts JSON bytes) is charged against
 /// ``CacheConfiguration/maxMemorySize``. The bookkeeping per entry (key table, slot record, policy links, expiry
-/// record: about 320 bytes with 100,000 entries, plus the key) is not counted: `size` in ``CacheStats`` is
+/// record: about 200 bytes with 100,000 entries, plus the key) is not counted: `size` in ``CacheStats`` is
 /// encoded bytes only.
 ///
 /// Keys are spread over up to 16 shards, each behind its own lock with an equal share of the byte limit,
 /// so threads rarely wait for each other. Caches smaller than 8 MiB use one shard. A value must fit in one
-/// shard's share; anything larger throws ``CacheError/Code/valueTooLarge`` with the share in the message.
+/// shard's share (and encode to less than 4 GiB); anything larger throws ``CacheError/Code/valueTooLarge`` with
+/// the limit in the message.
 ///
 /// An entry is never returned after its TTL by more than one tick of the system's coarse clock (1 to 4 ms on
 /// Linux, which reads for its expiry check cost a fifth of the precise clock's), and never taken for expired before it.
@@ -339,6 +340,15 @@ public final class MemoryCache: Cache {
     private func checkFits(_ key: String, size: Int) throws(CacheError) {
         let limit = configuration.maxMemorySize
         if size > limit { throw CacheError.valueTooLarge(key: key, size: size, limit: limit) }
+        if size > MemoryCacheSlot.maximumSize { throw Self.entryTooLarge(key: key, size: size) }
+    }
+
+    /// A value over the size one entry records (``MemoryCacheSlot/maximumSize``), whatever the limit.
+    private static func entryTooLarge(key: String, size: Int) -> CacheError {
+        CacheError(
+            code: .valueTooLarge, key: key,
+            message: "The value encodes to \(size) bytes, more than the \(MemoryCacheSlot.maximumSize) bytes (4 GiB) one memory cache entry can hold, whatever maxMemorySize is. Store a smaller value."
+        )
     }
 
     /// Turns a shard's write outcome into a log line or an error.
@@ -521,6 +531,7 @@ public final class MemoryCache: Cache {
     private func store<Value: Sendable>(_ key: String, _ value: Value, size: Int, ttl: Duration?, tags: Set<String>) throws(CacheError) {
         let limit = configuration.maxMemorySize
         if size > limit { throw CacheError.valueTooLarge(key: key, size: size, limit: limit) }
+        if size > MemoryCacheSlot.maximumSize { throw Self.entryTooLarge(key: key, size: size) }
         let expiresAt = try expiry(for: ttl, key: key)
         switch storage.set(HashedKey(key), value: value, size: size, expiresAt: expiresAt, tags: tags, clock: clock) {
         case .stored(let evicted, let expired):

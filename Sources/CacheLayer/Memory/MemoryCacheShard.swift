@@ -56,8 +56,8 @@ final class MemoryCacheShard: Sendable {
     /// The live value and its expiry, without counting a hit or touching the policy.
     func peek(_ key: HashedKey, now: UInt64) -> (value: any Sendable, expiresAt: UInt64)? {
         state.withLock { state in
-            guard let item = state.index[key], item.expiresAt > now else { return nil }
-            return (item.value, item.expiresAt)
+            guard let slot = state.slot(of: key), state.slots[slot].expiresAt > now else { return nil }
+            return (state.slots[slot].value, state.slots[slot].expiresAt)
         }
     }
 
@@ -74,8 +74,8 @@ final class MemoryCacheShard: Sendable {
     func setKeepingExpiry(_ key: HashedKey, value: any Sendable, size: Int, clock: CacheClockSource) -> ShardWrite {
         state.withLock { state in
             var expiresAt = UInt64.max
-            if let item = state.index[key], item.expiresAt != .max, item.expiresAt > clock.now() {
-                expiresAt = item.expiresAt
+            if let slot = state.slot(of: key), state.slots[slot].expiresAt != .max, state.slots[slot].expiresAt > clock.now() {
+                expiresAt = state.slots[slot].expiresAt
             }
             return state.set(key, value: value, size: size, expiresAt: expiresAt, tags: [], clock: clock)
         }
@@ -85,8 +85,8 @@ final class MemoryCacheShard: Sendable {
     func getWithExpiry(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> (read: ShardRead, expiresAt: UInt64) {
         state.withLock { state in
             let read = state.get(key, clock: clock, type: type)
-            guard case .hit = read, let item = state.index[key] else { return (read, .max) }
-            return (read, item.expiresAt)
+            guard case .hit = read, let slot = state.slot(of: key) else { return (read, .max) }
+            return (read, state.slots[slot].expiresAt)
         }
     }
 
@@ -139,31 +139,30 @@ final class MemoryCacheShard: Sendable {
             stats.evictions += state.evictions
             stats.expirations += state.expirations
             stats.size += state.size
-            stats.entryCount += state.index.count
+            stats.entryCount += state.table.count
         }
     }
 }
 
-/// What the key table holds per key: everything a read needs, so a hit is one hash-table probe with no
-/// second memory access (the slot's record is only touched by writes, removals and the policy).
-struct MemoryCacheItem {
+/// Everything the shard keeps about one entry: what a read needs (value, expiry, key) and what removal, eviction
+/// and expiry need. The slot's number names the entry to the policy, the expiry queue and the tag index; the key
+/// table (``KeyTable``) holds only slot numbers. Free slots keep an empty key and an empty value.
+///
+/// 80 bytes: fields are ordered and sized so that the record has no padding beyond its last two bytes.
+struct MemoryCacheSlot {
+    /// The first stored property: ``MemoryCacheShard/State/storedType(of:)`` reads the container in place.
     var value: any Sendable
     /// Nanoseconds on the cache's clock; `UInt64.max` for never.
     var expiresAt: UInt64
-    /// The slot that names this entry to the policy and the expiry queue.
-    var slot: Int32
-}
-
-/// What a slot records about its entry for removal, eviction and expiry. Free slots keep an empty key.
-struct MemoryCacheSlot {
     var key: String
-    var keyHash: UInt64
-    /// Encoded size in bytes, as charged to the budget.
-    var size: Int
-    /// The expiry of the slot's record in the expiry queue, `UInt64.max` for none. Never later than the item's
-    /// expiry (``MemoryCacheItem/expiresAt``, which reads check): a write that pushes the expiry later keeps the
-    /// record, which is moved when it comes due.
+    /// The expiry of the slot's record in the expiry queue, `UInt64.max` for none. Never later than
+    /// ``expiresAt`` (which reads check): a write that pushes the expiry later keeps the record, which is moved
+    /// when it comes due.
     var scheduledExpiry: UInt64
+    /// The low 32 bits of the key's hash (``KeyTable/tag(of:)``), which find the slot's bucket when it is removed.
+    var hashTag: UInt32
+    /// Encoded size in bytes, as charged to the budget; at most ``maximumSize``.
+    var size: UInt32
     /// Bumped whenever the slot's owner changes; with ``scheduledExpiry``, tells the slot's one valid expiry-queue
     /// record from stale ones.
     var generation: UInt32
@@ -172,15 +171,20 @@ struct MemoryCacheSlot {
     /// have none, and a set per slot cost 8 bytes each.
     var isTagged: Bool
 
-    static let free = MemoryCacheSlot(key: "", keyHash: 0, size: 0, scheduledExpiry: .max, generation: 0, isOccupied: false, isTagged: false)
+    /// The largest encoded size one entry can have (4 GiB - 1): a larger value is too large for any shard.
+    static let maximumSize = Int(UInt32.max)
 
-    var hashedKey: HashedKey { HashedKey(key: key, hash: keyHash) }
+    static let free = MemoryCacheSlot(
+        value: (), expiresAt: .max, key: "", scheduledExpiry: .max, hashTag: 0, size: 0, generation: 0, isOccupied: false, isTagged: false
+    )
 }
 
 extension MemoryCacheShard {
     struct State: ~Copyable {
         let budget: Int
-        var index: [HashedKey: MemoryCacheItem] = [:]
+        /// The largest value the shard takes: its budget, or ``MemoryCacheSlot/maximumSize`` if that is smaller.
+        let valueLimit: Int
+        var table = KeyTable()
         var slots: [MemoryCacheSlot] = []
         var freeSlots: [Int32] = []
         var policy: AnyEvictionPolicy
@@ -206,24 +210,31 @@ extension MemoryCacheShard {
 
         init(budget: Int, policy kind: EvictionStrategy.Kind, shardCount: Int) {
             self.budget = budget
+            valueLimit = min(budget, MemoryCacheSlot.maximumSize)
             policy = AnyEvictionPolicy(kind: kind, capacity: budget, shardCount: shardCount)
         }
 
         // MARK: Operations
 
+        /// The slot holding `key`, if any: the hash picks the bucket and the key is compared only in slots whose
+        /// hash matches.
+        @inline(__always)
+        func slot(of key: HashedKey) -> Int? {
+            table.slot(hash: key.hash) { slots[$0].key == key.key }
+        }
+
         /// `type` identifies the requested type; the stored value's dynamic type must be exactly it. Comparing
         /// type identities is a pointer compare, where a dynamic cast under the lock would cost far more.
         @inline(__always)
         mutating func get(_ key: HashedKey, clock: CacheClockSource, type: ObjectIdentifier) -> ShardRead {
-            guard let position = index.index(forKey: key) else {
+            guard let slot = slot(of: key) else {
                 misses += 1
                 policy.recordMiss(keyHash: key.hash)
                 return .miss
             }
-            // Fields are read in place (`inout`, through the values' `_modify`): the getter would copy the whole
-            // item, existential included, through its value witness.
-            let (expiresAt, slot32, storedType) = Self.fields(of: &index.values[position])
-            let slot = Int(slot32)
+            // Fields are read in place (`inout`), so the value is not copied (a retain and a release) before
+            // its type is known to match.
+            let (expiresAt, storedType) = Self.fields(of: &slots[slot])
             // The coarse clock: a hit reads it on every entry with a TTL, and the precise one cost a tenth of the hit.
             if expiresAt != .max && expiresAt <= clock.coarseNow() {
                 removeEntry(slot)
@@ -234,63 +245,63 @@ extension MemoryCacheShard {
                 return .miss
             }
             guard storedType == type else {
-                return .typeMismatch(stored: Self.dynamicType(of: &index.values[position]))
+                return .typeMismatch(stored: Self.dynamicType(of: &slots[slot]))
             }
             hits += 1
             policy.recordHit(slot, keyHash: key.hash)
-            return .hit(Self.value(of: &index.values[position]))
+            return .hit(Self.value(of: &slots[slot]))
         }
 
         @inline(__always)
-        private static func fields(of item: inout MemoryCacheItem) -> (expiresAt: UInt64, slot: Int32, type: ObjectIdentifier) {
-            (item.expiresAt, item.slot, storedType(of: &item))
+        private static func fields(of record: inout MemoryCacheSlot) -> (expiresAt: UInt64, type: ObjectIdentifier) {
+            (record.expiresAt, storedType(of: &record))
         }
 
-        /// The type the item's value was stored as, read from its existential container in place: `type(of:)`
-        /// copied the value first (a retain and a release of its storage, on every hit). The value is the item's
+        /// The type the slot's value was stored as, read from its existential container in place: `type(of:)`
+        /// copied the value first (a retain and a release of its storage, on every hit). The value is the record's
         /// first stored property, and the container of an `any Sendable` (a marker protocol, so laid out as
         /// `Any`) is three words of inline buffer followed by the type's metadata, a layout fixed by the Swift
         /// ABI; `MemoryCacheValueLayoutTests` checks both on every kind of value.
         @inline(__always)
-        static func storedType(of item: inout MemoryCacheItem) -> ObjectIdentifier {
-            withUnsafeMutablePointer(to: &item) { pointer in
+        static func storedType(of record: inout MemoryCacheSlot) -> ObjectIdentifier {
+            withUnsafeMutablePointer(to: &record) { pointer in
                 ObjectIdentifier(UnsafeRawPointer(pointer).load(fromByteOffset: 3 * MemoryLayout<Int>.size, as: Any.Type.self))
             }
         }
 
-        private static func dynamicType(of item: inout MemoryCacheItem) -> any Any.Type {
-            Swift.type(of: item.value)
+        private static func dynamicType(of record: inout MemoryCacheSlot) -> any Any.Type {
+            Swift.type(of: record.value)
         }
 
         @inline(__always)
-        private static func value(of item: inout MemoryCacheItem) -> any Sendable {
-            item.value
+        private static func value(of record: inout MemoryCacheSlot) -> any Sendable {
+            record.value
         }
 
         mutating func set(
             _ key: HashedKey, value: any Sendable, size newSize: Int, expiresAt: UInt64, tags: Set<String>, clock: CacheClockSource
         ) -> ShardWrite {
-            guard newSize <= budget else { return .tooLarge(budget: budget) }
+            guard newSize <= valueLimit else { return .tooLarge(budget: valueLimit) }
             sets += 1
             let slot: Int
             let isUpdate: Bool
-            if let position = index.index(forKey: key) {
-                slot = Int(index.values[position].slot)
+            if let found = self.slot(of: key) {
+                slot = found
                 isUpdate = true
-                index.values[position].value = value
-                index.values[position].expiresAt = expiresAt
-                size += newSize - slots[slot].size
-                slots[slot].size = newSize
+                slots[slot].value = value
+                slots[slot].expiresAt = expiresAt
+                size += newSize - Int(slots[slot].size)
+                slots[slot].size = UInt32(newSize)
                 if slots[slot].isTagged || !tags.isEmpty { replaceTags(of: slot, with: tags) }
             } else {
                 slot = allocateSlot()
                 isUpdate = false
                 let generation = slots[slot].generation &+ 1
                 slots[slot] = MemoryCacheSlot(
-                    key: key.key, keyHash: key.hash, size: newSize, scheduledExpiry: .max, generation: generation,
-                    isOccupied: true, isTagged: false
+                    value: value, expiresAt: expiresAt, key: key.key, scheduledExpiry: .max, hashTag: KeyTable.tag(of: key.hash),
+                    size: UInt32(newSize), generation: generation, isOccupied: true, isTagged: false
                 )
-                index[key] = MemoryCacheItem(value: value, expiresAt: expiresAt, slot: Int32(truncatingIfNeeded: slot))
+                table.insert(hash: key.hash, slot: slot)
                 size += newSize
                 if !tags.isEmpty { replaceTags(of: slot, with: tags) }
             }
@@ -316,17 +327,15 @@ extension MemoryCacheShard {
 
         mutating func delete(_ key: HashedKey) -> Bool {
             deletes += 1
-            guard let item = index[key] else { return false }
-            let slot = Int(item.slot)
+            guard let slot = slot(of: key) else { return false }
             removeEntry(slot)
             policy.recordRemoval(slot)
             return true
         }
 
         mutating func contains(_ key: HashedKey, now: UInt64) -> Bool {
-            guard let item = index[key] else { return false }
-            if item.expiresAt <= now {
-                let slot = Int(item.slot)
+            guard let slot = slot(of: key) else { return false }
+            if slots[slot].expiresAt <= now {
                 removeEntry(slot)
                 policy.recordRemoval(slot)
                 expirations += 1
@@ -336,7 +345,7 @@ extension MemoryCacheShard {
         }
 
         mutating func removeAll() {
-            index.removeAll()
+            table.removeAll()
             slots.removeAll()
             freeSlots.removeAll()
             expiryQueue.removeAll()
@@ -358,10 +367,7 @@ extension MemoryCacheShard {
                 guard slots[slot].isOccupied, slots[slot].generation == record.generation,
                     slots[slot].scheduledExpiry == record.expiresAt
                 else { continue }
-                guard let expiresAt = index[slots[slot].hashedKey]?.expiresAt else {
-                    assertionFailure("an occupied slot's key is not in the table")
-                    continue
-                }
+                let expiresAt = slots[slot].expiresAt
                 if expiresAt <= now {
                     removeEntry(slot)
                     policy.recordRemoval(slot)
@@ -391,8 +397,8 @@ extension MemoryCacheShard {
         /// Removes every entry whose key's UTF-8 bytes start with `prefix`'s. Counted as deletes.
         mutating func invalidate(prefix: String) -> Int {
             var matching: [Int32] = []
-            for item in index where item.key.key.utf8.starts(with: prefix.utf8) {
-                matching.append(item.value.slot)
+            for slot in slots.indices where slots[slot].isOccupied && slots[slot].key.utf8.starts(with: prefix.utf8) {
+                matching.append(Int32(truncatingIfNeeded: slot))
             }
             for slot in matching {
                 removeEntry(Int(slot))
@@ -425,13 +431,13 @@ extension MemoryCacheShard {
         /// Drops the entry from the table and the tag index and frees its slot. The caller informs the policy
         /// if needed.
         private mutating func removeEntry(_ slot: Int) {
-            let record = slots[slot]
-            index.removeValue(forKey: record.hashedKey)
-            size -= record.size
-            if record.scheduledExpiry != .max { entriesWithExpiry -= 1 }
-            if record.isTagged { replaceTags(of: slot, with: []) }
+            let removed = table.remove(hash: UInt64(slots[slot].hashTag), slot: slot)
+            assert(removed, "an occupied slot is not in the key table")
+            size -= Int(slots[slot].size)
+            if slots[slot].scheduledExpiry != .max { entriesWithExpiry -= 1 }
+            if slots[slot].isTagged { replaceTags(of: slot, with: []) }
             var freed = MemoryCacheSlot.free
-            freed.generation = record.generation &+ 1
+            freed.generation = slots[slot].generation &+ 1
             slots[slot] = freed
             freeSlots.append(Int32(truncatingIfNeeded: slot))
         }

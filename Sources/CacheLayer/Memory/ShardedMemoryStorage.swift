@@ -26,7 +26,7 @@ final class ShardedMemoryStorage: Sendable {
 
     @inline(__always)
     private func shard(for key: HashedKey) -> MemoryCacheShard {
-        // The dictionary inside the shard takes its buckets from the low bits of the same hash, so the shard
+        // The key table inside the shard takes its buckets from the low bits of the same hash, so the shard
         // comes from high bits: otherwise every key of a shard would share its low bits and crowd its buckets.
         shards[shardIndex(for: key)]
     }
