@@ -39,8 +39,8 @@ struct RawClientWorkload: Sendable {
         defer { shutdown() }
         let value = try JSONCacheCodec().encode(String(repeating: "v", count: workload.valueSize))
         let result = try await workload.run(
-            get: { key in _ = try await client.get(key) },
-            set: { key in try await client.set(key, value: value) }
+            get: { key, _ in _ = try await client.get(key) },
+            set: { key, _ in try await client.set(key, value: value) }
         )
         shutdown()
         await running.value
