@@ -4,7 +4,7 @@ import Testing
 
 /// A reply handed from the event loop to its caller, read while another task closes the connection. Over TLS the
 /// reply's buffer is NIOSSL's, written on the event loop; under ThreadSanitizer this reported a race in most runs
-/// until debug builds marked the hand-off (``ReplyHandOff``): the runtime's fast path for a continuation resumed
+/// until debug builds marked the hand-off (``ContinuationHandOff``): the runtime's fast path for a continuation resumed
 /// before it was awaited hides the edge from the sanitizer.
 @Suite("Reply hand-off", .serialized)
 struct ReplyHandOffTests {

@@ -8,14 +8,16 @@ import Synchronization
 /// double resume traps and the sanitizer sees the hand-off of a reply from the event loop to the caller.
 package typealias RedisReplyContinuation<Reply> = CheckedContinuation<Reply, any Error>
 
-/// Makes the hand-off of every reply visible to ThreadSanitizer, in debug builds only (where it runs).
+/// Makes the hand-off of every reply, and of every pooled connection given to a waiting caller, visible to
+/// ThreadSanitizer, in debug builds only (where it runs).
 ///
 /// The concurrency runtime tells the sanitizer that a resume happens before the task continues, except when the
 /// continuation was resumed before the task awaited it: that fast path takes no sanitizer acquire. A reply that
 /// arrives before its caller suspended then looks raced (its buffer was written on the event loop, read by the
-/// caller) although the hand-off is synchronized. The event loop passes this lock before it resumes, and the caller
+/// caller), and so does a connection made on another thread and handed to a caller still on its way to suspend,
+/// although both hand-offs are synchronized. The resuming side passes this lock before it resumes, and the caller
 /// after it wakes: the sanitizer sees the edge that exists anyway. Release builds take no lock.
-package enum ReplyHandOff {
+package enum ContinuationHandOff {
     private static let lock = NIOLock()
 
     /// Called by the event loop just before it resumes a caller, and by the caller just after it resumed.
@@ -38,7 +40,7 @@ package enum RedisReplyPromise {
 
     func fail(_ error: RedisError) {
         #if DEBUG
-        ReplyHandOff.mark()
+        ContinuationHandOff.mark()
         #endif
         switch self {
         case .single(let c): c.resume(throwing: error)
@@ -193,12 +195,12 @@ package final class RedisChannelHandler: ChannelInboundHandler {
             break
         case .succeed(let promise, let value):
             #if DEBUG
-            ReplyHandOff.mark()
+            ContinuationHandOff.mark()
             #endif
             if case .single(let c) = promise { c.resume(returning: value) }
         case .succeedBatch(let promise, let values):
             #if DEBUG
-            ReplyHandOff.mark()
+            ContinuationHandOff.mark()
             #endif
             if case .batch(let c) = promise { c.resume(returning: values) }
         case .closeAndFail(let promises, let error):

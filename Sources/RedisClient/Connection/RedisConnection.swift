@@ -343,7 +343,7 @@ public final class RedisConnection: RedisCommandExecutor {
         _ body: (RedisReplyContinuation<Reply>) -> Void
     ) async throws -> Reply {
         #if DEBUG
-        defer { ReplyHandOff.mark() }
+        defer { ContinuationHandOff.mark() }
         return try await withCheckedThrowingContinuation(body)
         #else
         try await withUnsafeThrowingContinuation(body)

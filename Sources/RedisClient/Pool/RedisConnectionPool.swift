@@ -159,7 +159,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                 )
                 self.lastConnectError.withLock { $0 = nil }
                 switch self.state.withLock({ $0.connectionEstablished(connection, now: .now) }) {
-                case .lease(let connection, let waiter): waiter.resume(returning: connection)
+                case .lease(let connection, let waiter): Self.handOff(connection, to: waiter)
                 case .park: break
                 case .close(let connection):
                     await connection.close()
@@ -232,9 +232,20 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                 continue
             }
             let connection = try await self.waitForConnection(until: deadline)
+            #if DEBUG
+            ContinuationHandOff.mark()
+            #endif
             if !connection.isClosed { return connection }
             self.release(connection)  // died while idle: drop it (and maybe start a replacement), then try again
         }
+    }
+
+    /// Gives `connection` to a caller waiting for one.
+    private static func handOff(_ connection: RedisConnection, to waiter: Waiter) {
+        #if DEBUG
+        ContinuationHandOff.mark()
+        #endif
+        waiter.resume(returning: connection)
     }
 
     private func waitForConnection(until deadline: ContinuousClock.Instant) async throws -> RedisConnection {
@@ -254,7 +265,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
                     waiter.resume(throwing: RedisError.cancelled)
                 case .lease(let connection, let expired):
                     for connection in expired { self.eventSink.yield(.close(connection)) }
-                    waiter.resume(returning: connection)
+                    Self.handOff(connection, to: waiter)
                 case .wait(let connect, let expired):
                     for connection in expired { self.eventSink.yield(.close(connection)) }
                     if connect { self.eventSink.yield(.connect) }
@@ -303,7 +314,7 @@ public final class RedisConnectionPool: RedisCommandExecutor, Service {
         let action = self.state.withLock { $0.release(connection, isUsable: !connection.isClosed, now: .now) }
         switch action {
         case .lease(let connection, let waiter):
-            waiter.resume(returning: connection)
+            Self.handOff(connection, to: waiter)
         case .park:
             break
         case .close(let connection, let connect):
