@@ -1,10 +1,13 @@
 import CommonSupport
-/// Miniature simulations that pick the window size (and the ghost rule) of ``WTinyLFUPolicy``.
+/// Miniature simulations that pick the window size (and the ghost rule, the filter and the protected share)
+/// of ``WTinyLFUPolicy``.
 ///
 /// A handful of static W-TinyLFU caches, each with a different window share, replay the same requests on
 /// a spatial sample of the keys (the keys whose hash falls below a threshold, as in SHARDS by Waldspurger
 /// et al., FAST'15) with their capacity scaled down by the same rate. Every period the configuration of
-/// the simulation with the most (decayed) hits becomes the real cache's. All simulations see the
+/// the simulation with the most (decayed) hits becomes the real cache's, if it beats the current choice by
+/// the margin (the first choice needs no margin: the starting configuration is not one the simulations
+/// chose). All simulations see the
 /// same requests at the same time, so a change of the workload cannot be mistaken for the effect of a
 /// step, as it can with hill climbing; that is what fooled the climber on the ARC traces' P3.
 ///
@@ -80,6 +83,8 @@ package struct WindowSimulations: Sendable {
     private var periodsToSkip: Int
     /// The index in ``configurations`` of the current choice.
     private(set) var chosen: Int
+    /// Whether ``chosen`` was chosen by the simulations rather than given at start.
+    private var hasChosen = false
 
     /// Simulations for a cache of `capacity` bytes expected to hold about `entries` entries, sampling
     /// enough keys for about `targetEntries` entries per simulation.
@@ -112,9 +117,13 @@ package struct WindowSimulations: Sendable {
         self.decay = decay
         self.margin = margin
         periodsToSkip = warmupPeriods
-        chosen = configurations.indices.min {
-            abs(configurations[$0].share - initialShare) < abs(configurations[$1].share - initialShare)
-        } ?? 0
+        // The configuration the policy starts with: the window share closest to `initialShare`, with the
+        // ghost rule off and the filter on (Caffeine's policy) where one is simulated.
+        func distance(_ index: Int) -> (Double, Int) {
+            let configuration = configurations[index]
+            return (abs(configuration.share - initialShare), (configuration.ghostAdmits ? 1 : 0) + (configuration.filters ? 0 : 2))
+        }
+        chosen = configurations.indices.min { distance($0) < distance($1) } ?? 0
     }
 
     /// Bytes held by the first simulated cache (for tests).
@@ -155,6 +164,9 @@ package struct WindowSimulations: Sendable {
         for index in simulations.indices where simulations[index].score > simulations[best].score {
             best = index
         }
-        if simulations[best].score > simulations[chosen].score * (1 + margin) { chosen = best }
+        // The margin keeps a choice the simulations made; the starting configuration was not theirs.
+        if !hasChosen || simulations[best].score > simulations[chosen].score * (1 + margin) { chosen = best }
+        hasChosen = true
     }
 }
+
