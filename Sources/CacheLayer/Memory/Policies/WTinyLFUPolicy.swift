@@ -122,6 +122,9 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     private var table = SlotTable(listCount: 3)
     private var entryCount: Int { table.count }
     private var sketch: CountMinSketch
+    /// Whether requests are counted in the sketch: a static policy without the filter (a simulated
+    /// configuration) never asks it, and skipping the count makes that simulation cheaper.
+    private let countsFrequency: Bool
 
     /// The window's byte budget; the hill climber moves it.
     package private(set) var windowMaximum: Int
@@ -164,6 +167,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         self.capacity = max(0, capacity)
         self.tuning = tuning
         sketch = CountMinSketch(samplesPerEntry: tuning.agingSamplesPerEntry)
+        countsFrequency = tuning.filters || tuning.adaptive
         windowMaximum = min(self.capacity, max(1, Int(Double(self.capacity) * tuning.initialWindow)))
         protectedMaximum = Int(Double(self.capacity - windowMaximum) * tuning.protectedShare)
         // Caffeine starts by shrinking the window: most workloads favour frequency.
@@ -179,7 +183,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     // MARK: EvictionPolicy
 
     package mutating func recordHit(_ slot: Int, keyHash: UInt64) {
-        sketch.increment(keyHash)
+        if countsFrequency { sketch.increment(keyHash) }
         hitsInSample += 1
         lastMissHash = nil
         touch(slot)
@@ -188,7 +192,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     }
 
     package mutating func recordMiss(keyHash: UInt64) {
-        sketch.increment(keyHash)
+        if countsFrequency { sketch.increment(keyHash) }
         missesInSample += 1
         lastMissHash = keyHash
     }
@@ -197,7 +201,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         if lastMissHash != keyHash {
             // A write without a preceding read miss is still a request for the key, and a miss.
-            sketch.increment(keyHash)
+            if countsFrequency { sketch.increment(keyHash) }
             missesInSample += 1
         }
         lastMissHash = nil
@@ -225,7 +229,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
             return
         }
         lastMissHash = nil
-        sketch.increment(keyHash)
+        if countsFrequency { sketch.increment(keyHash) }
         guard weight <= capacity else {
             table.remove(slot)
             victims.append(slot)
