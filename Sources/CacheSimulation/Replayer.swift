@@ -136,19 +136,21 @@ package struct ReplayTuning: Sendable {
 
     /// Parses `name=value` pairs separated by commas. W-TinyLFU: `window`, `aging`, `sketch`, `protected`,
     /// `ties`, `ghost`, `gp` (returning keys to protected); its simulations:
-    /// `sim` (0: hill climbing), `shares` and `ghostless` (lists separated by `:`), `simentries`,
-    /// `simperiod`, `simdecay`, `margin`; its hill climber: `step`, `decay`, `restart`, `sample`. S3-FIFO:
+    /// `sim` (0: hill climbing), `shares`, `ghostless`, `filterless` and `fprotected` (lists separated by
+    /// `:`), `simentries`, `simperiod`, `simdecay`, `simwarmup`, `margin`; its hill climber: `step`, `decay`,
+    /// `restart`, `sample`. S3-FIFO:
     /// `s3threshold`, `s3carry`, `s3small`, `s3ghost`. `seed` mixes a seed into the key hashes. Any knob
     /// away from its default replays the policy alone (``PolicyReplayTarget``) rather than `MemoryCache`.
     package init(_ text: String) throws {
         for pair in text.split(separator: ",") {
             let field = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            if ["shares", "ghostless", "filterless"].contains(field[0]) {
+            if ["shares", "ghostless", "filterless", "fprotected"].contains(field[0]) {
                 // An empty list (`filterless=`) simulates none of that kind.
                 let shares = field.count == 2 ? field[1].split(separator: ":").compactMap { Double($0) } : []
                 switch field[0] {
                 case "shares": tinyLFU.simulatedShares = shares
                 case "ghostless": tinyLFU.ghostlessShares = shares
+                case "fprotected": tinyLFU.filterlessProtectedShares = shares
                 default: tinyLFU.filterlessShares = shares
                 }
                 continue
@@ -177,9 +179,9 @@ package struct ReplayTuning: Sendable {
             case "simentries": tinyLFU.simulationEntries = Int(value)
             case "simperiod": tinyLFU.simulationPeriod = value
             case "simdecay": tinyLFU.simulationDecay = value
+            case "simwarmup": tinyLFU.simulationWarmupPeriods = Int(value)
             case "gp": tinyLFU.returningToProtected = value != 0
             case "filter": tinyLFU.filters = value != 0
-            case "fprotected": tinyLFU.filterlessProtectedShare = value
             default: throw SyntheticWorkload.SpecificationError(description: "unknown tuning knob \(field[0])")
             }
         }

@@ -249,6 +249,32 @@ struct WindowSimulationTests {
         #expect(simulations.configuration.share >= 0.15)
     }
 
+    @Test func theStartIsCaffeinesConfigurationAndTheFirstChoiceNeedsNoMargin() {
+        // The same recency workload as above, where only the large window catches reuses. The margin is out of
+        // reach: only the first choice, which replaces a configuration the simulations did not choose, can move.
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        var simulations = WindowSimulations(
+            capacity: 1000,
+            entries: 1000,
+            configurations: [.init(share: 0.01, ghostAdmits: true), .init(share: 0.6, ghostAdmits: true), .init(share: 0.01, ghostAdmits: false)],
+            initialShare: 0.01,
+            targetEntries: 2048,
+            periodPerEntry: 1,
+            decay: 0.8,
+            margin: 100,
+            warmupPeriods: 1,
+            tuning: tuning
+        )
+        #expect(simulations.configuration == .init(share: 0.01, ghostAdmits: false), "Caffeine's: no ghost rule")
+        for index in 0..<30_000 {
+            for key in [index, index - 50, index - 100] where key >= 0 {
+                _ = simulations.record(keyHash: SplitMix64.mix(UInt64(key)), weight: 1)
+            }
+        }
+        #expect(simulations.configuration.share == 0.6)
+    }
+
     @Test func sampledSimulationsStayWithinTheirScaledCapacity() {
         // A cache of a million entries samples about 1/500 of the keys for simulations of ~2,000 entries.
         var tuning = WTinyLFUPolicy.Tuning()

@@ -10,10 +10,14 @@ import CommonSupport
 /// No static window size suits every workload: 1% wins on frequency-skewed traces (search, P3) and loses to
 /// LRU on recency-skewed ones (OLTP). Caffeine moves the window with a hill climber; here, by default,
 /// miniature simulations choose it (``WindowSimulations``): static copies of this policy with windows of
-/// 1%, 10% and 30%, one without the ghost rule below, and one without the frequency filter (a segmented LRU
-/// behind the window, for workloads where past popularity misleads, such as feeds whose newest keys are the
-/// hot ones: there Caffeine's static policy is 15 points below LRU) run on a hashed sample of the keys, and the
-/// configuration of the one that hits most is applied. The
+/// 1%, 10% and 30%, one without the ghost rule below, and two without the frequency filter (a segmented LRU
+/// behind the window, with half or 80% of it protected, for workloads where past popularity misleads, such
+/// as feeds whose newest keys are the hot ones: there Caffeine's static policy is 15 points below LRU) run on
+/// a hashed sample of the keys, and the configuration of the one that hits most is applied. Until their
+/// first choice the policy is Caffeine's (1% window, no ghost rule): a departure is applied once the
+/// simulations show it pays. Starting with the ghost rule cost a point on a loop 10% larger than the cache,
+/// where re-admitting rejected keys keeps the cache from settling on a fixed part of the loop, and the
+/// damage outlasted the switch by several passes. The
 /// climber compares the hit rate of one period with the previous one, so it mistakes a change of the
 /// workload for the effect of its last step; the simulations compare the candidates on the same requests.
 /// On the ARC traces the climber lost up to 6 points to the best static window; the simulations do not.
@@ -70,12 +74,14 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         package var ghostlessShares: [Double] = [0.01]
         /// Window shares simulated without the frequency filter (every candidate admitted: a segmented LRU
         /// behind a window), for workloads where past frequency misleads, such as feeds whose newest keys are
-        /// the hot ones.
+        /// the hot ones. Without the filter no candidate is rejected, so the ghost admits nothing: records
+        /// left from before would send keys long gone straight to protected (a tenth of a point on the feed).
         package var filterlessShares: [Double] = [0.01]
-        /// The protected segment's share of the main space in the configurations without the filter.
-        /// Half: with every candidate admitted, probation is where one-off keys wait to leave, and 80%
-        /// protected left too little of it in small caches (2 points on the recency feed at 99 entries).
-        package var filterlessProtectedShare: Double = 0.5
+        /// The protected segment's shares of the main space simulated without the filter (each with every
+        /// share of ``filterlessShares``). With every candidate admitted, probation is where one-off keys wait
+        /// to leave: Caffeine's 80% protected suits large caches, and left too little probation in small ones
+        /// (2 points on the recency feed at 99 entries, where half does best).
+        package var filterlessProtectedShares: [Double] = [0.5, 0.8]
         /// Whether the frequency sketch decides admission (TinyLFU); `false` admits every candidate.
         package var filters: Bool = true
         /// Entries per simulation: keys are sampled so that each simulated cache holds about this many.
@@ -116,6 +122,9 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     private var table = SlotTable(listCount: 3)
     private var entryCount: Int { table.count }
     private var sketch: CountMinSketch
+    /// Whether requests are counted in the sketch: a static policy without the filter (a simulated
+    /// configuration) never asks it, and skipping the count makes that simulation cheaper.
+    private let countsFrequency: Bool
 
     /// The window's byte budget; the hill climber moves it.
     package private(set) var windowMaximum: Int
@@ -158,6 +167,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         self.capacity = max(0, capacity)
         self.tuning = tuning
         sketch = CountMinSketch(samplesPerEntry: tuning.agingSamplesPerEntry)
+        countsFrequency = tuning.filters || tuning.adaptive
         windowMaximum = min(self.capacity, max(1, Int(Double(self.capacity) * tuning.initialWindow)))
         protectedMaximum = Int(Double(self.capacity - windowMaximum) * tuning.protectedShare)
         // Caffeine starts by shrinking the window: most workloads favour frequency.
@@ -165,12 +175,15 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         ghost = GhostList(maximum: Int(Double(self.capacity) * tuning.ghostShare))
         filterAdmits = tuning.filters
         protectedShare = tuning.protectedShare
+        // Until the simulations first choose, the policy is Caffeine's (no ghost rule); without the filter
+        // no candidate is rejected, so the ghost has nothing to admit.
+        ghostAdmits = !(tuning.adaptive && tuning.windowSimulation) && tuning.filters
     }
 
     // MARK: EvictionPolicy
 
     package mutating func recordHit(_ slot: Int, keyHash: UInt64) {
-        sketch.increment(keyHash)
+        if countsFrequency { sketch.increment(keyHash) }
         hitsInSample += 1
         lastMissHash = nil
         touch(slot)
@@ -179,7 +192,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
     }
 
     package mutating func recordMiss(keyHash: UInt64) {
-        sketch.increment(keyHash)
+        if countsFrequency { sketch.increment(keyHash) }
         missesInSample += 1
         lastMissHash = keyHash
     }
@@ -188,7 +201,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
         let slot = entry.slot, keyHash = entry.keyHash, weight = entry.weight
         if lastMissHash != keyHash {
             // A write without a preceding read miss is still a request for the key, and a miss.
-            sketch.increment(keyHash)
+            if countsFrequency { sketch.increment(keyHash) }
             missesInSample += 1
         }
         lastMissHash = nil
@@ -216,7 +229,7 @@ package struct WTinyLFUPolicy: EvictionPolicy {
             return
         }
         lastMissHash = nil
-        sketch.increment(keyHash)
+        if countsFrequency { sketch.increment(keyHash) }
         guard weight <= capacity else {
             table.remove(slot)
             victims.append(slot)
@@ -254,8 +267,10 @@ package struct WTinyLFUPolicy: EvictionPolicy {
                     entries: capacity / averageWeight,
                     configurations: tuning.simulatedShares.map { .init(share: $0, ghostAdmits: true, protectedShare: tuning.protectedShare) }
                         + tuning.ghostlessShares.map { .init(share: $0, ghostAdmits: false, protectedShare: tuning.protectedShare) }
-                        + tuning.filterlessShares.map {
-                            .init(share: $0, ghostAdmits: true, filters: false, protectedShare: tuning.filterlessProtectedShare)
+                        + tuning.filterlessShares.flatMap { share in
+                            tuning.filterlessProtectedShares.map {
+                                .init(share: share, ghostAdmits: false, filters: false, protectedShare: $0)
+                            }
                         },
                     initialShare: tuning.initialWindow,
                     targetEntries: tuning.simulationEntries,

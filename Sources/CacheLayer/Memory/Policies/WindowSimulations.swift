@@ -1,49 +1,67 @@
 import CommonSupport
-/// Miniature simulations that pick the window size (and the ghost rule) of ``WTinyLFUPolicy``.
+/// Miniature simulations that pick the window size (and the ghost rule, the filter and the protected share)
+/// of ``WTinyLFUPolicy``.
 ///
 /// A handful of static W-TinyLFU caches, each with a different window share, replay the same requests on
 /// a spatial sample of the keys (the keys whose hash falls below a threshold, as in SHARDS by Waldspurger
 /// et al., FAST'15) with their capacity scaled down by the same rate. Every period the configuration of
-/// the simulation with the most (decayed) hits becomes the real cache's. All simulations see the
+/// the simulation with the most (decayed) hits becomes the real cache's, if it beats the current choice by
+/// the margin (the first choice needs no margin: the starting configuration is not one the simulations
+/// chose). All simulations see the
 /// same requests at the same time, so a change of the workload cannot be mistaken for the effect of a
 /// step, as it can with hill climbing; that is what fooled the climber on the ARC traces' P3.
 ///
 /// Cost: one hash comparison per request, and for the sampled ones (about ``targetEntries`` per cache,
-/// whatever its size) one lookup and one policy update per simulation. Memory: the simulations hold
-/// about `configurations.count × targetEntries` small entries (roughly 100 bytes each).
+/// whatever its size) one lookup in a table of keys shared by the simulations and one policy update per
+/// simulation. Memory: the simulations hold about `configurations.count × targetEntries` small entries
+/// (roughly 100 bytes each).
 package struct WindowSimulations: Sendable {
-    /// One simulated cache: a static W-TinyLFU policy and its key table.
+    /// One simulated cache: a static W-TinyLFU policy and its slots, indexed by the shared key numbers.
     private struct Simulation: Sendable {
         var policy: WTinyLFUPolicy
-        var slotOfHash: [UInt64: Int32] = [:]
-        var hashOfSlot: [UInt64] = []
+        /// By key number: the key's slot, or -1.
+        var slotOfKey: [Int32] = []
+        var keyOfSlot: [Int32] = []
         var freeSlots: [Int32] = []
         var hits = 0
         var score = 0.0
 
-        /// Requests the key, counting a hit if it was present and inserting it otherwise.
-        mutating func access(_ keyHash: UInt64, weight: Int, victims: inout [Int]) {
-            if let slot = slotOfHash[keyHash] {
-                policy.recordHit(Int(slot), keyHash: keyHash)
+        /// Requests the key, counting a hit if it was present and inserting it otherwise. Returns whether
+        /// it inserted the key; appends the numbers of the keys it evicted to `released`.
+        mutating func access(
+            _ key: Int32,
+            keyHash: UInt64,
+            weight: Int,
+            victims: inout [Int],
+            released: inout [Int32]
+        ) -> Bool {
+            if Int(key) < slotOfKey.count, slotOfKey[Int(key)] >= 0 {
+                policy.recordHit(Int(slotOfKey[Int(key)]), keyHash: keyHash)
                 hits += 1
-                return
+                return false
             }
             policy.recordMiss(keyHash: keyHash)
             let slot: Int32
             if let free = freeSlots.popLast() {
                 slot = free
-                hashOfSlot[Int(slot)] = keyHash
+                keyOfSlot[Int(slot)] = key
             } else {
-                slot = Int32(hashOfSlot.count)
-                hashOfSlot.append(keyHash)
+                slot = Int32(keyOfSlot.count)
+                keyOfSlot.append(key)
             }
-            slotOfHash[keyHash] = slot
+            if Int(key) >= slotOfKey.count {
+                slotOfKey.append(contentsOf: repeatElement(-1, count: Int(key) + 1 - slotOfKey.count))
+            }
+            slotOfKey[Int(key)] = slot
             victims.removeAll(keepingCapacity: true)
             policy.recordInsertion(PolicyEntry(slot: Int(slot), keyHash: keyHash, weight: weight), victims: &victims)
             for victim in victims {
-                slotOfHash.removeValue(forKey: hashOfSlot[victim])
+                let evicted = keyOfSlot[victim]
+                slotOfKey[Int(evicted)] = -1
                 freeSlots.append(Int32(victim))
+                released.append(evicted)
             }
+            return true
         }
     }
 
@@ -72,6 +90,14 @@ package struct WindowSimulations: Sendable {
     private let threshold: UInt64
     private var simulations: [Simulation]
     private var victims: [Int] = []
+    /// The sampled keys some simulation holds, numbered, so that a request costs one hash lookup rather
+    /// than one per simulation; a number is reused once no simulation holds its key.
+    private var numberOfKey: [UInt64: Int32] = [:]
+    private var keyOfNumber: [UInt64] = []
+    /// By key number: how many simulations hold the key.
+    private var holders: [UInt8] = []
+    private var freeNumbers: [Int32] = []
+    private var released: [Int32] = []
     /// Sampled requests per decision.
     private let period: Int
     private var requestsInPeriod = 0
@@ -80,6 +106,8 @@ package struct WindowSimulations: Sendable {
     private var periodsToSkip: Int
     /// The index in ``configurations`` of the current choice.
     private(set) var chosen: Int
+    /// Whether ``chosen`` was chosen by the simulations rather than given at start.
+    private var hasChosen = false
 
     /// Simulations for a cache of `capacity` bytes expected to hold about `entries` entries, sampling
     /// enough keys for about `targetEntries` entries per simulation.
@@ -112,9 +140,13 @@ package struct WindowSimulations: Sendable {
         self.decay = decay
         self.margin = margin
         periodsToSkip = warmupPeriods
-        chosen = configurations.indices.min {
-            abs(configurations[$0].share - initialShare) < abs(configurations[$1].share - initialShare)
-        } ?? 0
+        // The configuration the policy starts with: the window share closest to `initialShare`, with the
+        // ghost rule off and the filter on (Caffeine's policy) where one is simulated.
+        func distance(_ index: Int) -> (Double, Int) {
+            let configuration = configurations[index]
+            return (abs(configuration.share - initialShare), (configuration.ghostAdmits ? 1 : 0) + (configuration.filters ? 0 : 2))
+        }
+        chosen = configurations.indices.min { distance($0) < distance($1) } ?? 0
     }
 
     /// Bytes held by the first simulated cache (for tests).
@@ -130,14 +162,40 @@ package struct WindowSimulations: Sendable {
         guard keyHash & 0xFFFF_FFFF < threshold else { return false }
         // Remixed, so the simulations' sketches and sampling do not share the bits the sample selected.
         let simulatedHash = SplitMix64.mix(keyHash)
-        for index in simulations.indices {
-            simulations[index].access(simulatedHash, weight: weight, victims: &victims)
+        let key: Int32
+        if let number = numberOfKey[simulatedHash] {
+            key = number
+        } else {
+            if let free = freeNumbers.popLast() {
+                key = free
+                keyOfNumber[Int(key)] = simulatedHash
+            } else {
+                key = Int32(keyOfNumber.count)
+                keyOfNumber.append(simulatedHash)
+                holders.append(0)
+            }
+            numberOfKey[simulatedHash] = key
         }
+        released.removeAll(keepingCapacity: true)
+        for index in simulations.indices
+        where simulations[index].access(key, keyHash: simulatedHash, weight: weight, victims: &victims, released: &released) {
+            holders[Int(key)] += 1
+        }
+        for evicted in released { holders[Int(evicted)] -= 1 }
+        // A key evicted by several simulations is released once; the requested key may be held by none.
+        for evicted in released { forgetIfUnheld(evicted) }
+        forgetIfUnheld(key)
         requestsInPeriod += 1
         guard requestsInPeriod >= period else { return false }
         requestsInPeriod = 0
         decide()
         return true
+    }
+
+    private mutating func forgetIfUnheld(_ key: Int32) {
+        guard holders[Int(key)] == 0, numberOfKey[keyOfNumber[Int(key)]] == key else { return }
+        numberOfKey.removeValue(forKey: keyOfNumber[Int(key)])
+        freeNumbers.append(key)
     }
 
     private mutating func decide() {
@@ -155,6 +213,9 @@ package struct WindowSimulations: Sendable {
         for index in simulations.indices where simulations[index].score > simulations[best].score {
             best = index
         }
-        if simulations[best].score > simulations[chosen].score * (1 + margin) { chosen = best }
+        // The margin keeps a choice the simulations made; the starting configuration was not theirs.
+        if !hasChosen || simulations[best].score > simulations[chosen].score * (1 + margin) { chosen = best }
+        hasChosen = true
     }
 }
+
