@@ -201,6 +201,30 @@ struct NearCacheNoLoopTests {
             try await a.close()
         }
     }
+
+    /// A `set` whose task is cancelled while its command waits on the tracking connection: cancelling it there would
+    /// close the connection (its reply could no longer be matched) and empty L1, so the command runs to its reply.
+    @Test func cancellingASetInFlightKeepsTheTrackingConnection() async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            try await a.set("other", to: "x", ttl: .seconds(60))
+            let id = a.trackingClientID
+            let flushes = a.nearCacheStatistics.flushes
+            try await Self.command(server, "CLIENT", "PAUSE", "100", "WRITE")
+            let write = Task { try await a.set("k", to: "v", ttl: .seconds(60)) }
+            try await Task.sleep(for: .milliseconds(20))
+            write.cancel()
+            _ = await write.result
+            // A closed connection is noticed within moments; give it longer than the pause had left.
+            let lost = await eventually(timeout: .milliseconds(300)) {
+                a.nearCacheStatistics.flushes != flushes || a.trackingClientID != id
+            }
+            #expect(!lost, "\(a.nearCacheStatistics)")
+            #expect(try Self.nearValue(a, "other") == "x")
+            #expect(try await a.redis.get("k", as: String.self) == "v", "the write ran")
+            try await a.close()
+        }
+    }
 }
 
 extension Result {
