@@ -103,17 +103,19 @@ final class InvalidationTracker: Sendable {
     /// (not yet, being set up again, or without ``carriesWrites``): the caller sends it through the pool, and its echo
     /// then arrives as before.
     ///
-    /// Errors are those of a pooled command (``CacheError/fromRedis(_:key:)``): an error reply is ``CacheError/Code/backendError``
-    /// (or what its code maps to) and leaves the connection as it is; no reply within the pool's command timeout is
-    /// ``CacheError/Code/timeout`` and a lost connection ``CacheError/Code/unavailable`` — both close the tracking
-    /// connection, which empties L1 until tracking is set up again. The write is not retried (as through the pool,
-    /// since `SET` is not idempotent). Once sent, the caller's cancellation does not abandon it: a cancelled command
-    /// closes its connection (its reply can no longer be matched), which here would empty L1; so it runs until its
-    /// reply or its timeout, and a caller cancelled before it was sent gets ``CacheError/Code/cancelled``.
+    /// Errors are a pooled command's, mapped by the same `CacheError.fromRedis(_:key:)`: an error reply is
+    /// ``CacheError/Code/backendError`` (or what its code maps to) and leaves the connection as it is; no reply within
+    /// the pool's command timeout is ``CacheError/Code/timeout`` (and closes the connection), a lost connection
+    /// ``CacheError/Code/unavailable``; either way L1 is emptied until tracking is set up again. The write is not
+    /// retried (nor through the pool: `SET` is not idempotent). Once sent, the caller's cancellation does not abandon
+    /// it: a cancelled command closes its connection (its reply can no longer be matched), which here would empty L1;
+    /// so it runs until its reply or its timeout. A caller cancelled before it was sent gets
+    /// ``CacheError/Code/cancelled``.
     ///
     /// The cost of sharing the connection: the tracking `PING` waits behind the writes sent before it, so a write Redis
     /// holds for longer than the ping interval (`CLIENT PAUSE WRITE` during a failover, a blocked server) makes the
-    /// `PING` miss its deadline, and L1 is emptied as for any silent server; the write then fails as ``CacheError/Code/unavailable``.
+    /// `PING` miss its deadline: L1 is emptied as for any silent server, and the write fails as
+    /// ``CacheError/Code/unavailable``.
     func write(_ command: RedisCommand, key: String) async throws(CacheError) -> RESPValue? {
         guard carriesWrites, let connection = feed.connection, !connection.isClosed else { return nil }
         if Task.isCancelled { throw CacheError.cancelled(key: key) }
@@ -126,8 +128,8 @@ final class InvalidationTracker: Sendable {
         }
     }
 
-    /// Connects and sends `CLIENT TRACKING ON BCAST` (with `NOLOOP` when it ``carriesWrites``); from then on every write under the prefix produces a push on the
-    /// connection.
+    /// Connects and sends `CLIENT TRACKING ON BCAST` (with `NOLOOP` when it ``carriesWrites``); from then on every
+    /// write under the prefix produces a push on the connection (but for its own, with `NOLOOP`).
     private func setUpTracking() async throws -> (connection: RedisConnection, clientID: Int) {
         let connection = try await RedisConnection.connect(configuration: connectionConfiguration)
         do {
