@@ -335,6 +335,11 @@ public final class RedisCache: Cache {
         }
     }
 
+    /// Counts a round trip made outside the pool: a two-level cache's own write on its tracking connection.
+    func recordRoundTrip() {
+        counters.withLock { $0.roundTrips += 1 }
+    }
+
     /// Runs commands in one pipeline on one connection (one round trip); the first error reply is thrown.
     func runPipeline(_ commands: [RedisCommand], key: String?) async throws(CacheError) -> [RESPValue] {
         let results: [Result<RESPValue, RedisError>]

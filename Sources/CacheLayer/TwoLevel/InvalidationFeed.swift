@@ -75,6 +75,9 @@ final class InvalidationFeed<Connection: InvalidationFeedConnection>: Sendable {
     /// The `CLIENT ID` of the connection while set up, for `CLIENT KILL ID` in tests and demos.
     var clientID: Int? { state.withLock { $0.clientID } }
 
+    /// The connection while set up: from just before fills are allowed until it has been closed after its loss.
+    var connection: Connection? { state.withLock { $0.connection } }
+
     /// Why the last attempt to set up failed, if it did, and whether Redis refused it rather than being unreachable.
     var failure: (description: String, refusedByServer: Bool)? { lastFailure.withLock { $0 } }
 
@@ -173,6 +176,12 @@ struct TrackerStateMachine<Connection>: ~Copyable {
     /// The client id while tracking.
     var clientID: Int? {
         if case .tracking(_, let id) = state { return id }
+        return nil
+    }
+
+    /// The connection while tracking.
+    var connection: Connection? {
+        if case .tracking(let connection, _) = state { return connection }
         return nil
     }
 

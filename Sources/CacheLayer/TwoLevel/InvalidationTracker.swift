@@ -17,6 +17,13 @@ import Synchronization
 /// cheap; for a namespace with a very high write rate, give the hot-written data a namespace of its own without a near
 /// cache.
 ///
+/// With ``carriesWrites`` (a single Redis server, not a cluster), tracking is turned on with `NOLOOP` as well, and the
+/// ``TwoLevelCache``'s `set`s whose value enters L1 are sent on this connection (``write(_:key:)``) rather than through
+/// the pool: Redis then announces no write whose last writer in its event-loop iteration was this connection, so an
+/// instance's own write no longer comes back as an invalidation that removes its value from L1 (the echo), while every
+/// write that ran after it — by another client, or by this instance through the pool — still does. See
+/// `NearCache.storeWritten` for why that keeps L1 coherent.
+///
 /// Whenever an invalidation may have been missed, L1 is emptied and no fill is allowed until tracking is set up
 /// again: the connection closes (server restart, `CLIENT KILL`, network), a `PING` is not answered within the
 /// ping interval, the push buffer overflows (``RedisClient/RedisConnection/pushMessages`` then closes the
@@ -30,16 +37,23 @@ final class InvalidationTracker: Sendable {
     private let feed: InvalidationFeed<RedisConnection>
     private let invalidationMessages = Atomic<UInt64>(0)
     private let invalidatedKeys = Atomic<UInt64>(0)
+    /// Whether tracking is turned on with `NOLOOP` and ``write(_:key:)`` may be used.
+    let carriesWrites: Bool
+    /// The deadline of a write on the tracking connection: the pool's command timeout, not the ping interval.
+    private let writeTimeout: Duration?
 
     /// - Parameters:
     ///   - connectionConfiguration: How to reach Redis (the cache's pool settings); RESP3 is required.
     ///   - prefix: `"<namespace>:"`, or empty to track every key of the database.
+    ///   - carriesWrites: Turn tracking on with `NOLOOP`, for writes sent with ``write(_:key:)``.
     ///   - setCoherent: Told when tracking is set up and lost; `nil` tells the near cache itself. On a cluster,
     ///     ``ClusterInvalidationTracker`` combines its nodes' trackers this way.
     init(
         connectionConfiguration: RedisConnectionConfiguration, prefix: String, nearCache: NearCache, pingInterval: Duration, logger: Logger,
-        setCoherent: (@Sendable (Bool) -> Void)? = nil
+        carriesWrites: Bool = false, setCoherent: (@Sendable (Bool) -> Void)? = nil
     ) {
+        self.carriesWrites = carriesWrites
+        self.writeTimeout = connectionConfiguration.commandTimeout
         var configuration = connectionConfiguration
         configuration.protocolVersion = .resp3
         configuration.clientName = configuration.clientName.map { "\($0)-tracking" }
@@ -84,8 +98,38 @@ final class InvalidationTracker: Sendable {
         feed.shutdown()
     }
 
-    /// Connects and sends `CLIENT TRACKING ON BCAST`; from then on every write under the prefix produces a push on the
-    /// connection.
+    /// Sends `command`, a write of this instance whose value L1 keeps, on the tracking connection, so that its own
+    /// invalidation is not sent back (`NOLOOP`). Returns `nil` without sending anything when tracking is not set up
+    /// (not yet, being set up again, or without ``carriesWrites``): the caller sends it through the pool, and its echo
+    /// then arrives as before.
+    ///
+    /// Errors are a pooled command's, mapped by the same `CacheError.fromRedis(_:key:)`: an error reply is
+    /// ``CacheError/Code/backendError`` (or what its code maps to) and leaves the connection as it is; no reply within
+    /// the pool's command timeout is ``CacheError/Code/timeout`` (and closes the connection), a lost connection
+    /// ``CacheError/Code/unavailable``; either way L1 is emptied until tracking is set up again. The write is not
+    /// retried (nor through the pool: `SET` is not idempotent). Once sent, the caller's cancellation does not abandon
+    /// it: a cancelled command closes its connection (its reply can no longer be matched), which here would empty L1;
+    /// so it runs until its reply or its timeout. A caller cancelled before it was sent gets
+    /// ``CacheError/Code/cancelled``.
+    ///
+    /// The cost of sharing the connection: the tracking `PING` waits behind the writes sent before it, so a write Redis
+    /// holds for longer than the ping interval (`CLIENT PAUSE WRITE` during a failover, a blocked server) makes the
+    /// `PING` miss its deadline: L1 is emptied as for any silent server, and the write fails as
+    /// ``CacheError/Code/unavailable``.
+    func write(_ command: RedisCommand, key: String) async throws(CacheError) -> RESPValue? {
+        guard carriesWrites, let connection = feed.connection, !connection.isClosed else { return nil }
+        if Task.isCancelled { throw CacheError.cancelled(key: key) }
+        let timeout = writeTimeout
+        let sent = Task { try await connection.execute(command, timeout: timeout) }
+        do {
+            return try await sent.value
+        } catch {
+            throw CacheError.fromRedis(error, key: key)
+        }
+    }
+
+    /// Connects and sends `CLIENT TRACKING ON BCAST` (with `NOLOOP` when it ``carriesWrites``); from then on every
+    /// write under the prefix produces a push on the connection (but for its own, with `NOLOOP`).
     private func setUpTracking() async throws -> (connection: RedisConnection, clientID: Int) {
         let connection = try await RedisConnection.connect(configuration: connectionConfiguration)
         do {
@@ -98,6 +142,7 @@ final class InvalidationTracker: Sendable {
             let clientID = try await connection.execute(RedisCommand("CLIENT", "ID")).int ?? -1
             var arguments = ["CLIENT", "TRACKING", "ON", "BCAST"]
             if !prefix.isEmpty { arguments += ["PREFIX", prefix] }
+            if carriesWrites { arguments.append("NOLOOP") }
             _ = try await connection.execute(RedisCommand(arguments))
             return (connection, clientID)
         } catch {

@@ -63,7 +63,8 @@ final class NearCache: Sendable {
     ///
     /// Why this never leaves an older value in L1, for a write W1 of this instance, given the gate's rule (an
     /// invalidation or flush applied since a stamp refuses the fill under it) and that every write of the key that
-    /// Redis runs after W1 is announced to this instance after it ran:
+    /// Redis runs after W1 is announced to this instance after it ran, or the connection that would announce it is
+    /// lost, which empties L1 and advances the epoch (see the last paragraphs):
     /// - a write W2 by another instance (or, with tracking, anyone) that ran after W1 is announced after W1 ran,
     ///   hence after `stamp`: applied before this call, it refuses the fill; applied after, it removes the value.
     /// - a write that ran before W1 left nothing newer than `value`; its announcement arriving late only removes
@@ -72,18 +73,27 @@ final class NearCache: Sendable {
     ///   whose stamp is older (all that overlapped it) is refused and removes the key, whichever ran last in Redis.
     /// - a read in flight that got an older value: its stamp predates this call's advance, so it cannot fill.
     ///
-    /// With tracking coherence the write's own invalidation (its echo) removes the value again when it arrives, a
-    /// fraction of a millisecond later: Redis sends one invalidation per key per event-loop iteration (BCAST
-    /// coalesces the writes of a key in one iteration, whoever made them), so an echo cannot be told apart from the
-    /// invalidation of another client's write that ran just after W1, and may not be consumed as ours. With pub/sub
-    /// coherence an instance ignores its own messages, so the value stays until another instance's write.
+    /// Whether the write's own invalidation (its echo) comes back depends on the coherence and on how it was sent. With
+    /// pub/sub coherence an instance ignores its own messages, so the value stays until another instance's write.
     ///
-    /// Why not `CLIENT TRACKING … NOLOOP`, which drops the invalidation of a key whose last writer in the iteration was
-    /// the tracked client itself (exactly "ours, and nobody wrote after it"): NOLOOP applies to the client that turned
-    /// tracking on, and our writes go through the pool, not the tracking connection. Every pooled connection would need
-    /// `BCAST REDIRECT <tracking id> NOLOOP`, and each would then redirect its own copy of every invalidation: pool-size
-    /// echoes per write. A single dedicated writer connection with that mode would work, at the cost of one more
-    /// connection (per cluster node) whose loss must also empty L1.
+    /// With tracking on a single Redis server, W1 is sent on the tracking connection, whose tracking has `NOLOOP`
+    /// (`InvalidationTracker.write(_:key:)`). With BCAST, Redis remembers for each key changed in an event-loop
+    /// iteration the last client that changed it, and does not announce the key to that client when it has `NOLOOP`.
+    /// So nothing is announced to us exactly when W1 was the last write of the key in its iteration (our value is then
+    /// the newest), and every write that runs after W1 — another client's, in the same iteration or a later one, or
+    /// this instance's through the pool — is announced on the connection that carried W1, after W1's reply: the first
+    /// rule above holds as it is. If that connection is lost, what it would have announced is lost with it, but the
+    /// loss empties L1 and advances the epoch (``setCoherent(_:)``): a value stored before is removed, one whose stamp
+    /// predates the loss is refused. A write in flight on it when it is lost fails (`unavailable`; a `timeout` closes
+    /// the connection too), so the caller removes the key: L1 never holds a value Redis may not have. A write sent while
+    /// there is no live tracking connection goes through the pool as before: its echo arrives, or the connection is
+    /// being lost and its loss empties L1.
+    ///
+    /// On a Redis Cluster, writes go through the cluster's pools, and the echo removes the value again a fraction of a
+    /// millisecond later: Redis sends one invalidation per key per event-loop iteration (BCAST coalesces the writes of a
+    /// key in one iteration, whoever made them), so an echo cannot be told apart from the invalidation of another
+    /// client's write that ran just after W1, and may not be consumed as ours. `NOLOOP` would need the writes on the
+    /// tracking connection of the node that serves the key, outside the cluster client's routing and redirections.
     @discardableResult
     func storeWritten<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp?, ttl: Duration) -> Bool {
         let ttl = min(ttl, maxTTL) - ttlMargin

@@ -23,8 +23,10 @@ import Synchronization
 /// - **Writes, deletes, clear, invalidation**: Redis first, then L1 (also when the Redis call fails: it may have
 ///   run). A ``set(_:to:ttl:)`` acknowledged by Redis puts its value into L1 when no invalidation of the key arrived
 ///   while it was sent (see `NearCache.storeWritten` for why that never leaves an older value); other writes remove
-///   the key, and the next read fills it from Redis. With tracking coherence the write's own invalidation removes the
-///   value again when it arrives (Redis cannot tell us it is only ours); with pub/sub coherence it stays.
+///   the key, and the next read fills it from Redis. With pub/sub coherence the value stays until a later write; with
+///   tracking on a single Redis server too, since the `set` is sent on the tracking connection, whose tracking has
+///   `NOLOOP`, so Redis does not send this write's own invalidation back (through the pool while that connection is
+///   down). On a Redis Cluster the write's own invalidation removes the value again when it arrives.
 /// - **Coherence** (``NearCacheConfiguration/Coherence/tracking``): a dedicated connection with
 ///   `CLIENT TRACKING ON BCAST PREFIX <namespace>:` receives an invalidation for every change of a key under the
 ///   namespace — by any instance or application, and expiries and evictions — and removes it from L1. A read that
@@ -58,6 +60,9 @@ public final class TwoLevelCache: Cache {
     private let tracker: (any InvalidationSource)?
     /// With pub/sub coherence: the backplane this instance publishes its changes on.
     let backplane: InvalidationBackplane?
+    /// With tracking coherence on a single Redis server: the tracker whose connection carries this instance's `set`s
+    /// (`NOLOOP`, so they do not come back as invalidations of their own values in L1).
+    private let ownWrites: InvalidationTracker?
     private let trackerTask: Task<Void, Never>?
     private let closed = Atomic<Bool>(false)
     /// Hits are counted once each, by level. L1's are the hits L1 (a memory cache) counts itself under its shard's
@@ -145,16 +150,20 @@ public final class TwoLevelCache: Cache {
         case .tracking:
             let tracker: any InvalidationSource
             if case .cluster(let cluster) = redis.client {
-                // A key's invalidations come from the node serving its slot: one tracking connection per node.
+                // A key's invalidations come from the node serving its slot: one tracking connection per node. Writes
+                // go through the cluster's pools (routing, redirections), so their echoes arrive.
                 tracker = ClusterInvalidationTracker(
                     cluster: cluster, prefix: redis.keyspace.prefix, nearCache: near,
                     pingInterval: configuration.trackingPingInterval, logger: logger
                 )
+                self.ownWrites = nil
             } else {
-                tracker = InvalidationTracker(
+                let single = InvalidationTracker(
                     connectionConfiguration: redis.client.connectionConfiguration, prefix: redis.keyspace.prefix,
-                    nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger
+                    nearCache: near, pingInterval: configuration.trackingPingInterval, logger: logger, carriesWrites: true
                 )
+                tracker = single
+                self.ownWrites = single
             }
             self.tracker = tracker
             self.backplane = nil
@@ -178,10 +187,12 @@ public final class TwoLevelCache: Cache {
             }
             self.tracker = backplane
             self.backplane = backplane
+            self.ownWrites = nil
             self.trackerTask = Task { await backplane.run() }
         case .ttlOnly:
             self.tracker = nil
             self.backplane = nil
+            self.ownWrites = nil
             self.trackerTask = nil
         }
     }
@@ -234,14 +245,19 @@ public final class TwoLevelCache: Cache {
         try checkOpen(key)
         // Taken before the write is sent: what L1 may do with the value depends on what arrives from then on.
         let stamp = near.stamp(key)
+        let isEnvelope = value is any AnyCacheEnvelope
         do {
-            try await redis.set(key, to: value, ttl: ttl)
+            if isEnvelope {
+                try await redis.set(key, to: value, ttl: ttl)
+            } else {
+                try await setKeptInL1(key, value, ttl: ttl)
+            }
         } catch {
             await changed(.keys([key]))
             throw error
         }
         sets.add(1, ordering: .relaxed)
-        if value is any AnyCacheEnvelope {
+        if isEnvelope {
             // Fail-safe and early-refresh values expire logically on their own clock; L1 never holds them.
             near.invalidate(key)
         } else {
@@ -249,6 +265,20 @@ public final class TwoLevelCache: Cache {
             near.storeWritten(key, value, stamp: stamp, ttl: ttl.isNoExpiry ? near.maxTTL : ttl)
         }
         await backplane?.announce(.keys([key]))
+    }
+
+    /// The Redis write of a ``set(_:to:ttl:)`` whose value enters L1: on the tracking connection while it is set up
+    /// (`NOLOOP` spares L1 the echo; see `InvalidationTracker.write(_:key:)` for its errors), through the pool otherwise.
+    private func setKeptInL1<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?) async throws {
+        guard let ownWrites else { return try await redis.set(key, to: value, ttl: ttl) }
+        try redis.checkUsable(key)
+        let command = try redis.setCommand(key, value, ttl: ttl)
+        if try await ownWrites.write(command.command, key: key) != nil {
+            redis.recordRoundTrip()
+        } else {
+            _ = try await redis.run(command.command, key: key)
+        }
+        redis.recordSets(1, bytes: command.bytes)
     }
 
     public func delete(_ key: String) async throws {
@@ -358,7 +388,7 @@ public final class TwoLevelCache: Cache {
         await backplane?.announce(change)
     }
 
-    /// Keys named by the invalidation messages received so far; tests wait on it for a write's echo.
+    /// Keys named by the invalidation messages received so far; tests wait on it for another instance's write.
     package var receivedInvalidationKeys: UInt64 { tracker?.invalidationKeys ?? 0 }
 
     /// The `CLIENT ID` of the tracking (or backplane subscriber) connection while set up; tests and the coherence demo
