@@ -149,7 +149,12 @@ struct BenchCommand: AsyncParsableCommand {
 }
 
 extension CacheConfiguration.Backend: ExpressibleByArgument {}
-extension NearCacheConfiguration.Coherence: ExpressibleByArgument {}
+/// `tracking`, `pubSub` (also `pub-sub`, as `CACHE_NEAR_CACHE` spells it) or `ttlOnly`.
+extension NearCacheConfiguration.Coherence: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rawValue: argument == "pub-sub" ? Self.pubSub.rawValue : argument)
+    }
+}
 
 /// What a workload measured.
 struct BenchResult: Sendable {
