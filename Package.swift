@@ -32,9 +32,6 @@ let package = Package(
         // Locks and small utilities shared by the client and the cache (no NIO, nothing about caching).
         .target(
             name: "CommonSupport",
-            dependencies: [
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ],
             swiftSettings: swiftSettings
         ),
         // RESP protocol, connections and pool. Knows nothing about caching.

@@ -1,10 +1,9 @@
-import NIOConcurrencyHelpers
-
 /// State guarded by a lock that ThreadSanitizer understands.
 ///
 /// `Synchronization.Mutex` locks with raw futex calls on Linux, which the sanitizer does not intercept, so
 /// every access made inside it is reported as a data race and a `--sanitize=thread` run cannot tell real
-/// races from those. `NIOLock` is a pthread mutex, which the sanitizer models. The API mirrors `Mutex`.
+/// races from those. ``SpinningMutex`` is a pthread mutex, which the sanitizer models, that spins briefly before it
+/// sleeps. The API mirrors `Mutex`.
 ///
 /// `withLock` is inlinable so that callers in other modules get it specialised and inlined: otherwise every
 /// call went through the unspecialised generic (a closure context, and a dynamic exclusivity check with a
@@ -15,7 +14,7 @@ import NIOConcurrencyHelpers
 /// `@unchecked Sendable` is safe: `state` is only read or written between `lock()` and `unlock()`.
 public final class Locked<State: ~Copyable>: @unchecked Sendable {
     @usableFromInline
-    let lock = NIOLock()
+    let lock = SpinningMutex()
     /// Unchecked exclusivity: the lock already makes every access exclusive, so the runtime check (a
     /// thread-local access set, on every call) would only cost time.
     @usableFromInline
