@@ -55,6 +55,8 @@ public final class FallbackCache: Cache {
     /// The backend when it is a ``TwoLevelCache``: reads try its L1 first, and only reads that reached Redis refresh
     /// memory's copy.
     let twoLevel: TwoLevelCache?
+    /// The backend when it can hold distributed single-flight locks (see `FallbackCache+FlightLock.swift`).
+    let backendLocking: (any DistributedFlightLocking)?
     let memory: FallbackMemory
     let probe: @Sendable () async throws -> Void
     let configuration: FallbackConfiguration
@@ -138,6 +140,7 @@ public final class FallbackCache: Cache {
         try configuration.validate()
         self.primary = primary
         self.twoLevel = primary as? TwoLevelCache
+        self.backendLocking = primary as? any DistributedFlightLocking
         self.memory = FallbackMemory(cache: local, maxAge: configuration.maxOutageAge)
         self.configuration = configuration
         self.logger = logger
