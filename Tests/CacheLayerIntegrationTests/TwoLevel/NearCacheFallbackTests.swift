@@ -354,35 +354,7 @@ struct NearCacheFallbackTests {
                 try await Self.instance(server) { $0.nearCache?.coherence = coherence },
                 try await Self.instance(server) { $0.nearCache?.coherence = coherence },
             ]
-            let keys = [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
-            let acknowledged = Locked<[String: Int]>([:])
-            let backwards = Locked<[String]>([])
-            let stopped = Locked(false)
-            let workers = (0..<2).map { index in
-                Task {
-                    let cache = instances[index]
-                    var returned: [String: Int] = [:]
-                    var version = 0
-                    while !stopped.withLock({ $0 }) {
-                        version += 1
-                        let key = keys[index][version % 3]
-                        do {
-                            try await cache.set(key, to: version, ttl: .seconds(600))
-                            acknowledged.withLock { $0[key] = max($0[key] ?? 0, version) }
-                        } catch {}
-                        for _ in 0..<4 {
-                            for key in keys.joined() {
-                                guard let value = try? await cache.get(key, as: Int.self) else { continue }
-                                if value < returned[key] ?? 0 {
-                                    backwards.withLock { $0.append("instance \(index) read \(key) = \(value) after \(returned[key]!)") }
-                                }
-                                returned[key] = max(returned[key] ?? 0, value)
-                            }
-                        }
-                        try? await Task.sleep(for: .milliseconds(2))
-                    }
-                }
-            }
+            let workload = NeverBackInTimeWorkload(instances, readsPerWrite: 4)
             try await Task.sleep(for: .milliseconds(300))
             switch fault {
             case .pause:
@@ -404,20 +376,11 @@ struct NearCacheFallbackTests {
             for cache in instances { outages += await cache.stats().outages }
             #expect(outages >= 1, "the fault was noticed")
             try await Task.sleep(for: .milliseconds(300))
-            stopped.withLock { $0 = true }
-            for worker in workers { await worker.value }
-            #expect(backwards.withLock { $0 }.isEmpty, "\(backwards.withLock { $0.prefix(5) })")
+            await workload.stop()
             for cache in instances {
                 #expect(cache.twoLevel!.nearCacheStatistics.nearHits > 0, "L1 served nothing")
             }
-            let newest = acknowledged.withLock { $0 }
-            #expect(!newest.isEmpty)
-            for cache in instances {
-                for key in keys.joined() {
-                    let value = try await cache.get(key, as: Int.self)
-                    #expect(value == nil || value == newest[key], "\(key) = \(value.map(String.init) ?? "nil"), newest acknowledged \(newest[key] ?? 0)")
-                }
-            }
+            try await workload.expectNoReadWentBackAndEveryInstanceReadsTheNewest(instances)
             for cache in instances { try await cache.close() }
         }
     }
