@@ -21,8 +21,8 @@ package struct WindowSimulations: Sendable {
         var policy: WTinyLFUPolicy
         /// By key number: the key's slot, or -1.
         var slotOfKey: [Int32] = []
-        var keyOfSlot: [Int32] = []
-        var freeSlots: [Int32] = []
+        /// The key number in each slot.
+        var keyOfSlot = NumberedValues<Int32>()
         var hits = 0
         var score = 0.0
 
@@ -41,14 +41,7 @@ package struct WindowSimulations: Sendable {
                 return false
             }
             policy.recordMiss(keyHash: keyHash)
-            let slot: Int32
-            if let free = freeSlots.popLast() {
-                slot = free
-                keyOfSlot[Int(slot)] = key
-            } else {
-                slot = Int32(keyOfSlot.count)
-                keyOfSlot.append(key)
-            }
+            let slot = keyOfSlot.add(key).number
             if Int(key) >= slotOfKey.count {
                 slotOfKey.append(contentsOf: repeatElement(-1, count: Int(key) + 1 - slotOfKey.count))
             }
@@ -56,9 +49,9 @@ package struct WindowSimulations: Sendable {
             victims.removeAll(keepingCapacity: true)
             policy.recordInsertion(PolicyEntry(slot: Int(slot), keyHash: keyHash, weight: weight), victims: &victims)
             for victim in victims {
-                let evicted = keyOfSlot[victim]
+                let evicted = keyOfSlot[Int32(victim)]
                 slotOfKey[Int(evicted)] = -1
-                freeSlots.append(Int32(victim))
+                keyOfSlot.release(Int32(victim))
                 released.append(evicted)
             }
             return true
@@ -93,10 +86,9 @@ package struct WindowSimulations: Sendable {
     /// The sampled keys some simulation holds, numbered, so that a request costs one hash lookup rather
     /// than one per simulation; a number is reused once no simulation holds its key.
     private var numberOfKey: [UInt64: Int32] = [:]
-    private var keyOfNumber: [UInt64] = []
+    private var keyOfNumber = NumberedValues<UInt64>()
     /// By key number: how many simulations hold the key.
     private var holders: [UInt8] = []
-    private var freeNumbers: [Int32] = []
     private var released: [Int32] = []
     /// Sampled requests per decision.
     private let period: Int
@@ -166,14 +158,9 @@ package struct WindowSimulations: Sendable {
         if let number = numberOfKey[simulatedHash] {
             key = number
         } else {
-            if let free = freeNumbers.popLast() {
-                key = free
-                keyOfNumber[Int(key)] = simulatedHash
-            } else {
-                key = Int32(keyOfNumber.count)
-                keyOfNumber.append(simulatedHash)
-                holders.append(0)
-            }
+            let added = keyOfNumber.add(simulatedHash)
+            key = added.number
+            if added.isNew { holders.append(0) }
             numberOfKey[simulatedHash] = key
         }
         released.removeAll(keepingCapacity: true)
@@ -193,9 +180,9 @@ package struct WindowSimulations: Sendable {
     }
 
     private mutating func forgetIfUnheld(_ key: Int32) {
-        guard holders[Int(key)] == 0, numberOfKey[keyOfNumber[Int(key)]] == key else { return }
-        numberOfKey.removeValue(forKey: keyOfNumber[Int(key)])
-        freeNumbers.append(key)
+        guard holders[Int(key)] == 0, numberOfKey[keyOfNumber[key]] == key else { return }
+        numberOfKey.removeValue(forKey: keyOfNumber[key])
+        keyOfNumber.release(key)
     }
 
     private mutating func decide() {
