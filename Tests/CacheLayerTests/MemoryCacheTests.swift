@@ -24,6 +24,20 @@ struct MemoryCacheTests {
         #expect(stats.size == 0)
     }
 
+    @Test func theSynchronousReadSeesThroughAFailSafeEnvelopeAsGetDoes() async throws {
+        let cache = try makeTestMemoryCache()
+        // Fail-safe stores the value in an envelope with its times; both reads must return the value itself.
+        let stored = try await cache.getOrSet("k", as: String.self, ttl: .seconds(60), options: .failSafe(gracePeriod: .seconds(600))) { "v" }
+        #expect(stored == "v")
+        #expect(try await cache.get("k", as: String.self) == "v")
+        #expect(try cache.getValue("k", as: String.self) == "v")
+        // A value of another type is still a type mismatch for both.
+        try await cache.set("n", to: 3)
+        await #expect(throws: CacheError.self) { try await cache.get("n", as: String.self) }
+        let error = #expect(throws: CacheError.self) { try cache.getValue("n", as: String.self) }
+        #expect(error?.code == .typeMismatch)
+    }
+
     @Test func existsReportsExpiredEntriesAsAbsentWithoutCountingReads() async throws {
         let clock = ManualClock()
         let cache = try makeTestMemoryCache(clock: clock)

@@ -149,7 +149,14 @@ public final class MemoryCache: Cache {
     // generic code; the work happens in the non-generic `sampledLookup`.
     @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        switch try sampledLookup(key, type: Value.self) {
+        try value(found: sampledLookup(key, type: Value.self), key, as: Value.self)
+    }
+
+    /// The value a read that found `found` returns: a hit's value, `nil` for a miss, and for a value of another type
+    /// the value inside a fail-safe envelope (``valueInEnvelope(_:stored:as:)``).
+    @inlinable @inline(__always)
+    func value<Value: Codable & Sendable>(found: MemoryLookup, _ key: String, as type: Value.Type) throws(CacheError) -> Value? {
+        switch found {
         case .hit(let value):
             // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
             return value as? Value
@@ -369,16 +376,8 @@ public final class MemoryCache: Cache {
     // MARK: - Synchronous core
 
     /// The value under `key`, or `nil` when absent or expired. What ``get(_:as:)`` does, without `async`.
-    package func getValue<Value: Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
-        switch try lookup(key, type: Value.self) {
-        case .hit(let value):
-            // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
-            return value as? Value
-        case .miss:
-            return nil
-        case .otherType(let stored):
-            throw CacheError.typeMismatch(key: key, stored: String(describing: stored), requested: String(describing: Value.self))
-        }
+    package func getValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type = Value.self) throws(CacheError) -> Value? {
+        try value(found: lookup(key, type: Value.self), key, as: Value.self)
     }
 
     /// ``lookup(_:type:)``, timed when the latency sampler says so: one relaxed atomic load while no metrics

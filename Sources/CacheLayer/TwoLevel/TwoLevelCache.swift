@@ -428,9 +428,10 @@ public final class TwoLevelCache: Cache {
         if closed.load(ordering: .relaxed) { throw CacheError.closed(key: key) }
     }
 
-    /// The L1 value of `key`; another type stored there counts as a miss (Redis, the truth, decides).
+    /// The L1 value of `key` (a value in a fail-safe envelope reads as itself, as in ``MemoryCache/get(_:as:)``);
+    /// another type stored there counts as a miss (Redis, the truth, decides).
     @inline(__always)
-    func nearValue<Value: Sendable>(_ key: String, as type: Value.Type) throws(CacheError) -> Value? {
+    func nearValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type) throws(CacheError) -> Value? {
         do {
             return try near.memory.getValue(key, as: type)
         } catch where error.code == .typeMismatch {
