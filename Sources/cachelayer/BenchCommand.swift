@@ -19,26 +19,23 @@ struct BenchCommand: AsyncParsableCommand {
 
     @OptionGroup var target: BackendOptions
 
-    @Option(help: "Concurrent worker tasks.")
-    var concurrency: Int = 2
+    /// Bench's workload defaults: 100,000 keys, Zipf 0.99, 2 workers, 256 MiB.
+    enum Defaults: WorkloadDefaults {
+        static let keys = 100_000
+        static let zipf = 0.99
+        static let concurrency = 2
+        static let maxMemory = 256 * 1024 * 1024
+    }
+
+    @OptionGroup var workload: WorkloadOptions<Defaults>
 
     @Option(help: "Seconds of measurement after the warm-up fill.")
     var duration: Double = 5
 
-    @Option(help: "Distinct keys in the workload.")
-    var keys: Int = 100_000
-
-    @Option(name: .customLong("value-size"), help: "Bytes per value (a string of this length).")
-    var valueSize: Int = 100
+    @OptionGroup var values: ValueOptions
 
     @Option(name: .customLong("read-ratio"), help: "Fraction of operations that are reads, from 0 to 1.")
     var readRatio: Double = 0.9
-
-    @Option(help: "Zipf exponent of key popularity (0 = uniform).")
-    var zipf: Double = 0.99
-
-    @Option(name: .customLong("max-memory"), help: "Memory limit in bytes of the memory cache.")
-    var maxMemory: Int = 256 * 1024 * 1024
 
     @Option(help: "The memory cache's eviction strategy: expiry, lru, tinylfu or s3fifo. Default: the library default.")
     var strategy: String?
@@ -68,13 +65,8 @@ struct BenchCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (1...4096).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 4096.") }
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be between 0 and 3600 seconds.") }
-        guard (1...50_000_000).contains(keys) else { throw ValidationError("--keys must be between 1 and 50,000,000.") }
-        guard valueSize >= 0, valueSize <= 64 * 1024 * 1024 else { throw ValidationError("--value-size must be between 0 and 64 MiB.") }
         guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio must be between 0 and 1.") }
-        guard zipf >= 0 else { throw ValidationError("--zipf must be 0 or more.") }
-        guard maxMemory > 0 else { throw ValidationError("--max-memory must be positive.") }
         if let ttl { guard ttl > 0, ttl <= 86_400 * 365 else { throw ValidationError("--ttl must be between 0 and a year.") } }
         if let strategy, EvictionStrategy(name: strategy) == nil {
             throw ValidationError("--strategy must be expiry, lru, tinylfu or s3fifo.")
@@ -90,22 +82,22 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = try target.configuration()
         configuration.name = "bench"
-        configuration.maxMemorySize = maxMemory
+        configuration.maxMemorySize = workload.maxMemory
         configuration.enableFallback = fallback
-        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: maxMemory, coherence: coherence) }
+        if nearCache { configuration.nearCache = NearCacheConfiguration(maxMemorySize: workload.maxMemory, coherence: coherence) }
         configuration.defaultTTL = ttl.map { .milliseconds(Int64($0 * 1000)) } ?? .noExpiry
         if let strategy, let chosen = EvictionStrategy(name: strategy) { configuration.evictionStrategy = chosen }
-        configuration.poolSize = max(configuration.poolSize, min(concurrency, 256))
+        configuration.poolSize = max(configuration.poolSize, min(workload.concurrency, 256))
         configuration.maxIdleConnections = configuration.poolSize
         var workload = Workload(
-            keys: keys, valueSize: valueSize, concurrency: concurrency, readRatio: readRatio, zipf: zipf,
+            keys: workload.keys, valueSize: values.size, concurrency: workload.concurrency, readRatio: readRatio, zipf: workload.zipf,
             duration: .milliseconds(Int64(duration * 1000)), showProgress: !json,
             warmsReads: nearCache && warmUp
         )
         if rawClient {
             let result = try await RawClientWorkload(configuration: configuration, workload: workload).run()
             let report = BenchReport(backend: "redis-raw-client", result: result, stats: CacheStats())
-            print(json ? try jsonLine(report) : report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
+            print(json ? try jsonLine(report) : report.table(concurrency: workload.concurrency, keys: workload.keys, valueSize: values.size, readRatio: readRatio, zipf: workload.zipf))
             return
         }
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.bench"))
@@ -143,7 +135,7 @@ struct BenchCommand: AsyncParsableCommand {
         if json {
             print(try jsonLine(report))
         } else {
-            print(report.table(concurrency: concurrency, keys: keys, valueSize: valueSize, readRatio: readRatio, zipf: zipf))
+            print(report.table(concurrency: workload.concurrency, keys: workload.keys, valueSize: values.size, readRatio: readRatio, zipf: workload.zipf))
         }
     }
 }

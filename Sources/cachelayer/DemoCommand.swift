@@ -14,31 +14,25 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Show the cache API, then run a cache-aside workload on the memory backend (the default command)."
     )
 
+    /// The demo's workload defaults: 50,000 products, Zipf 1.0, 32 clients, a 1 MiB cache (so that it evicts).
+    enum Defaults: WorkloadDefaults {
+        static let keys = 50_000
+        static let zipf = 1.0
+        static let concurrency = 32
+        static let maxMemory = 1024 * 1024
+    }
+
+    @OptionGroup var workload: WorkloadOptions<Defaults>
+
     @Option(help: "Requests in the cache-aside workload.")
     var requests: Int = 200_000
-
-    @Option(help: "Distinct keys (products) in the data source.")
-    var keys: Int = 50_000
-
-    @Option(help: "Concurrent clients.")
-    var concurrency: Int = 32
-
-    @Option(name: .customLong("max-memory"), help: "Memory limit of the cache in bytes.")
-    var maxMemory: Int = 1024 * 1024
 
     @Option(name: .customLong("source-latency-ms"), help: "Simulated latency of the data source per load, in milliseconds.")
     var sourceLatency: Double = 2
 
-    @Option(help: "Zipf exponent of key popularity.")
-    var zipf: Double = 1.0
-
     func validate() throws {
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1.") }
-        guard keys >= 1 else { throw ValidationError("--keys must be at least 1.") }
-        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000.") }
-        guard maxMemory > 0 else { throw ValidationError("--max-memory must be positive.") }
         guard sourceLatency >= 0, sourceLatency <= 10_000 else { throw ValidationError("--source-latency-ms must be between 0 and 10000.") }
-        guard zipf >= 0 else { throw ValidationError("--zipf must be 0 or more.") }
     }
 
     func run() async throws {
@@ -84,27 +78,27 @@ struct DemoCommand: AsyncParsableCommand {
     private func runCacheAside() async throws {
         print("== Cache-aside over a slow data source ==")
         print("""
-            \(requests.grouped) requests from \(concurrency) clients for \(keys.grouped) products (Zipf \(zipf)); \
-            a miss loads from a source taking \(sourceLatency) ms; cache limit \(formatBytes(maxMemory)).
+            \(requests.grouped) requests from \(workload.concurrency) clients for \(workload.keys.grouped) products (Zipf \(workload.zipf)); \
+            a miss loads from a source taking \(sourceLatency) ms; cache limit \(formatBytes(workload.maxMemory)).
             """)
         var configuration = CacheConfiguration.development
         configuration.name = "demo"
-        configuration.maxMemorySize = maxMemory
+        configuration.maxMemorySize = workload.maxMemory
         configuration.defaultTTL = .seconds(300)
         let cache = try await makeCache(configuration, logger: Logger(label: "cachelayer.demo"))
 
-        let sampler = ZipfSampler(count: keys, exponent: zipf)
+        let sampler = ZipfSampler(count: workload.keys, exponent: workload.zipf)
         let latency = Duration.microseconds(Int64(sourceLatency * 1000))
         let counter = RequestCounter()
         let clock = ContinuousClock()
         let start = clock.now
         let progress = ProgressLine(total: requests, label: "requests")
         var requestLatency = LatencyRecorder()
-        let perWorker = requests / concurrency
-        let remainder = requests % concurrency
+        let perWorker = requests / workload.concurrency
+        let remainder = requests % workload.concurrency
 
         try await withThrowingTaskGroup(of: LatencyRecorder?.self) { group in
-            for worker in 0..<concurrency {
+            for worker in 0..<workload.concurrency {
                 let share = perWorker + (worker < remainder ? 1 : 0)
                 group.addTask {
                     var random = SplitMix64(seed: 42 + UInt64(worker))
