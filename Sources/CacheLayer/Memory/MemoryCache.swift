@@ -155,8 +155,10 @@ public final class MemoryCache: Cache {
     /// The value a read that found `found` returns: a hit's value, `nil` for a miss, and for a value of another type
     /// the value inside a fail-safe envelope (``valueInEnvelope(_:stored:as:)``).
     @inlinable @inline(__always)
-    func value<Value: Codable & Sendable>(found: MemoryLookup, _ key: String, as type: Value.Type) throws(CacheError) -> Value? {
-        switch found {
+    func value<Value: Codable & Sendable>(found: consuming MemoryLookup, _ key: String, as type: Value.Type) throws(CacheError) -> Value? {
+        // Consumed, so that the hit's value moves out of the lookup instead of being copied (a retain) and the
+        // lookup destroyed (a release).
+        switch consume found {
         case .hit(let value):
             // The shard checked that the dynamic type is exactly `Value`, so this cast cannot fail.
             return value as? Value
