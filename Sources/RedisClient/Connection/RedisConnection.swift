@@ -294,6 +294,36 @@ public final class RedisConnection: RedisCommandExecutor {
         try await self.submit(bytes, timeout: timeout, batchSize: nil) { .single($0) }
     }
 
+    /// Sends one command that, once it reached the event loop, runs to its reply (or its timeout, or the
+    /// connection's loss) whatever happens to the calling task: unlike ``execute(_:timeout:)``, its cancellation
+    /// does not close the connection. `beforeSending` runs on the event loop just before the command is handed to
+    /// the channel, so the order of its calls is the order in which this connection sends the commands (and Redis
+    /// runs them). An error reply is thrown as ``RedisError/Code/serverError``.
+    package func executeToReply(
+        _ command: RedisCommand,
+        timeout: Duration?,
+        beforeSending: @escaping @Sendable () -> Void
+    ) async throws -> RESPValue {
+        if let name = command.subscriberModeName { throw RedisError.subscriberModeCommand(name) }
+        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let handler = self.handler
+        let eventLoop = self.channel.eventLoop
+        let bytes = command.encoded
+        let reply = try await Self.withReplyContinuation { (continuation: RedisReplyContinuation<RESPValue>) in
+            if eventLoop.inEventLoop {
+                beforeSending()
+                handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
+            } else {
+                eventLoop.execute {
+                    beforeSending()
+                    handler.value.send(bytes, id: id, timeout: timeout, batchSize: nil, promise: .single(continuation))
+                }
+            }
+        }
+        if let text = Self.errorText(reply) { throw RedisError.server(text) }
+        return reply
+    }
+
     /// The one send path of a command or a pipeline: registers the request with the channel handler on the
     /// event loop (directly when already on it), and cancels it when the calling task is cancelled, before or
     /// after it reached the event loop.

@@ -142,6 +142,75 @@ struct NearCacheNoLoopTests {
         }
     }
 
+    /// Two writes of one key by one instance held together by Redis (`CLIENT PAUSE WRITE`), so that both are in flight
+    /// at once: Redis runs them in the order they were sent on the tracking connection, and L1 ends with the last one
+    /// sent, rather than without the key (each refusing the other). Before sequenced writes, the second acknowledged was
+    /// refused by the first and removed the key.
+    @Test func overlappingOwnWritesOfAKeyLeaveTheLastSentInL1() async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            let b = try await Self.instance(server)
+            var checked = 0
+            for round in 0..<8 {
+                try await a.set("k", to: "start", ttl: .seconds(60))
+                let flushes = a.nearCacheStatistics.flushes
+                try await Self.command(server, "CLIENT", "PAUSE", "100", "WRITE")
+                let first = Task { try await a.set("k", to: "first\(round)", ttl: .seconds(60)) }
+                try await Task.sleep(for: .milliseconds(20))
+                let second = Task { try await a.set("k", to: "second\(round)", ttl: .seconds(60)) }
+                try await first.value
+                try await second.value
+                try await Self.barrier(a, after: b)
+                let truth = try await b.redis.get("k", as: String.self)
+                #expect(truth == "second\(round)", "sent in that order on one connection")
+                let held = try Self.nearValue(a, "k")
+                // A tracking connection lost meanwhile (a PING late on a loaded machine) empties L1: such a round
+                // tells only that L1 holds nothing older.
+                #expect(held == nil || held == truth, "round \(round): L1 holds \(held ?? "nil"), Redis \(truth ?? "nil")")
+                guard a.nearCacheStatistics.flushes == flushes else { continue }
+                #expect(held == truth, "round \(round): the last write sent stays in L1")
+                checked += 1
+            }
+            #expect(checked >= 4)
+            try await a.close()
+            try await b.close()
+        }
+    }
+
+    /// Another instance's write sent between two writes of this instance (or after both), all three held together by
+    /// Redis (`CLIENT PAUSE WRITE`; on release it runs each client's queued commands in turn, so the other instance's
+    /// may run before, between or after ours): whichever ran last, once the invalidations of their time have arrived,
+    /// L1 holds nothing older than Redis.
+    @Test(arguments: [true, false])
+    func anotherInstancesWriteAmongOverlappingOwnWritesLeavesL1AsRedis(othersSentLast: Bool) async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            let b = try await Self.instance(server)
+            for round in 0..<5 {
+                try await a.set("k", to: "start", ttl: .seconds(60))
+                try await Self.command(server, "CLIENT", "PAUSE", "100", "WRITE")
+                let first = Task { try await a.set("k", to: "a-first\(round)", ttl: .seconds(60)) }
+                try await Task.sleep(for: .milliseconds(15))
+                let (middleCache, middleValue) = othersSentLast ? (a, "a-second\(round)") : (b, "b\(round)")
+                let (lastCache, lastValue) = othersSentLast ? (b, "b\(round)") : (a, "a-second\(round)")
+                let middle = Task { try await middleCache.set("k", to: middleValue, ttl: .seconds(60)) }
+                try await Task.sleep(for: .milliseconds(15))
+                let last = Task { try await lastCache.set("k", to: lastValue, ttl: .seconds(60)) }
+                try await first.value
+                try await middle.value
+                try await last.value
+                try await Self.barrier(a, after: b)
+                let truth = try await b.redis.get("k", as: String.self)
+                #expect(truth == "b\(round)" || truth == "a-second\(round)", "a's two writes ran in the order sent")
+                let held = try Self.nearValue(a, "k")
+                #expect(held == nil || held == truth, "round \(round): L1 holds \(held ?? "nil"), Redis \(truth ?? "nil")")
+                #expect(try await a.get("k", as: String.self) == truth)
+            }
+            try await a.close()
+            try await b.close()
+        }
+    }
+
     /// While tracking cannot be set up, writes go through the pool and L1 is not used; once it is back, own writes stay
     /// in L1 again and another instance's write still reaches it.
     @Test func writesGoThroughThePoolWhileTheTrackingConnectionIsDown() async throws {
