@@ -59,8 +59,10 @@ final class NearCache: Sendable {
 
     /// After this instance wrote `value` under `key` (acknowledged by Redis), stores it in L1 for at most `ttl` (and
     /// ``maxTTL``) if nothing that concerns `key` happened since `stamp` was taken, before the write was sent;
-    /// otherwise removes `key`. Either way the key's stripe advances, so reads in flight and other writes of `key`
-    /// that overlapped this one may no longer fill L1. Returns whether the value was stored.
+    /// otherwise removes `key`, or, when a write of `key` that this instance sent after this one was decided first,
+    /// leaves L1 as that one left it. Either way the key's stripe advances, so reads in flight of `key` may no longer
+    /// fill L1. `sequence` is the write's place in the send order of the tracking connection (`nil`: sent through the
+    /// pool). Returns whether the value was stored.
     ///
     /// Why this never leaves an older value in L1, for a write W1 of this instance, given the gate's rule (an
     /// invalidation or flush applied since a stamp refuses the fill under it) and that every write of the key that
