@@ -1,3 +1,4 @@
+import CommonSupport
 import NIOCore
 import RedisClient
 import RedisTestSupport
@@ -125,6 +126,33 @@ struct RedisConnectionTests {
                 #expect(error?.message.contains("WRONGTYPE") == true)
                 #expect(try await c.send(command: [ByteBuffer(string: "ECHO"), ByteBuffer(bytes: [0, 1])]).bytes == [0, 1])
                 #expect(try await c.send("INCRBY", "counter", 5).int == 5)
+            }
+        }
+    }
+
+    @Test("executeToReply: the order of the callers' beforeSending is the order Redis runs their commands")
+    func executeToReplyRunsInTheOrderOfBeforeSending() async throws {
+        try await withRedisServer { server in
+            try await server.withConnection { (connection: RedisConnection) async throws in
+                let sent = Locked<[Int]>([])
+                var counts = [Int: Int]()
+                try await withThrowingTaskGroup(of: (Int, Int?).self) { group in
+                    for caller in 0..<500 {
+                        group.addTask {
+                            let reply = try await connection.executeToReply(RedisCommand("INCR", "n"), timeout: .seconds(10)) {
+                                sent.withLock { $0.append(caller) }
+                            }
+                            return (caller, reply.int)
+                        }
+                    }
+                    for try await (caller, count) in group { counts[caller] = count }
+                }
+                let order = sent.withLock { $0 }
+                #expect(order.count == 500)
+                // INCR answers how many ran before it: the caller whose beforeSending ran n-th got n.
+                let outOfOrder = order.enumerated().filter { counts[$0.element] != $0.offset + 1 }.count
+                #expect(outOfOrder == 0)
+                #expect(!connection.isClosed)
             }
         }
     }

@@ -116,16 +116,23 @@ final class InvalidationTracker: Sendable {
     /// holds for longer than the ping interval (`CLIENT PAUSE WRITE` during a failover, a blocked server) makes the
     /// `PING` miss its deadline: L1 is emptied as for any silent server, and the write fails as
     /// ``CacheError/Code/unavailable``.
-    func write(_ command: RedisCommand, key: String) async throws(CacheError) -> RESPValue? {
+    ///
+    /// Returns the write's place in the send order of this instance's writes (``NearCache/nextWriteSequence()``, taken
+    /// on the event loop just before it is sent), which `NearCache.storeWritten` needs: Redis ran them in that order.
+    func write(_ command: RedisCommand, key: String) async throws(CacheError) -> UInt64? {
         guard carriesWrites, let connection = feed.connection, !connection.isClosed else { return nil }
         if Task.isCancelled { throw CacheError.cancelled(key: key) }
-        let timeout = writeTimeout
-        let sent = Task { try await connection.execute(command, timeout: timeout) }
+        let nearCache = self.nearCache
+        let sequence = WriteSequence()
         do {
-            return try await sent.value
+            // Not cancellable once sent (a cancelled command would close the connection): no task of its own needed.
+            _ = try await connection.executeToReply(command, timeout: writeTimeout) {
+                sequence.value.store(nearCache.nextWriteSequence(), ordering: .relaxed)
+            }
         } catch {
             throw CacheError.fromRedis(error, key: key)
         }
+        return sequence.value.load(ordering: .relaxed)
     }
 
     /// Connects and sends `CLIENT TRACKING ON BCAST` (with `NOLOOP` when it ``carriesWrites``); from then on every
@@ -170,4 +177,10 @@ final class InvalidationTracker: Sendable {
         })
         invalidatedKeys.add(UInt64(keys.count), ordering: .relaxed)
     }
+}
+
+/// The send sequence of one write on the tracking connection, set on the event loop before it is sent and read by the
+/// writer after its reply (the reply's hand-off orders the two).
+private final class WriteSequence: Sendable {
+    let value = Atomic<UInt64>(0)
 }

@@ -21,6 +21,7 @@ final class NearCache: Sendable {
     private let refusedFills = Atomic<UInt64>(0)
     private let invalidatedKeys = Atomic<UInt64>(0)
     private let flushes = Atomic<UInt64>(0)
+    private let writeSequences = Atomic<UInt64>(0)
 
     init(memory: MemoryCache, maxTTL: Duration, isCoherent: Bool) {
         self.memory = memory
@@ -58,8 +59,10 @@ final class NearCache: Sendable {
 
     /// After this instance wrote `value` under `key` (acknowledged by Redis), stores it in L1 for at most `ttl` (and
     /// ``maxTTL``) if nothing that concerns `key` happened since `stamp` was taken, before the write was sent;
-    /// otherwise removes `key`. Either way the key's stripe advances, so reads in flight and other writes of `key`
-    /// that overlapped this one may no longer fill L1. Returns whether the value was stored.
+    /// otherwise removes `key`, or, when a write of `key` that this instance sent after this one was decided first,
+    /// leaves L1 as that one left it. Either way the key's stripe advances, so reads in flight of `key` may no longer
+    /// fill L1. `sequence` is the write's place in the send order of the tracking connection (`nil`: sent through the
+    /// pool). Returns whether the value was stored.
     ///
     /// Why this never leaves an older value in L1, for a write W1 of this instance, given the gate's rule (an
     /// invalidation or flush applied since a stamp refuses the fill under it) and that every write of the key that
@@ -69,8 +72,16 @@ final class NearCache: Sendable {
     ///   hence after `stamp`: applied before this call, it refuses the fill; applied after, it removes the value.
     /// - a write that ran before W1 left nothing newer than `value`; its announcement arriving late only removes
     ///   `value` (a spurious miss).
-    /// - concurrent writes of this instance: the first to get here fills and advances the stripe, so every other one
-    ///   whose stamp is older (all that overlapped it) is refused and removes the key, whichever ran last in Redis.
+    /// - concurrent writes of this instance sent on the tracking connection (`sequence`, their send order, which is the
+    ///   order Redis ran them in): each is refused only by invalidations and flushes applied since its stamp, not by
+    ///   the earlier ones of this instance that got here first, whose values are older. One that gets here after a
+    ///   later one of the same key leaves L1 as that one left it (nothing older is put back); after a later one of
+    ///   another key of its stripe, it removes the key. So a hot key written by several tasks at once stays in L1
+    ///   with the last value sent, instead of being removed by every overlap
+    ///   (``NearCacheFillGate/decideOwnWrite(_:stamp:sequence:)``).
+    /// - concurrent writes of this instance otherwise (through the pool, `sequence` `nil`): the first to get here fills
+    ///   and counts as an invalidation, so every other one whose stamp is older (all that overlapped it) is refused and
+    ///   removes the key, whichever ran last in Redis.
     /// - a read in flight that got an older value: its stamp predates this call's advance, so it cannot fill.
     ///
     /// Whether the write's own invalidation (its echo) comes back depends on the coherence and on how it was sent. With
@@ -95,19 +106,31 @@ final class NearCache: Sendable {
     /// client's write that ran just after W1, and may not be consumed as ours. `NOLOOP` would need the writes on the
     /// tracking connection of the node that serves the key, outside the cluster client's routing and redirections.
     @discardableResult
-    func storeWritten<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp?, ttl: Duration) -> Bool {
+    func storeWritten<Value: Codable & Sendable>(
+        _ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp?, sequence: UInt64? = nil, ttl: Duration
+    ) -> Bool {
         let ttl = min(ttl, maxTTL) - ttlMargin
-        let stored = gate.withLock { gate -> Bool in
-            let allowed = stamp.map { gate.allowsFill($0) } ?? false
-            gate.invalidate(key)
+        let decision = gate.withLock { gate -> NearCacheFillGate.OwnWriteDecision in
+            let decision = gate.decideOwnWrite(key, stamp: stamp, sequence: sequence)
             // Too large for L1, or L1 closed: the key is then simply not cached here.
-            if allowed, ttl > .zero, (try? memory.setValue(key, value, ttl: ttl)) != nil { return true }
+            if decision == .store, ttl > .zero, (try? memory.setValue(key, value, ttl: ttl)) != nil { return .store }
+            if decision == .superseded { return .superseded }
             _ = try? memory.deleteValue(key)
-            return false
+            return .remove
         }
-        if stored { fills.add(1, ordering: .relaxed) } else { invalidatedKeys.add(1, ordering: .relaxed) }
+        switch decision {
+        case .store: fills.add(1, ordering: .relaxed)
+        case .remove: invalidatedKeys.add(1, ordering: .relaxed)
+        case .superseded: break
+        }
         changeWaiters.changed(CollectionOfOne(key))
-        return stored
+        return decision == .store
+    }
+
+    /// The next number of the send order of this instance's writes on the tracking connection (see
+    /// ``storeWritten(_:_:stamp:sequence:ttl:)``); taken on the connection's event loop just before each is sent.
+    func nextWriteSequence() -> UInt64 {
+        writeSequences.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     /// Removes `key` and keeps reads of it in flight from filling it back.

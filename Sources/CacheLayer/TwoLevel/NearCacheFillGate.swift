@@ -20,10 +20,20 @@ struct NearCacheFillGate: Sendable {
     struct Stamp: Sendable, Hashable {
         let stripe: Int
         let generation: UInt64
+        /// The stripe's count of invalidations only, without this instance's own acknowledged writes (see
+        /// ``decideOwnWrite(_:stamp:sequence:)``). Equal generations imply equal foreign generations.
+        let foreignGeneration: UInt64
         let epoch: UInt64
     }
 
+    /// Advanced by every invalidation of a key of the stripe and by every own write decided in it.
     private var generations: [UInt64]
+    /// Advanced by invalidations only: what another writer (or a write that did not go in send order) did.
+    private var foreignGenerations: [UInt64]
+    /// The highest send sequence (``decideOwnWrite(_:stamp:sequence:)``) of an own write decided in each stripe.
+    private var decidedSequences: [UInt64]
+    /// The key of the write of ``decidedSequences`` in each stripe.
+    private var decidedKeys: [String?]
     private let mask: Int
     /// Advanced by every flush and every change of ``isCoherent``.
     private(set) var epoch: UInt64 = 0
@@ -38,6 +48,9 @@ struct NearCacheFillGate: Sendable {
         var count = 1
         while count < stripeCount { count <<= 1 }
         generations = Array(repeating: 0, count: count)
+        foreignGenerations = Array(repeating: 0, count: count)
+        decidedSequences = Array(repeating: 0, count: count)
+        decidedKeys = Array(repeating: nil, count: count)
         mask = count - 1
         self.isCoherent = isCoherent
     }
@@ -49,7 +62,9 @@ struct NearCacheFillGate: Sendable {
     func stamp(_ key: String) -> Stamp? {
         guard isCoherent else { return nil }
         let stripe = stripe(of: key)
-        return Stamp(stripe: stripe, generation: generations[stripe], epoch: epoch)
+        return Stamp(
+            stripe: stripe, generation: generations[stripe], foreignGeneration: foreignGenerations[stripe], epoch: epoch
+        )
     }
 
     /// Whether a read stamped with `stamp` may still fill L1.
@@ -59,7 +74,53 @@ struct NearCacheFillGate: Sendable {
 
     /// Records that `key` changed: reads of it in flight may no longer fill L1.
     mutating func invalidate(_ key: String) {
-        generations[stripe(of: key)] &+= 1
+        let stripe = stripe(of: key)
+        generations[stripe] &+= 1
+        foreignGenerations[stripe] &+= 1
+    }
+
+    /// What an acknowledged write of this instance does to L1.
+    enum OwnWriteDecision: Equatable {
+        /// Store its value.
+        case store
+        /// Remove the key.
+        case remove
+        /// Leave the key as it is: a write of the same key sent after this one (so run after it by Redis) already
+        /// decided, and whatever L1 holds for the key now is at least as new.
+        case superseded
+    }
+
+    /// Decides what an acknowledged write of this instance does to L1. Reads in flight of the key's stripe may no
+    /// longer fill L1 whatever the decision.
+    ///
+    /// - `sequence`: where the write was sent in the order of the connection that carried all such writes (the
+    ///   tracking connection, `NOLOOP`), so Redis ran the writes of this instance in that order. A write is then
+    ///   refused only by what was *not* one of those writes: an invalidation or flush applied since `stamp` (the
+    ///   foreign generation). An earlier write of this instance decided since `stamp` does not refuse it: Redis ran
+    ///   that one before, so this value is newer. A write later in the sequence that decided first in the stripe
+    ///   supersedes it when it was of the same key, and makes it remove the key otherwise (the stripe remembers only
+    ///   the latest decided write, and a later write of this key may have decided before that one).
+    /// - `nil`: a write sent another way (through the pool): refused by anything applied since `stamp`, own writes
+    ///   included, and counted as an invalidation itself, so that no write stamped before it may be stored after it.
+    mutating func decideOwnWrite(_ key: String, stamp: Stamp?, sequence: UInt64?) -> OwnWriteDecision {
+        let stripe = stripe(of: key)
+        guard let stamp else {
+            invalidate(key)
+            return .remove
+        }
+        guard let sequence else {
+            let allowed = allowsFill(stamp)
+            invalidate(key)
+            return allowed ? .store : .remove
+        }
+        generations[stripe] &+= 1
+        guard sequence > decidedSequences[stripe] else {
+            return decidedKeys[stripe] == key ? .superseded : .remove
+        }
+        decidedSequences[stripe] = sequence
+        decidedKeys[stripe] = key
+        let allowed = isCoherent && stamp.epoch == epoch && foreignGenerations[stamp.stripe] == stamp.foreignGeneration
+        return allowed ? .store : .remove
     }
 
     /// Records that anything may have changed: no read in flight may fill L1.

@@ -246,11 +246,12 @@ public final class TwoLevelCache: Cache {
         // Taken before the write is sent: what L1 may do with the value depends on what arrives from then on.
         let stamp = near.stamp(key)
         let isEnvelope = value is any AnyCacheEnvelope
+        var sequence: UInt64?
         do {
             if isEnvelope {
                 try await redis.set(key, to: value, ttl: ttl)
             } else {
-                try await setKeptInL1(key, value, ttl: ttl)
+                sequence = try await setKeptInL1(key, value, ttl: ttl)
             }
         } catch {
             await changed(.keys([key]))
@@ -262,23 +263,29 @@ public final class TwoLevelCache: Cache {
             near.invalidate(key)
         } else {
             let ttl = ttl ?? redis.configuration.defaultTTL
-            near.storeWritten(key, value, stamp: stamp, ttl: ttl.isNoExpiry ? near.maxTTL : ttl)
+            near.storeWritten(key, value, stamp: stamp, sequence: sequence, ttl: ttl.isNoExpiry ? near.maxTTL : ttl)
         }
         await backplane?.announce(.keys([key]))
     }
 
     /// The Redis write of a ``set(_:to:ttl:)`` whose value enters L1: on the tracking connection while it is set up
     /// (`NOLOOP` spares L1 the echo; see `InvalidationTracker.write(_:key:)` for its errors), through the pool otherwise.
-    private func setKeptInL1<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?) async throws {
-        guard let ownWrites else { return try await redis.set(key, to: value, ttl: ttl) }
+    /// Returns the write's place in the send order of the tracking connection, `nil` when it went through the pool.
+    private func setKeptInL1<Value: Codable & Sendable>(_ key: String, _ value: Value, ttl: Duration?) async throws -> UInt64? {
+        guard let ownWrites else {
+            try await redis.set(key, to: value, ttl: ttl)
+            return nil
+        }
         try redis.checkUsable(key)
         let command = try redis.setCommand(key, value, ttl: ttl)
-        if try await ownWrites.write(command.command, key: key) != nil {
+        let sequence = try await ownWrites.write(command.command, key: key)
+        if sequence != nil {
             redis.recordRoundTrip()
         } else {
             _ = try await redis.run(command.command, key: key)
         }
         redis.recordSets(1, bytes: command.bytes)
+        return sequence
     }
 
     public func delete(_ key: String) async throws {

@@ -217,6 +217,7 @@ package final class RedisChannelHandler: ChannelInboundHandler {
         timeout: Duration?,
         batchSize: Int?,
         cancellation: RedisRequestCancellation? = nil,
+        flushes: Bool = true,
         promise: RedisReplyPromise
     ) {
         if let cancellation, cancellation.isCancelled {
@@ -240,9 +241,18 @@ package final class RedisChannelHandler: ChannelInboundHandler {
                 self.perform(self.stateMachine.channelInactive())
                 return
             }
-            context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
+            if flushes {
+                context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
+            } else {
+                context.write(self.wrapOutboundOut(bytes), promise: nil)
+            }
             if let timerDeadline { self.scheduleTimer(timerDeadline) }
         }
+    }
+
+    /// Flushes what ``send(_:id:timeout:batchSize:cancellation:flushes:promise:)`` wrote without flushing.
+    package func flush() {
+        self.context?.flush()
     }
 
     /// Writes a command that gets no reply of its own (`SUBSCRIBE`, `UNSUBSCRIBE`: their confirmations are pushes)

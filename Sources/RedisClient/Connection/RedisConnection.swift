@@ -1,3 +1,4 @@
+import CommonSupport
 import Logging
 import NIOCore
 import NIOPosix
@@ -32,6 +33,8 @@ public final class RedisConnection: RedisCommandExecutor {
     private let handler: NIOLoopBound<RedisChannelHandler>
     private let health: RedisConnectionHealth
     private let requestIDs = Atomic<UInt64>(0)
+    /// Requests of ``executeToReply(_:timeout:beforeSending:)`` not yet handed to the event loop.
+    private let outbox = Locked<[OutboxRequest]>([])
     private let negotiatedProtocol = Atomic<Int>(2)
     /// Set once a ``RedisSubscription`` reads ``pushMessages`` (an `AsyncStream` has one reader).
     private let subscriptionClaimed = Atomic<Bool>(false)
@@ -294,6 +297,57 @@ public final class RedisConnection: RedisCommandExecutor {
         try await self.submit(bytes, timeout: timeout, batchSize: nil) { .single($0) }
     }
 
+    /// Sends one command that, once it reached the event loop, runs to its reply (or its timeout, or the
+    /// connection's loss) whatever happens to the calling task: unlike ``execute(_:timeout:)``, its cancellation
+    /// does not close the connection. `beforeSending` runs on the event loop just before the command is handed to
+    /// the channel, so the order of its calls is the order in which this connection sends the commands (and Redis
+    /// runs them). An error reply is thrown as ``RedisError/Code/serverError``.
+    ///
+    /// Commands sent this way from several tasks at once share one hop to the event loop and one flush (one socket
+    /// write, which Redis reads at once): they wait in an outbox that the first of them schedules to be written.
+    package func executeToReply(
+        _ command: RedisCommand,
+        timeout: Duration?,
+        beforeSending: @escaping @Sendable () -> Void
+    ) async throws -> RESPValue {
+        if let name = command.subscriberModeName { throw RedisError.subscriberModeCommand(name) }
+        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let bytes = command.encoded
+        let reply = try await Self.withReplyContinuation { (continuation: RedisReplyContinuation<RESPValue>) in
+            let request = OutboxRequest(bytes: bytes, id: id, timeout: timeout, beforeSending: beforeSending, continuation: continuation)
+            let schedules = self.outbox.withLock { outbox -> Bool in
+                outbox.append(request)
+                return outbox.count == 1
+            }
+            guard schedules else { return }
+            if self.channel.eventLoop.inEventLoop {
+                self.sendOutbox()
+            } else {
+                self.channel.eventLoop.execute { self.sendOutbox() }
+            }
+        }
+        if let text = Self.errorText(reply) { throw RedisError.server(text) }
+        return reply
+    }
+
+    /// On the event loop: sends every request of the outbox, in the order they were put there, with one flush.
+    private func sendOutbox() {
+        let requests = self.outbox.withLock { outbox -> [OutboxRequest] in
+            let requests = outbox
+            outbox.removeAll(keepingCapacity: true)
+            return requests
+        }
+        let handler = self.handler.value
+        for request in requests {
+            request.beforeSending()
+            handler.send(
+                request.bytes, id: request.id, timeout: request.timeout, batchSize: nil, flushes: false,
+                promise: .single(request.continuation)
+            )
+        }
+        handler.flush()
+    }
+
     /// The one send path of a command or a pipeline: registers the request with the channel handler on the
     /// event loop (directly when already on it), and cancels it when the calling task is cancelled, before or
     /// after it reached the event loop.
@@ -398,4 +452,13 @@ public final class RedisConnection: RedisCommandExecutor {
         self.negotiatedProtocol.store(protocolVersion, ordering: .relaxed)
         return reply
     }
+}
+
+/// A request of ``RedisConnection/executeToReply(_:timeout:beforeSending:)`` waiting in the connection's outbox.
+private struct OutboxRequest: Sendable {
+    let bytes: ByteBuffer
+    let id: UInt64
+    let timeout: Duration?
+    let beforeSending: @Sendable () -> Void
+    let continuation: RedisReplyContinuation<RESPValue>
 }

@@ -23,6 +23,34 @@ struct NearCacheNoLoopTests {
         try await NearCacheWritesAndMissesTests.barrier(observer, after: writer)
     }
 
+    /// ``barrier(_:after:)``, unless `observer`'s tracking connection is lost meanwhile (a PING late behind writes
+    /// held by `CLIENT PAUSE`): its loss empties L1 but does not wake the barrier's waiter, and the barrier's own
+    /// invalidation may be lost with it. Returns whether the barrier passed with tracking kept throughout.
+    static func barrierUnlessTrackingLost(_ observer: TwoLevelCache, after writer: TwoLevelCache) async throws -> Bool {
+        let coherent = await eventually { observer.nearCacheStatistics.isCoherent }
+        #expect(coherent)
+        let before = observer.nearCacheStatistics
+        let key = "barrier-\(UUID().uuidString)"
+        let waiters = observer.near.changeWaiters
+        let waiting = Task { await waiters.wait(for: key, atMost: .seconds(3)) }
+        let registered = await eventually { waiters.waitingCount > 0 }
+        #expect(registered)
+        try await writer.set(key, to: "x", ttl: .seconds(60))
+        let outcome = await waiting.value
+        let after = observer.nearCacheStatistics
+        guard after.isCoherent, after.trackingSetUps == before.trackingSetUps, after.flushes == before.flushes else { return false }
+        #expect(outcome == .changed)
+        return outcome == .changed
+    }
+
+    /// Whether a held write failed because the tracking connection carrying it was lost (its PING late behind the held
+    /// writes); any other error is rethrown.
+    static func lostTracking(_ result: Result<Void, any Error>) throws -> Bool {
+        guard case .failure(let error) = result else { return false }
+        if let error = error as? CacheError, error.code == .unavailable { return true }
+        throw error
+    }
+
     /// Sends `arguments` on a connection of its own.
     static func command(_ server: RedisServer, _ arguments: String...) async throws {
         _ = try await RedisCluster.command(server, arguments)
@@ -136,6 +164,105 @@ struct NearCacheNoLoopTests {
                     #expect(agrees, "round \(round): \(name)'s L1 holds \(held ?? "nil"), Redis \(truth ?? "nil")")
                     #expect(try await cache.get("k", as: String.self) == truth)
                 }
+            }
+            try await a.close()
+            try await b.close()
+        }
+    }
+
+    /// Two writes of one key by one instance held together by Redis (`CLIENT PAUSE WRITE`), so that both are in flight
+    /// at once: Redis runs them in the order they were sent on the tracking connection, and L1 ends with the last one
+    /// sent, rather than without the key (each refusing the other). Before sequenced writes, the second acknowledged was
+    /// refused by the first and removed the key.
+    @Test func overlappingOwnWritesOfAKeyLeaveTheLastSentInL1() async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            let b = try await Self.instance(server)
+            var checked = 0
+            for round in 0..<8 {
+                try await a.set("k", to: "start", ttl: .seconds(60))
+                let flushes = a.nearCacheStatistics.flushes
+                try await Self.command(server, "CLIENT", "PAUSE", "100", "WRITE")
+                let first = Task { try await a.set("k", to: "first\(round)", ttl: .seconds(60)) }
+                try await Task.sleep(for: .milliseconds(20))
+                let second = Task { try await a.set("k", to: "second\(round)", ttl: .seconds(60)) }
+                // The tracking PING waits behind the held writes: on a loaded machine it may miss its deadline, which
+                // closes the connection and fails the writes (`unavailable`); such a round only checks L1 below.
+                let firstLost = try Self.lostTracking(await first.result)
+                let secondLost = try Self.lostTracking(await second.result)
+                let failed = firstLost || secondLost
+                let settled = try await Self.barrierUnlessTrackingLost(a, after: b)
+                let truth = try await b.redis.get("k", as: String.self)
+                if !failed { #expect(truth == "second\(round)", "sent in that order on one connection") }
+                // A tracking connection lost meanwhile (a PING late on a loaded machine) empties L1: such a round
+                // tells only that L1 holds nothing older.
+                guard settled, !failed, a.nearCacheStatistics.flushes == flushes else {
+                    let agrees = await eventually {
+                        do {
+                            let held = try Self.nearValue(a, "k")
+                            return held == nil || held == truth
+                        } catch {
+                            return false
+                        }
+                    }
+                    #expect(agrees, "round \(round)")
+                    continue
+                }
+                let held = try Self.nearValue(a, "k")
+                #expect(held == truth, "round \(round): the last write sent stays in L1; L1 holds \(held ?? "nil"), Redis \(truth ?? "nil")")
+                checked += 1
+            }
+            #expect(checked >= 4)
+            try await a.close()
+            try await b.close()
+        }
+    }
+
+    /// Another instance's write sent between two writes of this instance (or after both), all three held together by
+    /// Redis (`CLIENT PAUSE WRITE`; on release it runs each client's queued commands in turn, so the other instance's
+    /// may run before, between or after ours): whichever ran last, once the invalidations of their time have arrived,
+    /// L1 holds nothing older than Redis.
+    @Test(arguments: [true, false])
+    func anotherInstancesWriteAmongOverlappingOwnWritesLeavesL1AsRedis(othersSentLast: Bool) async throws {
+        try await withRedisServer { server in
+            let a = try await Self.instance(server)
+            let b = try await Self.instance(server)
+            for round in 0..<5 {
+                try await a.set("k", to: "start", ttl: .seconds(60))
+                try await Self.command(server, "CLIENT", "PAUSE", "100", "WRITE")
+                let first = Task { try await a.set("k", to: "a-first\(round)", ttl: .seconds(60)) }
+                try await Task.sleep(for: .milliseconds(15))
+                let (middleCache, middleValue) = othersSentLast ? (a, "a-second\(round)") : (b, "b\(round)")
+                let (lastCache, lastValue) = othersSentLast ? (b, "b\(round)") : (a, "a-second\(round)")
+                let middle = Task { try await middleCache.set("k", to: middleValue, ttl: .seconds(60)) }
+                try await Task.sleep(for: .milliseconds(15))
+                let last = Task { try await lastCache.set("k", to: lastValue, ttl: .seconds(60)) }
+                // As above: a round whose tracking connection was lost only checks L1.
+                let firstLost = try Self.lostTracking(await first.result)
+                let middleLost = try Self.lostTracking(await middle.result)
+                let lastLost = try Self.lostTracking(await last.result)
+                let failed = firstLost || middleLost || lastLost
+                let settled = try await Self.barrierUnlessTrackingLost(a, after: b)
+                let truth = try await b.redis.get("k", as: String.self)
+                if !failed {
+                    #expect(truth == "b\(round)" || truth == "a-second\(round)", "a's two writes ran in the order sent")
+                }
+                if settled {
+                    let held = try Self.nearValue(a, "k")
+                    #expect(held == nil || held == truth, "round \(round): L1 holds \(held ?? "nil"), Redis \(truth ?? "nil")")
+                } else {
+                    // Tracking lost and set up again: L1 was emptied, and nothing older may have come back since.
+                    let agrees = await eventually {
+                        do {
+                            let held = try Self.nearValue(a, "k")
+                            return held == nil || held == truth
+                        } catch {
+                            return false
+                        }
+                    }
+                    #expect(agrees, "round \(round)")
+                }
+                #expect(try await a.get("k", as: String.self) == truth)
             }
             try await a.close()
             try await b.close()

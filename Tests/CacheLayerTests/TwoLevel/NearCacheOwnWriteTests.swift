@@ -50,6 +50,94 @@ struct NearCacheOwnWriteTests {
         #expect(held == nil, "the older value must not stay")
     }
 
+    // Writes sent on the tracking connection carry their send sequence: Redis ran them in that order.
+
+    @Test func ofTwoOverlappingSequencedWritesAcknowledgedInOrderTheLastSentStays() throws {
+        let near = try Self.nearCache()
+        let first = near.stamp("k")
+        let second = near.stamp("k")
+        let firstStored = near.storeWritten("k", "first", stamp: first, sequence: 1, ttl: .seconds(60))
+        let secondStored = near.storeWritten("k", "second", stamp: second, sequence: 2, ttl: .seconds(60))
+        let held = try Self.held(near, "k")
+        #expect(firstStored)
+        #expect(secondStored, "the first write of this instance, run before it, does not refuse it")
+        #expect(held == "second")
+    }
+
+    @Test func aSequencedWriteAcknowledgedAfterALaterOneOfTheSameKeyLeavesItsValue() throws {
+        let near = try Self.nearCache()
+        let first = near.stamp("k")
+        let second = near.stamp("k")
+        let secondStored = near.storeWritten("k", "second", stamp: second, sequence: 2, ttl: .seconds(60))
+        let firstStored = near.storeWritten("k", "first", stamp: first, sequence: 1, ttl: .seconds(60))
+        let held = try Self.held(near, "k")
+        let invalidated = near.counters().invalidatedKeys
+        #expect(secondStored)
+        #expect(!firstStored)
+        #expect(held == "second", "the older value must not come back, the newer may stay")
+        #expect(invalidated == 0)
+    }
+
+    @Test func aSequencedWriteAcknowledgedAfterALaterOneOfAnotherKeyOfItsStripeRemovesItsKey() throws {
+        let near = try Self.nearCache()
+        let gate = NearCacheFillGate(isCoherent: true)
+        let other = try #require((0..<100_000).lazy.map { "other-\($0)" }.first { gate.stripe(of: $0) == gate.stripe(of: "k") })
+        _ = near.storeWritten("k", "older", stamp: near.stamp("k"), sequence: 1, ttl: .seconds(60))
+        let mine = near.stamp("k")
+        let later = near.stamp(other)
+        _ = near.storeWritten(other, "x", stamp: later, sequence: 3, ttl: .seconds(60))
+        // A later write of "k" may have been decided before the write of `other`: nothing tells, so "k" goes.
+        let stored = near.storeWritten("k", "mine", stamp: mine, sequence: 2, ttl: .seconds(60))
+        let held = try Self.held(near, "k")
+        #expect(!stored)
+        #expect(held == nil)
+    }
+
+    @Test func anInvalidationHandledWhileASequencedWriteWasUnderWayStillRefusesIt() throws {
+        let near = try Self.nearCache()
+        let first = near.stamp("k")
+        let second = near.stamp("k")
+        _ = near.storeWritten("k", "first", stamp: first, sequence: 1, ttl: .seconds(60))
+        // Another client's write that ran after ours.
+        near.invalidate("k")
+        let stored = near.storeWritten("k", "second", stamp: second, sequence: 2, ttl: .seconds(60))
+        let held = try Self.held(near, "k")
+        #expect(!stored)
+        #expect(held == nil)
+    }
+
+    @Test func aWriteThroughThePoolRefusesSequencedWritesStampedBeforeIt() throws {
+        let near = try Self.nearCache()
+        let sequenced = near.stamp("k")
+        let pooled = near.stamp("k")
+        // Sent while the tracking connection was down: its place in Redis's order is unknown.
+        _ = near.storeWritten("k", "pooled", stamp: pooled, ttl: .seconds(60))
+        let stored = near.storeWritten("k", "sequenced", stamp: sequenced, sequence: 1, ttl: .seconds(60))
+        let held = try Self.held(near, "k")
+        #expect(!stored)
+        #expect(held == nil)
+    }
+
+    @Test func aSequencedWriteRefusesTheFillOfAReadInFlight() throws {
+        let near = try Self.nearCache()
+        let read = try #require(near.stamp("k"))
+        _ = near.storeWritten("k", "new", stamp: near.stamp("k"), sequence: 1, ttl: .seconds(60))
+        let filled = near.fill("k", "old", stamp: read, remainingMilliseconds: nil)
+        let held = try Self.held(near, "k")
+        #expect(!filled)
+        #expect(held == "new")
+    }
+
+    @Test func aFlushRefusesSequencedWritesStampedBeforeIt() throws {
+        let near = try Self.nearCache()
+        let stamp = near.stamp("k")
+        near.flush()
+        let stored = near.storeWritten("k", "v", stamp: stamp, sequence: 1, ttl: .seconds(60))
+        let held = try Self.held(near, "k")
+        #expect(!stored)
+        #expect(held == nil)
+    }
+
     @Test func aWriteRefusesTheFillOfAReadInFlight() throws {
         let near = try Self.nearCache()
         let read = try #require(near.stamp("k"))
