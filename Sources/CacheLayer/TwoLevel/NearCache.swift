@@ -40,21 +40,45 @@ final class NearCache: Sendable {
 
     /// Stores `value`, read from Redis with `remainingMilliseconds` left to live there (`nil`: no expiry), unless
     /// something that concerns `key` happened since `stamp` was taken. Returns whether it was stored.
+    ///
+    /// After a read from Redis, L1 holds the value it returned or nothing: a value not stored (refused, expiring, too
+    /// large) removes the key, since what L1 held may be older than what the caller has just been given, e.g. a write
+    /// of this instance decided while the read was in flight, overtaken in Redis by another instance's whose
+    /// invalidation has not arrived yet.
     @discardableResult
     func fill<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp, remainingMilliseconds: Int64?) -> Bool {
         var ttl = maxTTL
-        if let remainingMilliseconds {
-            guard remainingMilliseconds > 0 else { return false }
-            ttl = min(ttl, .milliseconds(remainingMilliseconds))
-        }
+        if let remainingMilliseconds { ttl = min(ttl, .milliseconds(remainingMilliseconds)) }
         ttl -= ttlMargin
         let stored = gate.withLock { gate -> Bool in
-            guard ttl > .zero, gate.allowsFill(stamp) else { return false }
+            gate.recordRead(key)
             // Too large for L1, or L1 closed: the value is simply not cached here.
-            return (try? memory.setValue(key, value, ttl: ttl)) != nil
+            if ttl > .zero, gate.allowsFill(stamp), (try? memory.setValue(key, value, ttl: ttl)) != nil { return true }
+            _ = try? memory.deleteValue(key)
+            return false
         }
         if stored { fills.add(1, ordering: .relaxed) } else { refusedFills.add(1, ordering: .relaxed) }
         return stored
+    }
+
+    /// Records that a read of `key` returned from Redis without filling L1 (a miss, a fail-safe envelope, a read that
+    /// needed the exact TTL): as a refused ``fill(_:_:stamp:remainingMilliseconds:)``, the key leaves L1, and no write
+    /// of this instance stamped before may enter it.
+    func readReturned(_ key: String) {
+        gate.withLock { gate in
+            gate.recordRead(key)
+            _ = try? memory.deleteValue(key)
+        }
+    }
+
+    /// ``readReturned(_:)`` for every key of `keys`, under one lock.
+    func readsReturned<Keys: Sequence<String>>(_ keys: Keys) {
+        gate.withLock { gate in
+            for key in keys {
+                gate.recordRead(key)
+                _ = try? memory.deleteValue(key)
+            }
+        }
     }
 
     /// After this instance wrote `value` under `key` (acknowledged by Redis), stores it in L1 for at most `ttl` (and

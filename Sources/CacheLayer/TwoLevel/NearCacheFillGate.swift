@@ -12,6 +12,9 @@
 ///   connection lost, its push buffer overflowed, a missed PING deadline — all advance the ``epoch``;
 /// - coherence lost: while invalidations cannot be received, no stamp is handed out at all.
 ///
+/// An acknowledged write of this instance may enter L1 under the same rules (``decideOwnWrite(_:stamp:sequence:)``),
+/// and also only if no read of its stripe returned from Redis since it was stamped (``recordRead(_:)``).
+///
 /// The check and the fill must happen under the same lock as the invalidation and its L1 removal, otherwise an
 /// invalidation could land between them; ``TwoLevelCache`` keeps this value in a lock together with those calls.
 /// Pure value type: its rules are tested without Redis.
@@ -23,6 +26,8 @@ struct NearCacheFillGate: Sendable {
         /// The stripe's count of invalidations only, without this instance's own acknowledged writes (see
         /// ``decideOwnWrite(_:stamp:sequence:)``). Equal generations imply equal foreign generations.
         let foreignGeneration: UInt64
+        /// The stripe's count of reads returned from Redis (``recordRead(_:)``).
+        let reads: UInt64
         let epoch: UInt64
     }
 
@@ -30,6 +35,9 @@ struct NearCacheFillGate: Sendable {
     private var generations: [UInt64]
     /// Advanced by invalidations only: what another writer (or a write that did not go in send order) did.
     private var foreignGenerations: [UInt64]
+    /// Advanced by every read of a key of the stripe that returned from Redis, filled or not: an own write stamped
+    /// before it may not enter L1 (see ``recordRead(_:)``).
+    private var reads: [UInt64]
     /// The highest send sequence (``decideOwnWrite(_:stamp:sequence:)``) of an own write decided in each stripe.
     private var decidedSequences: [UInt64]
     /// The key of the write of ``decidedSequences`` in each stripe.
@@ -49,6 +57,7 @@ struct NearCacheFillGate: Sendable {
         while count < stripeCount { count <<= 1 }
         generations = Array(repeating: 0, count: count)
         foreignGenerations = Array(repeating: 0, count: count)
+        reads = Array(repeating: 0, count: count)
         decidedSequences = Array(repeating: 0, count: count)
         decidedKeys = Array(repeating: nil, count: count)
         mask = count - 1
@@ -63,7 +72,8 @@ struct NearCacheFillGate: Sendable {
         guard isCoherent else { return nil }
         let stripe = stripe(of: key)
         return Stamp(
-            stripe: stripe, generation: generations[stripe], foreignGeneration: foreignGenerations[stripe], epoch: epoch
+            stripe: stripe, generation: generations[stripe], foreignGeneration: foreignGenerations[stripe],
+            reads: reads[stripe], epoch: epoch
         )
     }
 
@@ -77,6 +87,14 @@ struct NearCacheFillGate: Sendable {
         let stripe = stripe(of: key)
         generations[stripe] &+= 1
         foreignGenerations[stripe] &+= 1
+    }
+
+    /// Records that a read of `key` returned from Redis. Its value may be newer than that of a write of this instance
+    /// stamped before it: another instance's write that ran after ours, whose invalidation is still on its way (it
+    /// follows our write's acknowledgement on the tracking connection, but the read came back on another one). That
+    /// write must then not enter L1, where it would be older than what this instance has just returned.
+    mutating func recordRead(_ key: String) {
+        reads[stripe(of: key)] &+= 1
     }
 
     /// What an acknowledged write of this instance does to L1.
@@ -108,8 +126,9 @@ struct NearCacheFillGate: Sendable {
             invalidate(key)
             return .remove
         }
+        let noReadSince = reads[stripe] == stamp.reads
         guard let sequence else {
-            let allowed = allowsFill(stamp)
+            let allowed = allowsFill(stamp) && noReadSince
             invalidate(key)
             return allowed ? .store : .remove
         }
@@ -120,6 +139,7 @@ struct NearCacheFillGate: Sendable {
         decidedSequences[stripe] = sequence
         decidedKeys[stripe] = key
         let allowed = isCoherent && stamp.epoch == epoch && foreignGenerations[stamp.stripe] == stamp.foreignGeneration
+            && noReadSince
         return allowed ? .store : .remove
     }
 

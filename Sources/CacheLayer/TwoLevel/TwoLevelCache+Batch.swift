@@ -40,13 +40,22 @@ extension TwoLevelCache {
             throw RedisCache.unexpected(replies.first ?? .null, key: nil)
         }
         var farCount = 0
+        // Keys read but not filled leave L1 (``NearCache/readReturned(_:)``).
+        var unfilled: [String] = []
         for (index, key) in missing.enumerated() {
-            guard let buffer = elements[index].buffer else { continue }
-            guard let value = try redis.decode(buffer, as: type, key: key) else { continue }
+            guard let buffer = elements[index].buffer, let value = try redis.decode(buffer, as: type, key: key) else {
+                unfilled.append(key)
+                continue
+            }
             values[key] = value
             farCount += 1
-            if let stamp = stamps[index], !Self.holdsEnvelope(buffer) { fill(key, value, stamp: stamp, pttl: replies[index + 1].int) }
+            if let stamp = stamps[index], !Self.holdsEnvelope(buffer) {
+                fill(key, value, stamp: stamp, pttl: replies[index + 1].int)
+            } else {
+                unfilled.append(key)
+            }
         }
+        if !unfilled.isEmpty { near.readsReturned(unfilled) }
         redis.recordHitsAndMisses(hits: farCount, misses: missing.count - farCount)
         recordHits(farCount, misses: missing.count - farCount)
         return values

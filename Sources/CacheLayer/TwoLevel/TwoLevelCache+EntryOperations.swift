@@ -25,10 +25,12 @@ extension TwoLevelCache {
         return try await redis.ttl(key)
     }
 
-    /// The value and its remaining TTL from Redis, in one round trip (L1 does not know Redis' TTL exactly).
+    /// The value and its remaining TTL from Redis, in one round trip (L1 does not know Redis' TTL exactly); the key
+    /// leaves L1, which may hold an older value than the one returned.
     public func getWithTTL<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> (value: Value, ttl: Duration)? {
         try checkOpen(key)
         let entry = try await redis.getWithTTL(key, as: type)
+        near.readReturned(key)
         recordHits(entry == nil ? 0 : 1, misses: entry == nil ? 1 : 0)
         return entry
     }
@@ -42,10 +44,11 @@ extension TwoLevelCache {
         }
     }
 
-    /// The bytes stored in Redis, as they are.
+    /// The bytes stored in Redis, as they are; the key leaves L1, as after ``getWithTTL(_:as:)``.
     public func getBytes(_ key: String) async throws -> [UInt8]? {
         try checkOpen(key)
         let bytes = try await redis.getBytes(key)
+        near.readReturned(key)
         recordHits(bytes == nil ? 0 : 1, misses: bytes == nil ? 1 : 0)
         return bytes
     }

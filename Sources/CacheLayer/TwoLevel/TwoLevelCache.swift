@@ -474,16 +474,22 @@ public final class TwoLevelCache: Cache {
         guard let buffer = replies[0].buffer else {
             guard replies[0].isNull else { throw RedisCache.unexpected(replies[0], key: key) }
             redis.recordHitsAndMisses(hits: 0, misses: 1)
+            near.readReturned(key)
             return FarRead(value: nil, ttl: nil)
         }
         // nil: a fail-safe or early-refresh value past its logical expiry, which plain reads see as a miss.
         guard let value = try redis.decode(buffer, as: type, key: key) else {
             redis.recordHitsAndMisses(hits: 0, misses: 1)
+            near.readReturned(key)
             return FarRead(value: nil, ttl: nil)
         }
         redis.recordHitsAndMisses(hits: 1, misses: 0)
         if let hook = fillHook.withLock({ $0 }) { await hook(key) }
-        if !Self.holdsEnvelope(buffer) { fill(key, value, stamp: stamp, pttl: replies[1].int) }
+        if Self.holdsEnvelope(buffer) {
+            near.readReturned(key)
+        } else {
+            fill(key, value, stamp: stamp, pttl: replies[1].int)
+        }
         // PTTL -2: the key expired between the two commands; the value is returned (as a plain read would), its TTL
         // is zero.
         return FarRead(value: value, ttl: replies[1].int.map { RedisCache.ttl(fromPTTL: $0) ?? .zero })
@@ -496,9 +502,13 @@ public final class TwoLevelCache: Cache {
         return EnvelopeFraming.isFramed(Array(buffer.readableBytesView.prefix(EnvelopeFraming.headerSize)))
     }
 
-    /// Fills L1 from a `PTTL` reply: -1 (no expiry) keeps the value up to the cap; -2 (gone) or 0 not at all.
+    /// Fills L1 from a `PTTL` reply: -1 (no expiry) keeps the value up to the cap; -2 (gone) or 0 not at all (the key
+    /// then leaves L1, as after any read that does not fill it: ``NearCache/readReturned(_:)``).
     func fill<Value: Codable & Sendable>(_ key: String, _ value: Value, stamp: NearCacheFillGate.Stamp, pttl: Int?) {
-        guard let pttl, pttl > 0 || pttl == -1 else { return }
+        guard let pttl, pttl > 0 || pttl == -1 else {
+            near.readReturned(key)
+            return
+        }
         near.fill(key, value, stamp: stamp, remainingMilliseconds: pttl == -1 ? nil : Int64(pttl))
     }
 

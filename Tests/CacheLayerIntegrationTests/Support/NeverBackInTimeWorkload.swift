@@ -52,7 +52,7 @@ final class NeverBackInTimeWorkload: Sendable {
     }
 
     /// After ``stop()``: no read went back in time, and every instance now reads the newest acknowledged version of
-    /// every key, or a miss.
+    /// every key (or a newer one whose write failed but was applied), or a miss.
     func expectNoReadWentBackAndEveryInstanceReadsTheNewest(_ instances: [any Cache]) async throws {
         #expect(backwards.withLock { $0 }.isEmpty, "\(backwards.withLock { $0.prefix(5) })")
         let newest = acknowledged.withLock { $0 }
@@ -60,7 +60,8 @@ final class NeverBackInTimeWorkload: Sendable {
         for cache in instances {
             for key in Self.keys.joined() {
                 let value = try await cache.get(key, as: Int.self)
-                #expect(value == nil || value == newest[key], "\(key) = \(value.map(String.init) ?? "nil"), newest acknowledged \(newest[key] ?? 0)")
+                // Newer than the newest acknowledged is fine: a write that failed (a timeout) may still have been applied.
+                #expect(value == nil || value! >= newest[key] ?? 0, "\(key) = \(value.map(String.init) ?? "nil"), newest acknowledged \(newest[key] ?? 0)")
             }
         }
     }

@@ -21,6 +21,20 @@ struct NearCacheFillGateTests {
         #expect(gate.allowsFill(after))
     }
 
+    @Test func aReadReturnedSinceItsStampKeepsAnOwnWriteOutButDoesNotRefuseOtherReads() throws {
+        var gate = NearCacheFillGate(isCoherent: true)
+        let write = try #require(gate.stamp("k"))
+        let otherRead = try #require(gate.stamp("k"))
+        gate.recordRead("k")
+        #expect(gate.allowsFill(otherRead))
+        #expect(gate.decideOwnWrite("k", stamp: write, sequence: 1) == .remove)
+        let pooled = try #require(gate.stamp("k"))
+        gate.recordRead("k")
+        #expect(gate.decideOwnWrite("k", stamp: pooled, sequence: nil) == .remove)
+        let later = try #require(gate.stamp("k"))
+        #expect(gate.decideOwnWrite("k", stamp: later, sequence: 2) == .store)
+    }
+
     @Test func anInvalidationOfAKeyInAnotherStripeDoesNotRefuse() throws {
         var gate = NearCacheFillGate(stripeCount: 64, isCoherent: true)
         let other = try #require((0..<1000).map { "other-\($0)" }.first { gate.stripe(of: $0) != gate.stripe(of: "k") })
