@@ -137,7 +137,7 @@ package struct ReplayTuning: Sendable {
     /// Parses `name=value` pairs separated by commas. W-TinyLFU: `window`, `aging`, `sketch`, `protected`,
     /// `ties`, `ghost`, `gp` (returning keys to protected); its simulations:
     /// `sim` (0: hill climbing), `shares`, `ghostless`, `filterless` and `fprotected` (lists separated by
-    /// `:`), `simentries`, `simperiod`, `simdecay`, `simwarmup`, `margin`; its hill climber: `step`, `decay`,
+    /// `:`), `simentries`, `simperiod`, `simdecay`, `simwarmup`, `margin`, `halves` (0: the lead in the whole sample); its hill climber: `step`, `decay`,
     /// `restart`, `sample`. S3-FIFO:
     /// `s3threshold`, `s3carry`, `s3small`, `s3ghost`. `seed` mixes a seed into the key hashes. Any knob
     /// away from its default replays the policy alone (``PolicyReplayTarget``) rather than `MemoryCache`.
@@ -175,6 +175,7 @@ package struct ReplayTuning: Sendable {
             case "sketch": tinyLFU.sketchScale = Int(value)
             case "seed": seed = UInt64(value)
             case "margin": tinyLFU.simulationMargin = value
+            case "halves": tinyLFU.simulationHalvesAgree = value != 0
             case "sim": tinyLFU.windowSimulation = value != 0
             case "simentries": tinyLFU.simulationEntries = Int(value)
             case "simperiod": tinyLFU.simulationPeriod = value

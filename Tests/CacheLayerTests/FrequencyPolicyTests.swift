@@ -275,6 +275,43 @@ struct WindowSimulationTests {
         #expect(simulations.configuration.share == 0.6)
     }
 
+    @Test(arguments: [true, false]) func aLeadInOneHalfOfTheSampleDoesNotSwitch(halvesAgree: Bool) {
+        // Keys whose simulated hash is even follow the recency workload above, where only the large window
+        // catches reuses; the others are a small hot set every window holds. The large window leads in one
+        // half of the sample only: it does not replace the first choice unless the whole sample decides.
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        tuning.simulationHalvesAgree = halvesAgree
+        var simulations = WindowSimulations(
+            capacity: 1000,
+            entries: 1000,
+            configurations: [.init(share: 0.01, ghostAdmits: true), .init(share: 0.6, ghostAdmits: true)],
+            initialShare: 0.01,
+            targetEntries: 2048,
+            periodPerEntry: 1,
+            decay: 0.8,
+            margin: 0.02,
+            warmupPeriods: 1,
+            tuning: tuning
+        )
+        var even: [UInt64] = [], odd: [UInt64] = []
+        var key: UInt64 = 0
+        while even.count < 20_000 || odd.count < 20 {
+            let hash = SplitMix64.mix(key)
+            if SplitMix64.mix(hash) & 1 == 0 { even.append(hash) } else if odd.count < 20 { odd.append(hash) }
+            key += 1
+        }
+        for index in 0..<5000 { _ = simulations.record(keyHash: odd[index % odd.count], weight: 1) }
+        #expect(simulations.configuration.share == 0.01, "a tie keeps the start")
+        for index in 0..<even.count {
+            for reused in [index, index - 50, index - 100] where reused >= 0 {
+                _ = simulations.record(keyHash: even[reused], weight: 1)
+            }
+            for hot in 0..<3 { _ = simulations.record(keyHash: odd[(3 * index + hot) % odd.count], weight: 1) }
+        }
+        #expect(simulations.configuration.share == (halvesAgree ? 0.01 : 0.6))
+    }
+
     @Test func sampledSimulationsStayWithinTheirScaledCapacity() {
         // A cache of a million entries samples about 1/500 of the keys for simulations of ~2,000 entries.
         var tuning = WTinyLFUPolicy.Tuning()
