@@ -56,6 +56,10 @@ public final class TwoLevelCache: Cache {
     public let nearCacheConfiguration: NearCacheConfiguration
 
     let near: NearCache
+    /// L1's memory cache (`near.memory`), unretained: `near` holds it as long as this cache lives. A hit then changes
+    /// no reference count; a retain and a release of the memory cache around every lookup, on one counter shared by
+    /// every core, cost about a tenth of the hit path's throughput at two threads.
+    private let unretainedMemory: Unmanaged<MemoryCache>
     /// Where invalidations from other instances come from: client tracking or the pub/sub backplane.
     private let tracker: (any InvalidationSource)?
     /// With pub/sub coherence: the backplane this instance publishes its changes on.
@@ -138,6 +142,7 @@ public final class TwoLevelCache: Cache {
         self.nearCacheConfiguration = configuration
         let near = NearCache(memory: memory, maxTTL: configuration.maxTTL, isCoherent: configuration.coherence == .ttlOnly)
         self.near = near
+        self.unretainedMemory = Unmanaged.passUnretained(memory)
         var logger = logger
         logger[metadataKey: "cachelayer.cache"] = .string(redis.configuration.name)
         self.patterns = CachePatternsState(
@@ -207,7 +212,9 @@ public final class TwoLevelCache: Cache {
     @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         // Inlined into the caller like MemoryCache.get, so an L1 hit makes no generic call across modules.
-        if case .hit(let value) = try nearLookup(key, type: Value.self) {
+        let found = try nearLookup(key, type: Value.self)
+        // Consumed, so that the hit's value moves out instead of being copied (a retain) and released with the lookup.
+        if case .hit(let value) = consume found {
             // L1 checked that the dynamic type is exactly `Value`, so this cast cannot fail.
             return value as? Value
         }
@@ -219,7 +226,9 @@ public final class TwoLevelCache: Cache {
     @usableFromInline
     func nearLookup(_ key: String, type: any Any.Type) throws(CacheError) -> MemoryLookup {
         try checkOpen(key)
-        return try near.memory.sampledLookup(key, type: type)
+        return try unretainedMemory._withUnsafeGuaranteedRef { memory in
+            Result { () throws(CacheError) in try memory.sampledLookup(key, type: type) }
+        }.get()
     }
 
     /// Reads served by L1: the hits L1 counted.
