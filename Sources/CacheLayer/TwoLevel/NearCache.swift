@@ -200,13 +200,16 @@ final class NearCache: Sendable {
         changeWaiters.changedAll()
     }
 
-    /// Records whether invalidations are received; losing them empties L1.
+    /// Records whether invalidations are received; losing them empties L1. Either change wakes every flight waiter
+    /// (``changeWaiters``): while invalidations may be missed, one that would have woken them may be lost, so each
+    /// looks again at once instead of sleeping out its poll interval.
     func setCoherent(_ coherent: Bool) {
         gate.withLock { gate in
             gate.setCoherent(coherent)
             if !coherent { _ = try? memory.removeAllValues() }
         }
         if !coherent { flushes.add(1, ordering: .relaxed) }
+        changeWaiters.changedAll()
     }
 
     /// The counters of fills, refusals, invalidations and flushes.

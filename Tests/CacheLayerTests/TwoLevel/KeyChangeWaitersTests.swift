@@ -29,6 +29,16 @@ struct KeyChangeWaitersTests {
         #expect(waiters.waitingCount == 0)
     }
 
+    @Test func losingOrRegainingCoherenceWakesEveryWaiterOfTheNearCache() async throws {
+        let near = NearCache(memory: try makeTestMemoryCache(), maxTTL: .seconds(60), isCoherent: true)
+        for coherent in [false, true] {
+            let task = Task { await near.changeWaiters.wait(for: "k", atMost: .seconds(120)) }
+            await untilWaiting(near.changeWaiters, 1)
+            near.setCoherent(coherent)
+            #expect(await task.value == .changed)
+        }
+    }
+
     @Test func aFlushWakesEveryWaiter() async {
         let waiters = KeyChangeWaiters()
         let tasks = (0..<3).map { index in Task { await waiters.wait(for: "k\(index)", atMost: .seconds(120)) } }
