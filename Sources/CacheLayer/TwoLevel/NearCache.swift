@@ -65,10 +65,7 @@ final class NearCache: Sendable {
     /// needed the exact TTL): as a refused ``fill(_:_:stamp:remainingMilliseconds:)``, the key leaves L1, and no write
     /// of this instance stamped before may enter it.
     func readReturned(_ key: String) {
-        gate.withLock { gate in
-            gate.recordRead(key)
-            _ = try? memory.deleteValue(key)
-        }
+        readsReturned(CollectionOfOne(key))
     }
 
     /// ``readReturned(_:)`` for every key of `keys`, under one lock.
