@@ -213,6 +213,40 @@ struct WindowSimulationTests {
         return (0..<count).map { _ in sampler.next(using: &generator) }
     }
 
+    /// Simulations for a 1,000-entry cache, sampling every key, starting at the 1% window, the hill climber off.
+    private func fullySampled(
+        _ configurations: [WindowSimulations.Configuration], margin: Double,
+        halvesAgree: Bool = WTinyLFUPolicy.Tuning().simulationHalvesAgree
+    ) -> WindowSimulations {
+        var tuning = WTinyLFUPolicy.Tuning()
+        tuning.adaptive = false
+        tuning.simulationHalvesAgree = halvesAgree
+        return WindowSimulations(
+            capacity: 1000,
+            entries: 1000,
+            configurations: configurations,
+            initialShare: 0.01,
+            targetEntries: 2048,
+            periodPerEntry: 1,
+            decay: 0.8,
+            margin: margin,
+            warmupPeriods: 1,
+            tuning: tuning
+        )
+    }
+
+    /// A pure recency workload: each key is reused 50 and 100 keys later. Returns how many decisions it took.
+    @discardableResult
+    private func recordRecencyWorkload(_ simulations: inout WindowSimulations) -> Int {
+        var decisions = 0
+        for index in 0..<30_000 {
+            for key in [index, index - 50, index - 100] where key >= 0 {
+                if simulations.record(keyHash: SplitMix64.mix(UInt64(key)), weight: 1) { decisions += 1 }
+            }
+        }
+        return decisions
+    }
+
     @Test func frequencySkewedWorkloadKeepsTheWindowSmall() {
         // Popular keys recur at random distances and most other keys are seen once: frequency wins, and
         // the best window is the smallest.
@@ -224,27 +258,9 @@ struct WindowSimulationTests {
     @Test func simulationsPickTheShareThatHitsMost() {
         // The simulations alone, at full scale (a small cache samples every key): on a pure recency
         // workload (each key reused 50 and 100 keys later) only the windows of 15% and more catch reuses.
-        var tuning = WTinyLFUPolicy.Tuning()
-        tuning.adaptive = false
-        var simulations = WindowSimulations(
-            capacity: 1000,
-            entries: 1000,
-            configurations: [0.01, 0.05, 0.15, 0.6].map { .init(share: $0, ghostAdmits: true) },
-            initialShare: 0.01,
-            targetEntries: 2048,
-            periodPerEntry: 1,
-            decay: 0.8,
-            margin: 0.02,
-            warmupPeriods: 1,
-            tuning: tuning
-        )
+        var simulations = fullySampled([0.01, 0.05, 0.15, 0.6].map { .init(share: $0, ghostAdmits: true) }, margin: 0.02)
         #expect(simulations.configuration.share == 0.01)
-        var decisions = 0
-        for index in 0..<30_000 {
-            for key in [index, index - 50, index - 100] where key >= 0 {
-                if simulations.record(keyHash: SplitMix64.mix(UInt64(key)), weight: 1) { decisions += 1 }
-            }
-        }
+        let decisions = recordRecencyWorkload(&simulations)
         #expect(decisions > 10)
         #expect(simulations.configuration.share >= 0.15)
     }
@@ -252,26 +268,12 @@ struct WindowSimulationTests {
     @Test func theStartIsCaffeinesConfigurationAndTheFirstChoiceNeedsNoMargin() {
         // The same recency workload as above, where only the large window catches reuses. The margin is out of
         // reach: only the first choice, which replaces a configuration the simulations did not choose, can move.
-        var tuning = WTinyLFUPolicy.Tuning()
-        tuning.adaptive = false
-        var simulations = WindowSimulations(
-            capacity: 1000,
-            entries: 1000,
-            configurations: [.init(share: 0.01, ghostAdmits: true), .init(share: 0.6, ghostAdmits: true), .init(share: 0.01, ghostAdmits: false)],
-            initialShare: 0.01,
-            targetEntries: 2048,
-            periodPerEntry: 1,
-            decay: 0.8,
-            margin: 100,
-            warmupPeriods: 1,
-            tuning: tuning
+        var simulations = fullySampled(
+            [.init(share: 0.01, ghostAdmits: true), .init(share: 0.6, ghostAdmits: true), .init(share: 0.01, ghostAdmits: false)],
+            margin: 100
         )
         #expect(simulations.configuration == .init(share: 0.01, ghostAdmits: false), "Caffeine's: no ghost rule")
-        for index in 0..<30_000 {
-            for key in [index, index - 50, index - 100] where key >= 0 {
-                _ = simulations.record(keyHash: SplitMix64.mix(UInt64(key)), weight: 1)
-            }
-        }
+        recordRecencyWorkload(&simulations)
         #expect(simulations.configuration.share == 0.6)
     }
 
@@ -279,20 +281,8 @@ struct WindowSimulationTests {
         // Keys whose simulated hash is even follow the recency workload above, where only the large window
         // catches reuses; the others are a small hot set every window holds. The large window leads in one
         // half of the sample only: it does not replace the first choice unless the whole sample decides.
-        var tuning = WTinyLFUPolicy.Tuning()
-        tuning.adaptive = false
-        tuning.simulationHalvesAgree = halvesAgree
-        var simulations = WindowSimulations(
-            capacity: 1000,
-            entries: 1000,
-            configurations: [.init(share: 0.01, ghostAdmits: true), .init(share: 0.6, ghostAdmits: true)],
-            initialShare: 0.01,
-            targetEntries: 2048,
-            periodPerEntry: 1,
-            decay: 0.8,
-            margin: 0.02,
-            warmupPeriods: 1,
-            tuning: tuning
+        var simulations = fullySampled(
+            [.init(share: 0.01, ghostAdmits: true), .init(share: 0.6, ghostAdmits: true)], margin: 0.02, halvesAgree: halvesAgree
         )
         var even: [UInt64] = [], odd: [UInt64] = []
         var key: UInt64 = 0

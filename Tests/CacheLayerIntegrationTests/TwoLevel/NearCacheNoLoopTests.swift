@@ -24,23 +24,30 @@ struct NearCacheNoLoopTests {
     }
 
     /// ``barrier(_:after:)``, unless `observer`'s tracking connection is lost meanwhile (a PING late behind writes
-    /// held by `CLIENT PAUSE`): its loss empties L1 but does not wake the barrier's waiter, and the barrier's own
+    /// held by `CLIENT PAUSE`): its loss empties L1 and wakes the barrier's waiter early, and the barrier's own
     /// invalidation may be lost with it. Returns whether the barrier passed with tracking kept throughout.
     static func barrierUnlessTrackingLost(_ observer: TwoLevelCache, after writer: TwoLevelCache) async throws -> Bool {
         let coherent = await eventually { observer.nearCacheStatistics.isCoherent }
         #expect(coherent)
         let before = observer.nearCacheStatistics
-        let key = "barrier-\(UUID().uuidString)"
-        let waiters = observer.near.changeWaiters
-        let waiting = Task { await waiters.wait(for: key, atMost: .seconds(3)) }
-        let registered = await eventually { waiters.waitingCount > 0 }
-        #expect(registered)
-        try await writer.set(key, to: "x", ttl: .seconds(60))
-        let outcome = await waiting.value
+        let outcome = try await NearCacheWritesAndMissesTests.barrierOutcome(observer, after: writer, atMost: .seconds(3))
         let after = observer.nearCacheStatistics
         guard after.isCoherent, after.trackingSetUps == before.trackingSetUps, after.flushes == before.flushes else { return false }
         #expect(outcome == .changed)
         return outcome == .changed
+    }
+
+    /// Whether `cache`'s L1 comes to hold, for `key`, nothing or `truth` (nothing older than Redis), within
+    /// `eventually`'s time.
+    static func nearCacheSettles(_ cache: TwoLevelCache, _ key: String, on truth: String?) async -> Bool {
+        await eventually {
+            do {
+                let held = try Self.nearValue(cache, key)
+                return held == nil || held == truth
+            } catch {
+                return false
+            }
+        }
     }
 
     /// Whether a held write failed because the tracking connection carrying it was lost (its PING late behind the held
@@ -197,14 +204,7 @@ struct NearCacheNoLoopTests {
                 // A tracking connection lost meanwhile (a PING late on a loaded machine) empties L1: such a round
                 // tells only that L1 holds nothing older.
                 guard settled, !failed, a.nearCacheStatistics.flushes == flushes else {
-                    let agrees = await eventually {
-                        do {
-                            let held = try Self.nearValue(a, "k")
-                            return held == nil || held == truth
-                        } catch {
-                            return false
-                        }
-                    }
+                    let agrees = await Self.nearCacheSettles(a, "k", on: truth)
                     #expect(agrees, "round \(round)")
                     continue
                 }
@@ -252,14 +252,7 @@ struct NearCacheNoLoopTests {
                     #expect(held == nil || held == truth, "round \(round): L1 holds \(held ?? "nil"), Redis \(truth ?? "nil")")
                 } else {
                     // Tracking lost and set up again: L1 was emptied, and nothing older may have come back since.
-                    let agrees = await eventually {
-                        do {
-                            let held = try Self.nearValue(a, "k")
-                            return held == nil || held == truth
-                        } catch {
-                            return false
-                        }
-                    }
+                    let agrees = await Self.nearCacheSettles(a, "k", on: truth)
                     #expect(agrees, "round \(round)")
                 }
                 #expect(try await a.get("k", as: String.self) == truth)

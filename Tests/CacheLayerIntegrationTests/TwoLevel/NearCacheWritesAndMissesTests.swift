@@ -28,15 +28,22 @@ struct NearCacheWritesAndMissesTests {
     /// of their `PUBLISH`, which each writer sends before its `set` returns), so every write that finished before
     /// this call has been applied by `observer` when it returns.
     static func barrier(_ observer: TwoLevelCache, after writer: TwoLevelCache) async throws {
+        let outcome = try await barrierOutcome(observer, after: writer, atMost: .seconds(10))
+        #expect(outcome == .changed)
+    }
+
+    /// How the wait of ``barrier(_:after:)`` ended, waiting at most `timeout`.
+    static func barrierOutcome(
+        _ observer: TwoLevelCache, after writer: TwoLevelCache, atMost timeout: Duration
+    ) async throws -> KeyChangeWaiters.Outcome {
         // A key of its own each time, so that no late invalidation of an earlier barrier wakes this one.
         let key = "barrier-\(UUID().uuidString)"
         let waiters = observer.near.changeWaiters
-        let waiting = Task { await waiters.wait(for: key, atMost: .seconds(10)) }
+        let waiting = Task { await waiters.wait(for: key, atMost: timeout) }
         let registered = await eventually { waiters.waitingCount > 0 }
         #expect(registered)
         try await writer.set(key, to: "x", ttl: .seconds(60))
-        let outcome = await waiting.value
-        #expect(outcome == .changed)
+        return await waiting.value
     }
 
     // MARK: own writes
